@@ -1,0 +1,144 @@
+//! MTProto 2.0 message protection: msg_key, the KDF, and whole-message
+//! encryption and decryption in place.
+//!
+//! An encrypted message is `auth_key_id (8) ‖ msg_key (16) ‖ AES-256-IGE(plaintext)`.
+//! Both functions work on one caller-owned buffer and allocate nothing.
+
+use crate::{AuthKey, CryptoError, ige};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+/// Bytes before the ciphertext: auth_key_id and msg_key.
+pub const HEADER_LEN: usize = 24;
+
+/// The smallest valid plaintext: salt, session_id, msg_id, seq_no, length
+/// (32 bytes) plus the minimum 12 bytes of padding, rounded up to 16.
+pub const MIN_PLAINTEXT_LEN: usize = 48;
+
+/// Who sends the message; selects the KDF offset `x`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Client to server, `x = 0`.
+    ClientToServer,
+    /// Server to client, `x = 8`.
+    ServerToClient,
+}
+
+impl Direction {
+    /// The offset `x` into the auth key used by msg_key and the KDF.
+    pub const fn x(self) -> usize {
+        match self {
+            Self::ClientToServer => 0,
+            Self::ServerToClient => 8,
+        }
+    }
+
+    /// The other direction.
+    pub const fn reverse(self) -> Self {
+        match self {
+            Self::ClientToServer => Self::ServerToClient,
+            Self::ServerToClient => Self::ClientToServer,
+        }
+    }
+}
+
+/// msg_key = SHA-256(auth_key[88+x .. 120+x] ‖ plaintext)[8..24].
+pub fn msg_key(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> [u8; 16] {
+    let x = dir.x();
+    let mut h = Sha256::new();
+    h.update(&key.as_bytes()[88 + x..120 + x]);
+    h.update(plaintext);
+    let digest = h.finalize();
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&digest[8..24]);
+    out
+}
+
+/// The AES key and IV for one message (MTProto 2.0 KDF).
+pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+    let x = dir.x();
+    let k = key.as_bytes();
+    let mut a = Sha256::new();
+    a.update(msg_key);
+    a.update(&k[x..x + 36]);
+    let a = Zeroizing::new(<[u8; 32]>::from(a.finalize()));
+    let mut b = Sha256::new();
+    b.update(&k[40 + x..76 + x]);
+    b.update(msg_key);
+    let b = Zeroizing::new(<[u8; 32]>::from(b.finalize()));
+    let mut aes_key = Zeroizing::new([0u8; 32]);
+    aes_key[..8].copy_from_slice(&a[..8]);
+    aes_key[8..24].copy_from_slice(&b[8..24]);
+    aes_key[24..].copy_from_slice(&a[24..]);
+    let mut aes_iv = Zeroizing::new([0u8; 32]);
+    aes_iv[..8].copy_from_slice(&b[..8]);
+    aes_iv[8..24].copy_from_slice(&a[8..24]);
+    aes_iv[24..].copy_from_slice(&b[24..]);
+    (aes_key, aes_iv)
+}
+
+/// Encrypts a message in place.
+///
+/// `buf` is `[HEADER_LEN bytes of room] ‖ plaintext`, where the plaintext
+/// (header, payload and padding) is a positive multiple of 16 bytes. On return
+/// `buf` holds `auth_key_id ‖ msg_key ‖ ciphertext`.
+///
+/// # Errors
+/// [`CryptoError::BadPlaintextLayout`] when the plaintext part is empty or not
+/// block aligned.
+pub fn encrypt_in_place(key: &AuthKey, dir: Direction, buf: &mut [u8]) -> Result<(), CryptoError> {
+    let plain_len = buf.len().saturating_sub(HEADER_LEN);
+    if buf.len() <= HEADER_LEN || plain_len % 16 != 0 {
+        return Err(CryptoError::BadPlaintextLayout { len: plain_len });
+    }
+    let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
+    let mk = msg_key(key, dir, plaintext);
+    let (aes_key, aes_iv) = derive_aes(key, dir, &mk);
+    ige::encrypt(&aes_key, &aes_iv, plaintext)?;
+    header[..8].copy_from_slice(&key.id_bytes());
+    header[8..24].copy_from_slice(&mk);
+    Ok(())
+}
+
+/// Reads the auth_key_id of an encrypted message without decrypting it.
+pub fn peek_auth_key_id(buf: &[u8]) -> Option<[u8; 8]> {
+    buf.get(..8).map(|b| {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(b);
+        id
+    })
+}
+
+/// Decrypts a message in place and returns the plaintext, a view into `buf`.
+///
+/// Checks, in order: the length (header plus at least [`MIN_PLAINTEXT_LEN`]
+/// bytes, block aligned), the auth_key_id, and after decryption the msg_key,
+/// compared in constant time. On a msg_key mismatch the decrypted bytes are
+/// wiped before the error is returned, so no unauthenticated plaintext leaks.
+///
+/// # Errors
+/// [`CryptoError::MessageTooShort`], [`CryptoError::NotBlockAligned`],
+/// [`CryptoError::AuthKeyIdMismatch`], [`CryptoError::MsgKeyMismatch`].
+pub fn decrypt_in_place<'a>(key: &AuthKey, dir: Direction, buf: &'a mut [u8]) -> Result<&'a mut [u8], CryptoError> {
+    if buf.len() < HEADER_LEN + MIN_PLAINTEXT_LEN {
+        return Err(CryptoError::MessageTooShort { len: buf.len() });
+    }
+    if (buf.len() - HEADER_LEN) % 16 != 0 {
+        return Err(CryptoError::NotBlockAligned { len: buf.len() - HEADER_LEN });
+    }
+    let (header, body) = buf.split_at_mut(HEADER_LEN);
+    if !bool::from(header[..8].ct_eq(&key.id_bytes())) {
+        return Err(CryptoError::AuthKeyIdMismatch);
+    }
+    let mut received = [0u8; 16];
+    received.copy_from_slice(&header[8..24]);
+    let (aes_key, aes_iv) = derive_aes(key, dir, &received);
+    ige::decrypt(&aes_key, &aes_iv, body)?;
+    let computed = msg_key(key, dir, body);
+    if !bool::from(computed.ct_eq(&received)) {
+        body.zeroize();
+        return Err(CryptoError::MsgKeyMismatch);
+    }
+    Ok(body)
+}

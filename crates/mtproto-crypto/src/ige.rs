@@ -1,0 +1,133 @@
+//! AES-256 in IGE mode, in place.
+//!
+//! IGE chains both the previous ciphertext block and the previous plaintext
+//! block: `c_i = E(p_i ^ c_{i-1}) ^ p_{i-1}`, with `c_0 = iv[0..16]` and
+//! `p_0 = iv[16..32]`. The chain is serial, so its speed is the latency of one
+//! AES block. On x86-64 CPUs with AES-NI the whole loop runs in one function
+//! compiled for AES-NI (see the private `ige_ni` module); elsewhere the
+//! portable loop below drives the `aes` crate one block at a time.
+
+use crate::CryptoError;
+use aes::Aes256;
+use aes::cipher::{Array, BlockCipherDecrypt, BlockCipherEncrypt, KeyInit};
+use zeroize::Zeroize;
+
+/// Which implementation [`encrypt`] and [`decrypt`] use on this CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The whole IGE loop compiled for AES-NI, detected at run time.
+    AesNi,
+    /// The `aes` crate, one block call at a time.
+    Portable,
+}
+
+/// The backend chosen on this CPU.
+pub fn backend() -> Backend {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ige_ni::available() {
+        return Backend::AesNi;
+    }
+    Backend::Portable
+}
+
+fn check_len(buf: &[u8]) -> Result<(), CryptoError> {
+    if buf.len() % 16 == 0 {
+        Ok(())
+    } else {
+        Err(CryptoError::NotBlockAligned { len: buf.len() })
+    }
+}
+
+/// Encrypts `buf` in place with AES-256-IGE.
+///
+/// # Errors
+/// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
+pub fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
+    check_len(buf)?;
+    #[cfg(target_arch = "x86_64")]
+    if crate::ige_ni::available() {
+        crate::ige_ni::encrypt(key, iv, buf);
+        return Ok(());
+    }
+    encrypt_portable(key, iv, buf)
+}
+
+/// Decrypts `buf` in place with AES-256-IGE.
+///
+/// # Errors
+/// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
+pub fn decrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
+    check_len(buf)?;
+    #[cfg(target_arch = "x86_64")]
+    if crate::ige_ni::available() {
+        crate::ige_ni::decrypt(key, iv, buf);
+        return Ok(());
+    }
+    decrypt_portable(key, iv, buf)
+}
+
+fn xor16(a: &mut [u8; 16], b: &[u8; 16]) {
+    for (x, y) in a.iter_mut().zip(b) {
+        *x ^= y;
+    }
+}
+
+fn split_iv(iv: &[u8; 32]) -> ([u8; 16], [u8; 16]) {
+    let mut lo = [0u8; 16];
+    let mut hi = [0u8; 16];
+    lo.copy_from_slice(&iv[..16]);
+    hi.copy_from_slice(&iv[16..]);
+    (lo, hi)
+}
+
+/// The portable encryption loop on the `aes` crate (public for differential tests
+/// and benchmarks; [`encrypt`] picks the fastest backend by itself).
+///
+/// # Errors
+/// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
+pub fn encrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
+    check_len(buf)?;
+    let cipher = Aes256::new(&Array::from(*key));
+    let (mut prev_c, mut prev_p) = split_iv(iv);
+    for chunk in buf.chunks_exact_mut(16) {
+        let mut p = [0u8; 16];
+        p.copy_from_slice(chunk);
+        let mut block = p;
+        xor16(&mut block, &prev_c);
+        let mut arr = Array::from(block);
+        cipher.encrypt_block(&mut arr);
+        let mut c: [u8; 16] = arr.into();
+        xor16(&mut c, &prev_p);
+        chunk.copy_from_slice(&c);
+        prev_c = c;
+        prev_p = p;
+    }
+    prev_p.zeroize();
+    Ok(())
+}
+
+/// The portable decryption loop on the `aes` crate (public for differential tests
+/// and benchmarks; [`decrypt`] picks the fastest backend by itself).
+///
+/// # Errors
+/// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
+pub fn decrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
+    check_len(buf)?;
+    let cipher = Aes256::new(&Array::from(*key));
+    let (mut prev_c, mut prev_p) = split_iv(iv);
+    for chunk in buf.chunks_exact_mut(16) {
+        let mut c = [0u8; 16];
+        c.copy_from_slice(chunk);
+        let mut block = c;
+        xor16(&mut block, &prev_p);
+        let mut arr = Array::from(block);
+        cipher.decrypt_block(&mut arr);
+        let mut p: [u8; 16] = arr.into();
+        xor16(&mut p, &prev_c);
+        chunk.copy_from_slice(&p);
+        prev_c = c;
+        prev_p = p;
+    }
+    prev_p.zeroize();
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! MTProto 2.0 cryptography, sans-IO.
+//!
+//! Everything here is a pure function of its inputs: no sockets, no clock, and
+//! randomness only through the [`Entropy`] trait.
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`ige`] | AES-256-IGE in place (AES-NI fast path, portable fallback) |
+//! | [`envelope`] | MTProto 2.0 msg_key, KDF, whole-message encrypt/decrypt in place |
+//! | [`auth_key`] | the 256-byte [`AuthKey`] with its id and aux hash |
+//! | [`nonce`] | handshake tmp_aes key/iv and new_nonce_hash1/2/3 |
+//! | [`rsa`] | Telegram RSA keys, fingerprints, RSA_PAD and the legacy scheme |
+//! | [`dh`] | Diffie-Hellman parameter checks and modular exponentiation |
+//! | [`pq`] | factorization of the handshake's 64-bit pq |
+//! | [`obfuscated2`] | obfuscated2 key derivation and the AES-256-CTR stream |
+//! | [`entropy`] | the entropy trait, an OS-seeded CSPRNG and a seeded test RNG |
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod auth_key;
+pub mod dh;
+pub mod entropy;
+pub mod envelope;
+mod error;
+pub mod ige;
+#[cfg(target_arch = "x86_64")]
+mod ige_ni;
+pub mod nonce;
+pub mod obfuscated2;
+pub mod pq;
+pub mod rsa;
+
+pub use auth_key::AuthKey;
+pub use entropy::{Entropy, OsEntropy, SeededEntropy};
+pub use envelope::Direction;
+pub use error::CryptoError;
