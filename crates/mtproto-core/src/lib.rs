@@ -1,1 +1,12 @@
+//! Sans-IO MTProto 2.0: TL for the service schema, message framing,
+//! transports, the handshake state machines and the [`Connection`]-level
+//! building blocks, for client and server alike.
+//!
+//! Nothing here opens a socket, reads a clock or a global RNG: the caller
+//! feeds bytes and the current time in, and takes bytes and events out.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+pub mod message;
+pub mod tl;
+pub mod transport;

@@ -24,7 +24,11 @@ impl AuthKey {
         let mut aux_hash = [0u8; 8];
         id.copy_from_slice(&digest[12..20]);
         aux_hash.copy_from_slice(&digest[0..8]);
-        Self { bytes, id, aux_hash }
+        Self {
+            bytes,
+            id,
+            aux_hash,
+        }
     }
 
     /// The key bytes.
@@ -63,6 +67,8 @@ impl Eq for AuthKey {}
 
 impl fmt::Debug for AuthKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthKey").field("id", &format_args!("{:016x}", u64::from_le_bytes(self.id))).finish_non_exhaustive()
+        f.debug_struct("AuthKey")
+            .field("id", &format_args!("{:016x}", u64::from_le_bytes(self.id)))
+            .finish_non_exhaustive()
     }
 }

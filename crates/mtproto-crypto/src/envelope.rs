@@ -56,7 +56,11 @@ pub fn msg_key(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> [u8; 16] {
 }
 
 /// The AES key and IV for one message (MTProto 2.0 KDF).
-pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+pub fn derive_aes(
+    key: &AuthKey,
+    dir: Direction,
+    msg_key: &[u8; 16],
+) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
     let x = dir.x();
     let k = key.as_bytes();
     let mut a = Sha256::new();
@@ -120,12 +124,18 @@ pub fn peek_auth_key_id(buf: &[u8]) -> Option<[u8; 8]> {
 /// # Errors
 /// [`CryptoError::MessageTooShort`], [`CryptoError::NotBlockAligned`],
 /// [`CryptoError::AuthKeyIdMismatch`], [`CryptoError::MsgKeyMismatch`].
-pub fn decrypt_in_place<'a>(key: &AuthKey, dir: Direction, buf: &'a mut [u8]) -> Result<&'a mut [u8], CryptoError> {
+pub fn decrypt_in_place<'a>(
+    key: &AuthKey,
+    dir: Direction,
+    buf: &'a mut [u8],
+) -> Result<&'a mut [u8], CryptoError> {
     if buf.len() < HEADER_LEN + MIN_PLAINTEXT_LEN {
         return Err(CryptoError::MessageTooShort { len: buf.len() });
     }
     if (buf.len() - HEADER_LEN) % 16 != 0 {
-        return Err(CryptoError::NotBlockAligned { len: buf.len() - HEADER_LEN });
+        return Err(CryptoError::NotBlockAligned {
+            len: buf.len() - HEADER_LEN,
+        });
     }
     let (header, body) = buf.split_at_mut(HEADER_LEN);
     if !bool::from(header[..8].ct_eq(&key.id_bytes())) {

@@ -1,0 +1,14 @@
+//! Messages: the msg_id clock, seq_no, plaintext and encrypted framing,
+//! containers and gzip.
+
+mod clock;
+pub mod container;
+mod error;
+pub mod gzip;
+mod plain;
+mod session;
+
+pub use clock::{MsgIdClock, MsgKind, Role, SeqNo};
+pub use error::MessageError;
+pub use plain::{PlainMessage, Session, pack_plain, unpack_plain};
+pub use session::{DecryptedMessage, EncryptedSession, padding_len};

@@ -1,0 +1,56 @@
+use core::fmt;
+
+/// Every way a transport byte stream can be malformed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// A frame announced a length above the configured maximum.
+    FrameTooLarge {
+        /// The announced length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A length that is impossible for the framing (not a multiple of 4, too small).
+    BadLength {
+        /// The announced length.
+        len: usize,
+    },
+    /// Full transport: the CRC32 does not match.
+    BadCrc,
+    /// Full transport: the sequence number is not the next one.
+    BadSeq {
+        /// The expected number.
+        expected: u32,
+        /// The received number.
+        got: u32,
+    },
+    /// The first bytes name no transport we accept.
+    UnknownProtocol,
+    /// An obfuscated2 header carrying a tag we do not accept.
+    BadObfuscatedTag {
+        /// The decrypted tag.
+        tag: [u8; 4],
+    },
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::FrameTooLarge { len, max } => {
+                write!(f, "frame of {len} bytes exceeds the maximum {max}")
+            }
+            Self::BadLength { len } => write!(f, "impossible frame length {len}"),
+            Self::BadCrc => f.write_str("full transport CRC32 mismatch"),
+            Self::BadSeq { expected, got } => {
+                write!(f, "full transport seq {got}, expected {expected}")
+            }
+            Self::UnknownProtocol => f.write_str("unknown transport protocol tag"),
+            Self::BadObfuscatedTag { tag } => {
+                write!(f, "obfuscated2 header with unknown tag {tag:02x?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
