@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod handshake;
 pub mod message;
 pub mod tl;
 pub mod transport;

@@ -21,6 +21,7 @@ pub mod auth_key;
 pub mod dh;
 pub mod entropy;
 pub mod envelope;
+pub mod envelope_v1;
 mod error;
 pub mod ige;
 #[cfg(target_arch = "x86_64")]

@@ -406,3 +406,26 @@ fn obfuscated2_cases() {
         }
     }
 }
+
+#[test]
+fn mtproto1_kdf_and_msg_key_cases() {
+    use mtproto_crypto::envelope_v1;
+    let d = load("mtproto2_kdf.json");
+    for c in d["mtproto1_kdf_cases"].as_array().expect("cases") {
+        let key = auth_key(&c["auth_key"]);
+        let dir = if c["x"].as_u64() == Some(0) {
+            Direction::ClientToServer
+        } else {
+            Direction::ServerToClient
+        };
+        let (k, iv) = envelope_v1::derive_aes(&key, dir, &arr::<16>(&c["msg_key"]));
+        assert_eq!(k[..], h(&c["aes_key"])[..], "{}", c["name"]);
+        assert_eq!(iv[..], h(&c["aes_iv"])[..], "{}", c["name"]);
+    }
+    for c in d["mtproto1_msg_key_cases"].as_array().expect("cases") {
+        assert_eq!(
+            envelope_v1::msg_key(&h(&c["data"]))[..],
+            h(&c["msg_key"])[..]
+        );
+    }
+}

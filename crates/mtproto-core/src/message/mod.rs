@@ -8,7 +8,7 @@ pub mod gzip;
 mod plain;
 mod session;
 
-pub use clock::{MsgIdClock, MsgKind, Role, SeqNo};
+pub use clock::{MsgIdClock, MsgKind, Role, SeqNo, parity_ok};
 pub use error::MessageError;
 pub use plain::{PlainMessage, Session, pack_plain, unpack_plain};
 pub use session::{DecryptedMessage, EncryptedSession, padding_len};

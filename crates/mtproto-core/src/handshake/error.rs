@@ -1,0 +1,103 @@
+use crate::message::MessageError;
+use crate::tl::TlError;
+use core::fmt;
+use mtproto_crypto::CryptoError;
+
+/// Every way a handshake can fail, naming the check that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The plaintext framing is malformed.
+    Message(MessageError),
+    /// A TL object is malformed.
+    Tl(TlError),
+    /// A cryptographic check failed (bad prime, g or g_a out of range, RSA, ...).
+    Crypto(CryptoError),
+    /// A message that is not the one expected in this state.
+    UnexpectedMessage {
+        /// Its constructor id (0 if unreadable).
+        constructor: u32,
+    },
+    /// The peer did not echo our nonce.
+    NonceMismatch,
+    /// The peer did not echo the server nonce.
+    ServerNonceMismatch,
+    /// The server lists no fingerprint of a key we hold.
+    NoKnownFingerprint,
+    /// The client used a fingerprint of no key we hold.
+    UnknownFingerprint {
+        /// The fingerprint sent.
+        fingerprint: i64,
+    },
+    /// pq is not 8 bytes or has no factorization.
+    BadPq,
+    /// p, q or pq in the client's message differ from what the server sent.
+    PqMismatch,
+    /// The SHA-1 in front of an encrypted answer does not match.
+    AnswerHashMismatch,
+    /// More than 15 bytes of padding after an encrypted answer.
+    BadAnswerPadding,
+    /// new_nonce_hash1/2/3 does not match.
+    NewNonceHashMismatch,
+    /// The server answered dh_gen_fail.
+    DhGenFail,
+    /// The server asked for dh_gen_retry too often.
+    TooManyRetries,
+    /// The client's retry_id is not the aux_hash of its previous key.
+    BadRetryId,
+    /// The exchange did not finish before its deadline.
+    Timeout,
+    /// Input after the handshake finished.
+    Finished,
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Message(e) => write!(f, "message: {e}"),
+            Self::Tl(e) => write!(f, "TL: {e}"),
+            Self::Crypto(e) => write!(f, "crypto: {e}"),
+            Self::UnexpectedMessage { constructor } => {
+                write!(f, "unexpected message {constructor:#010x}")
+            }
+            Self::NonceMismatch => f.write_str("nonce not echoed"),
+            Self::ServerNonceMismatch => f.write_str("server_nonce not echoed"),
+            Self::NoKnownFingerprint => f.write_str("server offers no RSA key we know"),
+            Self::UnknownFingerprint { fingerprint } => {
+                write!(f, "unknown RSA fingerprint {:#018x}", *fingerprint as u64)
+            }
+            Self::BadPq => f.write_str("pq cannot be factorized"),
+            Self::PqMismatch => f.write_str("p, q or pq differ from what the server sent"),
+            Self::AnswerHashMismatch => f.write_str("SHA-1 of the encrypted answer does not match"),
+            Self::BadAnswerPadding => {
+                f.write_str("encrypted answer has more than 15 bytes of padding")
+            }
+            Self::NewNonceHashMismatch => f.write_str("new_nonce_hash does not match"),
+            Self::DhGenFail => f.write_str("server answered dh_gen_fail"),
+            Self::TooManyRetries => f.write_str("too many dh_gen_retry answers"),
+            Self::BadRetryId => f.write_str("retry_id is not the previous key's aux_hash"),
+            Self::Timeout => f.write_str("handshake deadline passed"),
+            Self::Finished => f.write_str("handshake already finished"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+impl From<MessageError> for HandshakeError {
+    fn from(e: MessageError) -> Self {
+        Self::Message(e)
+    }
+}
+
+impl From<TlError> for HandshakeError {
+    fn from(e: TlError) -> Self {
+        Self::Tl(e)
+    }
+}
+
+impl From<CryptoError> for HandshakeError {
+    fn from(e: CryptoError) -> Self {
+        Self::Crypto(e)
+    }
+}
