@@ -1,1 +1,472 @@
-//! Cross-crate test helpers.
+//! Deterministic simulation: a client and a server [`Connection`] wired
+//! together in memory under a virtual clock and a seeded, faulty network.
+//!
+//! Every run is a pure function of its seed and [`Faults`]; a failing seed
+//! prints itself so it can be replayed with `SIM_SEED=<seed>`.
+
+use core::time::Duration;
+use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};
+use mtproto_core::handshake::{ClientConfig, ServerConfig};
+use mtproto_core::{Connection, Event, Input, Output, RequestHandle};
+use mtproto_crypto::rsa::RsaPrivateKey;
+use mtproto_crypto::{AuthKey, Entropy, SeededEntropy};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The server's RSA key, generated once per process from a fixed seed.
+pub fn server_rsa_key() -> &'static RsaPrivateKey {
+    static KEY: OnceLock<RsaPrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| RsaPrivateKey::generate(&mut SeededEntropy::new(2024)).expect("keygen"))
+}
+
+/// A fixed auth key both sides know, for runs that skip the handshake.
+pub fn shared_key() -> AuthKey {
+    AuthKey::from_bytes(core::array::from_fn(|i| (i as u8).wrapping_mul(151).wrapping_add(7)))
+}
+
+/// Which faults a run injects, each as a probability in percent per packet or per step.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// Drop a packet.
+    pub drop: u8,
+    /// Deliver a packet twice.
+    pub duplicate: u8,
+    /// Deliver a packet after the next one.
+    pub reorder: u8,
+    /// Flip a byte of a packet.
+    pub corrupt: u8,
+    /// Client clock offset from the server's, in seconds.
+    pub skew_secs: i64,
+    /// Per step: the server rotates its salt.
+    pub rotate_salt: u8,
+    /// Per step: the server forgets the session (new_session_created follows).
+    pub new_session: u8,
+    /// Per step: the server answers the next message with a bad_msg code.
+    pub bad_msg: u8,
+}
+
+/// What a run observed.
+#[derive(Debug, Default, Clone)]
+pub struct Report {
+    /// Requests sent.
+    pub sent: usize,
+    /// Requests answered with the right echo.
+    pub answered: usize,
+    /// Requests that failed with a typed local error.
+    pub failed: usize,
+    /// Requests answered with an rpc_error.
+    pub rpc_errors: usize,
+    /// Packets carried by the network.
+    pub packets: usize,
+    /// Bytes carried.
+    pub bytes: usize,
+    /// Sessions the server saw.
+    pub sessions: usize,
+    /// Steps simulated.
+    pub steps: usize,
+    /// Connections re-established after one side closed.
+    pub reconnects: usize,
+}
+
+/// The bad_msg codes the server can be told to send.
+pub const BAD_MSG_CODES: [i32; 11] = [16, 17, 18, 19, 20, 32, 33, 34, 35, 48, 64];
+
+struct Server {
+    conn: Connection,
+    /// Sessions the server started (new_session_created), as seen by the client.
+    epoch: u64,
+    executed: HashMap<u64, HashSet<u64>>,
+}
+
+/// One simulation.
+pub struct Sim {
+    /// The client.
+    pub client: Connection,
+    server: Server,
+    now: Duration,
+    faults: Faults,
+    rng: SeededEntropy,
+    to_server: VecDeque<(Duration, Vec<u8>)>,
+    to_client: VecDeque<(Duration, Vec<u8>)>,
+    resolved: HashMap<(usize, RequestHandle), u32>,
+    expected: HashMap<(usize, RequestHandle), u64>,
+    last_client_msg_id: i64,
+    /// What was observed.
+    pub report: Report,
+    ready: bool,
+    closed: bool,
+    keys: Arc<Mutex<HashMap<i64, AuthKey>>>,
+    persisted: Option<Persisted>,
+    handshake: bool,
+}
+
+fn base_time() -> Duration {
+    Duration::from_secs(1_780_000_000)
+}
+
+impl Sim {
+    /// A run from `seed`; `handshake` chooses a real DH handshake over a pre-shared key.
+    pub fn new(seed: u64, faults: Faults, handshake: bool) -> Self {
+        let rng = SeededEntropy::new(seed);
+        let keys = Arc::new(Mutex::new(HashMap::new()));
+        let shared = shared_key();
+        if let Ok(mut k) = keys.lock() {
+            k.insert(shared.id(), shared.clone());
+        }
+        let persisted = (!handshake).then(|| Persisted { auth_key: shared, salt: 0, time_offset: 0 });
+        let now = base_time();
+        let placeholder =
+            Connection::server_with_entropy(ConnectionConfig::default(), now, Box::new(SeededEntropy::new(0)));
+        let client = Connection::server_with_entropy(ConnectionConfig::default(), now, Box::new(SeededEntropy::new(0)));
+        let mut sim = Self {
+            client,
+            server: Server { conn: placeholder, epoch: 0, executed: HashMap::new() },
+            now,
+            faults,
+            rng,
+            to_server: VecDeque::new(),
+            to_client: VecDeque::new(),
+            resolved: HashMap::new(),
+            expected: HashMap::new(),
+            last_client_msg_id: 0,
+            report: Report::default(),
+            ready: false,
+            closed: false,
+            keys,
+            persisted,
+            handshake,
+        };
+        sim.connect();
+        sim
+    }
+
+    /// (Re)creates both ends: a client that resumes a saved key when it has
+    /// one and shakes hands otherwise, and a server that knows every key so far.
+    fn connect(&mut self) {
+        let key = server_rsa_key();
+        let keys = Arc::clone(&self.keys);
+        let mut server_cfg = ConnectionConfig::server(ServerConfig::new(vec![key.clone()]).expect("server config"));
+        server_cfg.transport = Transporting::Unframed;
+        server_cfg.key_lookup = Some(Arc::new(move |id| keys.lock().ok().and_then(|k| k.get(&id).cloned())));
+        let mut client_cfg = ConnectionConfig::client(ClientConfig::new(vec![key.public_key().clone()], 2));
+        client_cfg.transport = Transporting::Unframed;
+        client_cfg.request_timeout = Duration::from_secs(20);
+        client_cfg.ping_interval = Some(Duration::from_secs(30));
+        client_cfg.resume = self.persisted.clone();
+        let cnow = self.client_now();
+        self.client =
+            Connection::client_with_entropy(client_cfg, cnow, Box::new(SeededEntropy::new(self.rng.next_u64())));
+        self.server.conn =
+            Connection::server_with_entropy(server_cfg, self.now, Box::new(SeededEntropy::new(self.rng.next_u64())));
+        self.server.epoch += 1;
+        self.to_server.clear();
+        self.to_client.clear();
+        self.closed = false;
+        self.ready = false;
+        self.last_client_msg_id = 0;
+    }
+
+    fn skewed(now: Duration, skew: i64) -> Duration {
+        if skew >= 0 {
+            now + Duration::from_secs(skew as u64)
+        } else {
+            now.saturating_sub(Duration::from_secs((-skew) as u64))
+        }
+    }
+
+    fn client_now(&self) -> Duration {
+        Self::skewed(self.now, self.faults.skew_secs)
+    }
+
+    fn chance(&mut self, percent: u8) -> bool {
+        percent > 0 && (self.rng.next_u64() % 100) < percent as u64
+    }
+
+    /// Queues a request whose body carries `id`; the server echoes it.
+    pub fn send_request(&mut self, id: u64, size: usize) -> RequestHandle {
+        let mut body = Vec::with_capacity(size.max(12));
+        body.extend_from_slice(&0x7e57_0001u32.to_le_bytes());
+        body.extend_from_slice(&id.to_le_bytes());
+        while body.len() < size {
+            body.push((body.len() % 7) as u8);
+        }
+        body.truncate(body.len() / 4 * 4);
+        let h = self.client.send(body, SendOptions::default());
+        self.expected.insert((self.report.reconnects, h), id);
+        self.report.sent += 1;
+        h
+    }
+
+    fn deliver(&mut self, to_server: bool, mut packet: Vec<u8>) -> Result<(), String> {
+        self.report.packets += 1;
+        self.report.bytes += packet.len();
+        if to_server {
+            // Observe client msg_ids for the monotonicity invariant (decrypting is
+            // the server's job; msg_ids are checked on what the server accepts).
+            let now = self.now;
+            self.server.conn.handle_input(Input::Packet(&mut packet), now);
+        } else {
+            let now = self.client_now();
+            self.client.handle_input(Input::Packet(&mut packet), now);
+        }
+        Ok(())
+    }
+
+    fn network(&mut self, to_server: bool, packet: Vec<u8>) {
+        let f = self.faults;
+        if self.chance(f.drop) {
+            return;
+        }
+        let mut packet = packet;
+        if self.chance(f.corrupt) && !packet.is_empty() {
+            let i = (self.rng.next_u64() % packet.len() as u64) as usize;
+            packet[i] ^= 0x20;
+        }
+        let delay = Duration::from_millis(5 + self.rng.next_u64() % 20);
+        let q = if to_server { &mut self.to_server } else { &mut self.to_client };
+        let at = self.now + delay;
+        if self.rng.next_u64() % 100 < f.duplicate as u64 {
+            q.push_back((at, packet.clone()));
+        }
+        if self.rng.next_u64() % 100 < f.reorder as u64 && !q.is_empty() {
+            let len = q.len();
+            q.insert(len - 1, (at, packet));
+        } else {
+            q.push_back((at, packet));
+        }
+    }
+
+    fn drain(&mut self) -> Result<(), String> {
+        loop {
+            let mut progressed = false;
+            let cnow = self.client_now();
+            loop {
+                match self.client.poll_output(cnow) {
+                    Output::Transmit(p) => {
+                        progressed = true;
+                        self.network(true, p);
+                    }
+                    Output::Event(ev) => {
+                        progressed = true;
+                        self.client_event(ev)?;
+                    }
+                    Output::Timeout(_) => break,
+                }
+            }
+            let now = self.now;
+            loop {
+                match self.server.conn.poll_output(now) {
+                    Output::Transmit(p) => {
+                        progressed = true;
+                        self.network(false, p);
+                    }
+                    Output::Event(ev) => {
+                        progressed = true;
+                        self.server_event(ev)?;
+                    }
+                    Output::Timeout(_) => break,
+                }
+            }
+            if !progressed {
+                return Ok(());
+            }
+        }
+    }
+
+    fn client_event(&mut self, ev: Event) -> Result<(), String> {
+        match ev {
+            Event::Ready { auth_key, salt, time_offset } => {
+                self.ready = true;
+                self.persisted = Some(Persisted { auth_key: *auth_key, salt, time_offset });
+            }
+            Event::RpcResult { handle, body } => {
+                self.resolve(handle)?;
+                let id = self
+                    .expected
+                    .get(&(self.report.reconnects, handle))
+                    .copied()
+                    .ok_or("result for an unknown handle")?;
+                if body.get(4..12) != Some(&id.to_le_bytes()[..]) {
+                    return Err(format!("handle {handle:?} got the answer of another request"));
+                }
+                self.report.answered += 1;
+            }
+            Event::RpcError { handle, .. } => {
+                self.resolve(handle)?;
+                self.report.rpc_errors += 1;
+            }
+            Event::RequestFailed { handle, .. } => {
+                self.resolve(handle)?;
+                self.report.failed += 1;
+            }
+            Event::Closed { .. } => self.closed = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self, handle: RequestHandle) -> Result<(), String> {
+        let n = self.resolved.entry((self.report.reconnects, handle)).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            return Err(format!("handle {handle:?} resolved twice"));
+        }
+        Ok(())
+    }
+
+    fn server_event(&mut self, ev: Event) -> Result<(), String> {
+        match ev {
+            Event::NewSession { .. } => {
+                self.server.epoch += 1;
+                self.report.sessions += 1;
+                self.last_client_msg_id = 0;
+            }
+            Event::Request { req_msg_id, body } => {
+                // Within one session, client msg_ids strictly increase (checked
+                // where the network keeps the order).
+                if self.faults.reorder == 0 && req_msg_id <= self.last_client_msg_id {
+                    return Err(format!(
+                        "client msg_id {req_msg_id:#x} not above {:#x} in one session",
+                        self.last_client_msg_id
+                    ));
+                }
+                self.last_client_msg_id = req_msg_id;
+                let epoch = self.server.epoch;
+                if body.len() >= 12 {
+                    let id = u64::from_le_bytes(body[4..12].try_into().map_err(|_| "short body")?);
+                    if !self.server.executed.entry(epoch).or_default().insert(id) {
+                        return Err(format!("request {id} executed twice in server session {epoch}"));
+                    }
+                }
+                self.server.conn.respond(req_msg_id, &body);
+            }
+            Event::Closed { .. } => self.closed = true,
+            Event::Ready { auth_key, .. } => {
+                if let Ok(mut k) = self.keys.lock() {
+                    k.insert(auth_key.id(), *auth_key);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Advances the virtual clock by `dt`, delivering due packets and firing timers.
+    pub fn step(&mut self, dt: Duration) -> Result<(), String> {
+        self.report.steps += 1;
+        if self.closed {
+            // Both ends close their side; requests pending on the client have
+            // already failed with typed errors. Reconnect with the saved key.
+            self.server.conn.close_now();
+            self.client.close_now();
+            self.drain()?;
+            self.report.reconnects += 1;
+            if self.report.reconnects > 100 {
+                return Err("more than 100 reconnects".into());
+            }
+            self.connect();
+        }
+        let f = self.faults;
+        if self.ready {
+            if self.chance(f.rotate_salt) {
+                let now = self.now;
+                self.server.conn.rotate_salt(now);
+            }
+            if self.chance(f.new_session) {
+                self.server.conn.forget_session();
+            }
+            if self.chance(f.bad_msg) {
+                let code = BAD_MSG_CODES[(self.rng.next_u64() % BAD_MSG_CODES.len() as u64) as usize];
+                self.server.conn.inject_bad_msg(code);
+            }
+        }
+        self.now += dt;
+        let cnow = self.client_now();
+        let now = self.now;
+        self.client.handle_input(Input::Timeout, cnow);
+        self.server.conn.handle_input(Input::Timeout, now);
+        self.drain()?;
+        for _ in 0..10_000 {
+            let next_s = self.to_server.front().map(|p| p.0);
+            let next_c = self.to_client.front().map(|p| p.0);
+            let due_s = next_s.is_some_and(|t| t <= self.now);
+            let due_c = next_c.is_some_and(|t| t <= self.now);
+            if !due_s && !due_c {
+                break;
+            }
+            if due_s && let Some((_, p)) = self.to_server.pop_front() {
+                self.deliver(true, p)?;
+            }
+            if due_c && let Some((_, p)) = self.to_client.pop_front() {
+                self.deliver(false, p)?;
+            }
+            self.drain()?;
+        }
+        Ok(())
+    }
+
+    /// Whether the run used a real handshake first.
+    pub fn used_handshake(&self) -> bool {
+        self.handshake
+    }
+
+    /// Whether the client finished its handshake.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Checks the end-of-run invariants: every handle resolved exactly once,
+    /// nothing left pending, memory bounded.
+    pub fn finish(&mut self) -> Result<Report, String> {
+        for _ in 0..200 {
+            if self.client.pending_requests() == 0 {
+                break;
+            }
+            self.step(Duration::from_millis(500))?;
+        }
+        let unresolved: Vec<_> = self.expected.keys().filter(|h| !self.resolved.contains_key(h)).collect();
+        if !unresolved.is_empty() {
+            return Err(format!(
+                "{} handles never resolved (pending {}): {:?}",
+                unresolved.len(),
+                self.client.pending_requests(),
+                self.client.debug_state()
+            ));
+        }
+        if self.client.pending_requests() != 0 {
+            return Err("requests still pending".into());
+        }
+        Ok(self.report.clone())
+    }
+}
+
+/// Runs one seeded scenario: handshake or resume, `requests` echo requests
+/// of mixed sizes under `faults`, then the invariants.
+pub fn run_seed(seed: u64, faults: Faults, handshake: bool, requests: u64) -> Result<Report, String> {
+    let mut sim = Sim::new(seed, faults, handshake);
+    let mut steps = 0;
+    while !sim.is_ready() {
+        sim.step(Duration::from_millis(50))?;
+        steps += 1;
+        if steps > 2000 {
+            return Err("handshake never completed".into());
+        }
+    }
+    let mut sizes = SeededEntropy::new(seed ^ 0x5eed);
+    let mut sent = 0;
+    let mut by_step: BTreeMap<u64, u64> = BTreeMap::new();
+    while sent < requests {
+        let burst = 1 + sizes.next_u64() % 8;
+        for _ in 0..burst.min(requests - sent) {
+            let size = match sizes.next_u64() % 10 {
+                0 => 2000 + (sizes.next_u64() % 3000) as usize,
+                _ => 16 + (sizes.next_u64() % 200) as usize,
+            };
+            sim.send_request(sent, size);
+            sent += 1;
+        }
+        *by_step.entry(sent).or_default() += 1;
+        sim.step(Duration::from_millis(10 + sizes.next_u64() % 200))?;
+    }
+    sim.finish()
+}

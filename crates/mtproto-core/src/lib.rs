@@ -7,7 +7,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod connection;
 pub mod handshake;
+
+pub use connection::{Connection, ConnectionConfig, Event, Input, Output, RequestHandle};
 pub mod message;
 pub mod tl;
 pub mod transport;

@@ -1,16 +1,15 @@
+#![allow(clippy::unwrap_used)]
 //! Handshake: known-answer replays of published exchanges, our client against
 //! our server for many seeds (permanent and temporary keys), corruption at
 //! every step, and arbitrary bytes fed to either machine.
 
 use core::time::Duration;
 use mtproto_core::handshake::{
-    self, ClientConfig, ClientHandshake, DhGenAnswer, FinishResult, HandshakeError, ServerConfig,
-    ServerHandshake, Step, Step2, pfs,
+    self, ClientConfig, ClientHandshake, DhGenAnswer, FinishResult, HandshakeError, ServerConfig, ServerHandshake,
+    Step, Step2, pfs,
 };
 use mtproto_core::message;
-use mtproto_core::tl::schema::{
-    BindAuthKeyInner, PqInnerData, PqInnerFields, ResPq, ServerDhParamsOk,
-};
+use mtproto_core::tl::schema::{BindAuthKeyInner, PqInnerData, PqInnerFields, ResPq, ServerDhParamsOk};
 use mtproto_core::tl::{Deserialize, Serialize};
 use mtproto_crypto::dh::PrimeCache;
 use mtproto_crypto::entropy::ReplayEntropy;
@@ -21,10 +20,7 @@ use serde_json::Value;
 use std::sync::OnceLock;
 
 fn vectors(name: &str) -> Value {
-    let path = format!(
-        "{}/../mtproto-crypto/tests/vectors/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../mtproto-crypto/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).expect("json")
 }
 
@@ -47,15 +43,11 @@ fn grammers_real_exchange_replayed_by_the_step_functions() {
     let c = &d["cases"][2];
     let g = &c["given"];
     let keys = vectors("rsa_keys.json");
-    let test_pem = keys["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["role"] == "test")
-        .expect("test key")["pem"]
-        .as_str()
-        .expect("pem")
-        .to_string();
+    let test_pem =
+        keys["keys"].as_array().expect("keys").iter().find(|k| k["role"] == "test").expect("test key")["pem"]
+            .as_str()
+            .expect("pem")
+            .to_string();
     let config = ClientConfig {
         keys: vec![RsaPublicKey::from_pem(&test_pem).expect("pem")],
         dc_id: None,
@@ -90,30 +82,20 @@ fn grammers_real_exchange_replayed_by_the_step_functions() {
     let (req, s2) = handshake::step2(s1, &res, &config, &mut e).expect("step2");
     assert_eq!(req.to_bytes(), h(&g["req_DH_params_body"]));
 
-    let ok = ServerDhParamsOk::from_bytes(&h(&g["server_DH_params_body"])[..])
-        .expect("server_DH_params_ok");
+    let ok = ServerDhParamsOk::from_bytes(&h(&g["server_DH_params_body"])[..]).expect("server_DH_params_ok");
     let mut e = ReplayEntropy::new(h(&g["step3_random"]), None);
     let now = Duration::from_secs(g["now"].as_u64().expect("now"));
-    let (req, s3) =
-        handshake::step3(s2, &ok, now, &mut PrimeCache::default(), &mut e).expect("step3");
+    let (req, s3) = handshake::step3(s2, &ok, now, &mut PrimeCache::default(), &mut e).expect("step3");
     assert_eq!(req.to_bytes(), h(&g["set_client_DH_params_body"]));
 
     let answer = DhGenAnswer::from_bytes(&h(&g["dh_gen_body"])[..]).expect("dh_gen");
-    let FinishResult::Done(result) =
-        handshake::finish(s3, &answer, &mut SeededEntropy::new(0)).expect("finish")
-    else {
+    let FinishResult::Done(result) = handshake::finish(s3, &answer, &mut SeededEntropy::new(0)).expect("finish") else {
         panic!("expected dh_gen_ok")
     };
     assert_eq!(result.auth_key.as_bytes()[..], h(&g["auth_key"])[..]);
     assert_eq!(result.first_salt, g["first_salt"].as_i64().expect("salt"));
-    assert_eq!(
-        result.time_offset,
-        g["time_offset"].as_i64().expect("offset")
-    );
-    assert_eq!(
-        result.auth_key.id_bytes()[..],
-        h(&c["derived_by_us"]["auth_key_id"])[..]
-    );
+    assert_eq!(result.time_offset, g["time_offset"].as_i64().expect("offset"));
+    assert_eq!(result.auth_key.id_bytes()[..], h(&c["derived_by_us"]["auth_key_id"])[..]);
 }
 
 #[test]
@@ -132,25 +114,16 @@ fn official_2024_sample_replayed_from_step3() {
     random.extend(h(&g["client_DH_padding"]));
     let mut e = ReplayEntropy::new(random, None);
     let now = Duration::from_secs(g["server_time"].as_u64().expect("time"));
-    let (req, s3) =
-        handshake::step3(s2, &ok, now, &mut PrimeCache::default(), &mut e).expect("step3");
+    let (req, s3) = handshake::step3(s2, &ok, now, &mut PrimeCache::default(), &mut e).expect("step3");
     assert_eq!(req.encrypted_data, h(&g["client_encrypted_data"]));
-    let plain = message::unpack_plain(&h(&g["set_client_DH_params_payload"]))
-        .expect("plain")
-        .body
-        .to_vec();
+    let plain = message::unpack_plain(&h(&g["set_client_DH_params_payload"])).expect("plain").body.to_vec();
     assert_eq!(req.to_bytes(), plain);
     let answer = DhGenAnswer::from_bytes(&h(&g["dh_gen_ok_payload"])[20..]).expect("dh_gen_ok");
-    let FinishResult::Done(result) =
-        handshake::finish(s3, &answer, &mut SeededEntropy::new(0)).expect("finish")
-    else {
+    let FinishResult::Done(result) = handshake::finish(s3, &answer, &mut SeededEntropy::new(0)).expect("finish") else {
         panic!("expected dh_gen_ok")
     };
     assert_eq!(result.auth_key.as_bytes()[..], h(&g["auth_key"])[..]);
-    assert_eq!(
-        result.first_salt.to_le_bytes()[..],
-        h(&c["derived_by_us"]["server_salt"])[..]
-    );
+    assert_eq!(result.first_salt.to_le_bytes()[..], h(&c["derived_by_us"]["server_salt"])[..]);
     assert_eq!(result.time_offset, 0);
 }
 
@@ -166,8 +139,7 @@ fn run(
     if temp {
         config.temp_key_expires_in = Some(3600);
     }
-    let (mut client, mut packet) =
-        ClientHandshake::start(config, now(), Box::new(SeededEntropy::new(seed)));
+    let (mut client, mut packet) = ClientHandshake::start(config, now(), Box::new(SeededEntropy::new(seed)));
     let mut server = ServerHandshake::new(
         ServerConfig::new(vec![key.clone()]).expect("config"),
         now(),
@@ -177,10 +149,7 @@ fn run(
     loop {
         corrupt(step, &mut packet);
         step += 1;
-        match server
-            .handle(&packet, now(), taken)
-            .map_err(|e| (step, e))?
-        {
+        match server.handle(&packet, now(), taken).map_err(|e| (step, e))? {
             Step::Send(reply) => packet = reply,
             Step::Done(Some(reply), server_result) => {
                 let mut reply = reply;
@@ -204,15 +173,11 @@ fn run(
 
 #[test]
 fn our_client_against_our_server_many_seeds() {
-    let seeds: u64 = std::env::var("HANDSHAKE_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1000);
+    let seeds: u64 = std::env::var("HANDSHAKE_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
     let mut ids = std::collections::HashSet::new();
     for seed in 0..seeds {
         let temp = seed % 2 == 1;
-        let (c, s) = run(seed, temp, &|_| false, &mut |_, _| {})
-            .unwrap_or_else(|e| panic!("seed {seed}: {e:?}"));
+        let (c, s) = run(seed, temp, &|_| false, &mut |_, _| {}).unwrap_or_else(|e| panic!("seed {seed}: {e:?}"));
         assert_eq!(c.auth_key, s.auth_key, "seed {seed}");
         assert_eq!(c.first_salt, s.first_salt);
         assert_eq!(s.dc_id, Some(2));
@@ -237,21 +202,13 @@ fn every_corruption_is_a_typed_error() {
     // as random padding, still agree on one key).
     for step in 0..7 {
         for at in [0usize, 9, 16, 20, 24, 40, 60, 100, 300, 600] {
-            let r = run(
-                at as u64 * 7 + step as u64,
-                step % 2 == 0,
-                &|_| false,
-                &mut |s, p| {
-                    if s == step && at < p.len() {
-                        p[at] ^= 0x5a;
-                    }
-                },
-            );
+            let r = run(at as u64 * 7 + step as u64, step % 2 == 0, &|_| false, &mut |s, p| {
+                if s == step && at < p.len() {
+                    p[at] ^= 0x5a;
+                }
+            });
             match r {
-                Ok((c, s)) => assert_eq!(
-                    c.auth_key, s.auth_key,
-                    "step {step} byte {at}: silent disagreement"
-                ),
+                Ok((c, s)) => assert_eq!(c.auth_key, s.auth_key, "step {step} byte {at}: silent disagreement"),
                 Err((_, e)) => assert!(!e.to_string().is_empty()),
             }
         }
@@ -264,27 +221,18 @@ fn specific_failures_name_their_check() {
     // Unknown fingerprint on the client side.
     let other = RsaPrivateKey::generate(&mut SeededEntropy::new(3)).expect("keygen");
     let config = ClientConfig::new(vec![other.public_key().clone()], 2);
-    let (mut client, packet) =
-        ClientHandshake::start(config, now(), Box::new(SeededEntropy::new(1)));
+    let (mut client, packet) = ClientHandshake::start(config, now(), Box::new(SeededEntropy::new(1)));
     let mut server = ServerHandshake::new(
         ServerConfig::new(vec![key.clone()]).expect("config"),
         now(),
         Box::new(SeededEntropy::new(2)),
     );
-    let Step::Send(res) = server.handle(&packet, now(), &|_| false).expect("resPQ") else {
-        panic!()
-    };
-    assert_eq!(
-        client.handle(&res, now()).unwrap_err(),
-        HandshakeError::NoKnownFingerprint
-    );
+    let Step::Send(res) = server.handle(&packet, now(), &|_| false).expect("resPQ") else { panic!() };
+    assert_eq!(client.handle(&res, now()).unwrap_err(), HandshakeError::NoKnownFingerprint);
     // Nonce not echoed.
     let config = ClientConfig::new(vec![key.public_key().clone()], 2);
     let (mut client, _) = ClientHandshake::start(config, now(), Box::new(SeededEntropy::new(11)));
-    assert_eq!(
-        client.handle(&res, now()).unwrap_err(),
-        HandshakeError::NonceMismatch
-    );
+    assert_eq!(client.handle(&res, now()).unwrap_err(), HandshakeError::NonceMismatch);
     // Unexpected message, msg_id parity, trailing bytes, deadline.
     let mut server = ServerHandshake::new(
         ServerConfig::new(vec![key.clone()]).expect("config"),
@@ -292,18 +240,10 @@ fn specific_failures_name_their_check() {
         Box::new(SeededEntropy::new(2)),
     );
     let mut ping = Vec::new();
-    message::pack_plain(
-        4,
-        &mtproto_core::tl::schema::Ping { ping_id: 1 }.to_bytes(),
-        &mut ping,
-    );
-    assert!(matches!(
-        server.handle(&ping, now(), &|_| false),
-        Err(HandshakeError::UnexpectedMessage { .. })
-    ));
+    message::pack_plain(4, &mtproto_core::tl::schema::Ping { ping_id: 1 }.to_bytes(), &mut ping);
+    assert!(matches!(server.handle(&ping, now(), &|_| false), Err(HandshakeError::UnexpectedMessage { .. })));
     let config = ClientConfig::new(vec![key.public_key().clone()], 2);
-    let (_, packet) =
-        ClientHandshake::start(config.clone(), now(), Box::new(SeededEntropy::new(1)));
+    let (_, packet) = ClientHandshake::start(config.clone(), now(), Box::new(SeededEntropy::new(1)));
     let mut server = ServerHandshake::new(
         ServerConfig::new(vec![key.clone()]).expect("config"),
         now(),
@@ -311,10 +251,7 @@ fn specific_failures_name_their_check() {
     );
     let mut odd = packet.clone();
     odd[8] |= 1;
-    assert!(matches!(
-        server.handle(&odd, now(), &|_| false),
-        Err(HandshakeError::Message(_))
-    ));
+    assert!(matches!(server.handle(&odd, now(), &|_| false), Err(HandshakeError::Message(_))));
     let mut server = ServerHandshake::new(
         ServerConfig::new(vec![key.clone()]).expect("config"),
         now(),
@@ -323,27 +260,19 @@ fn specific_failures_name_their_check() {
     let mut trailing = packet.clone();
     trailing.extend_from_slice(&[0; 4]);
     trailing[16] += 4;
-    assert!(matches!(
-        server.handle(&trailing, now(), &|_| false),
-        Err(HandshakeError::Tl(_))
-    ));
+    assert!(matches!(server.handle(&trailing, now(), &|_| false), Err(HandshakeError::Tl(_))));
     let mut server = ServerHandshake::new(
         ServerConfig::new(vec![key.clone()]).expect("config"),
         now(),
         Box::new(SeededEntropy::new(2)),
     );
     assert_eq!(
-        server
-            .handle(&packet, now() + Duration::from_secs(31), &|_| false)
-            .unwrap_err(),
+        server.handle(&packet, now() + Duration::from_secs(31), &|_| false).unwrap_err(),
         HandshakeError::Timeout
     );
     let (mut client, _) = ClientHandshake::start(config, now(), Box::new(SeededEntropy::new(1)));
     assert_eq!(client.deadline(), now() + handshake::DEFAULT_TIMEOUT);
-    assert_eq!(
-        client.handle_timeout(now() + Duration::from_secs(30)),
-        Err(HandshakeError::Timeout)
-    );
+    assert_eq!(client.handle_timeout(now() + Duration::from_secs(30)), Err(HandshakeError::Timeout));
 }
 
 #[test]
@@ -358,30 +287,17 @@ fn pfs_binding_round_trip_and_refusals() {
         expires_at: 1_800_000_000,
     };
     let msg_id = 0x6000_0000_0000_0004;
-    let enc = pfs::encrypt_bind_message(&perm, msg_id, &inner, &mut SeededEntropy::new(1))
-        .expect("encrypt");
-    assert_eq!(
-        pfs::verify_bind_message(&perm, &enc, msg_id, temp.id(), 7).expect("verify"),
-        inner
-    );
+    let enc = pfs::encrypt_bind_message(&perm, msg_id, &inner, &mut SeededEntropy::new(1)).expect("encrypt");
+    assert_eq!(pfs::verify_bind_message(&perm, &enc, msg_id, temp.id(), 7).expect("verify"), inner);
     assert_eq!(
         pfs::verify_bind_message(&perm, &enc, msg_id + 4, temp.id(), 7).unwrap_err(),
         HandshakeError::NonceMismatch
     );
-    assert_eq!(
-        pfs::verify_bind_message(&perm, &enc, msg_id, temp.id(), 8).unwrap_err(),
-        HandshakeError::NonceMismatch
-    );
-    assert!(matches!(
-        pfs::verify_bind_message(&temp, &enc, msg_id, temp.id(), 7),
-        Err(HandshakeError::Crypto(_))
-    ));
+    assert_eq!(pfs::verify_bind_message(&perm, &enc, msg_id, temp.id(), 8).unwrap_err(), HandshakeError::NonceMismatch);
+    assert!(matches!(pfs::verify_bind_message(&temp, &enc, msg_id, temp.id(), 7), Err(HandshakeError::Crypto(_))));
     let mut bad = enc.clone();
     bad[40] ^= 1;
-    assert!(matches!(
-        pfs::verify_bind_message(&perm, &bad, msg_id, temp.id(), 7),
-        Err(HandshakeError::Crypto(_))
-    ));
+    assert!(matches!(pfs::verify_bind_message(&perm, &bad, msg_id, temp.id(), 7), Err(HandshakeError::Crypto(_))));
 }
 
 proptest! {

@@ -1,11 +1,10 @@
+#![allow(clippy::unwrap_used)]
 //! The wire layer against the schema file, the published vectors, and
 //! round trips with random splits; a negative test per error variant.
 
 use bytes::BytesMut;
 use core::time::Duration;
-use mtproto_core::message::{
-    self, EncryptedSession, MessageError, MsgIdClock, MsgKind, Role, SeqNo, container, gzip,
-};
+use mtproto_core::message::{self, EncryptedSession, MessageError, MsgIdClock, MsgKind, Role, SeqNo, container, gzip};
 use mtproto_core::tl::schema::{self, *};
 use mtproto_core::tl::{Deserialize, Reader, Serialize, TlError, Writer};
 use mtproto_core::transport::{
@@ -16,10 +15,7 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 fn vectors(name: &str) -> Value {
-    let path = format!(
-        "{}/../mtproto-crypto/tests/vectors/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../mtproto-crypto/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).expect("vector file")).expect("json")
 }
 
@@ -58,10 +54,7 @@ fn every_constructor_id_matches_the_schema_file() {
         if name == "rsa_public_key" || name == "vector" {
             continue;
         }
-        assert!(
-            schema::ALL_IDS.iter().any(|(n, _)| n == name),
-            "{name} missing in ALL_IDS"
-        );
+        assert!(schema::ALL_IDS.iter().any(|(n, _)| n == name), "{name} missing in ALL_IDS");
     }
 }
 
@@ -79,16 +72,10 @@ fn handshake_messages_of_the_published_exchange_decode_and_re_encode() {
     let payload = h(&doc["res_pq_payload"]);
     // The doc's server dumps carry wrong length fields (see the vector errata),
     // so the body is taken past the 20-byte header.
-    assert!(matches!(
-        message::unpack_plain(&payload),
-        Err(MessageError::BadLength { .. })
-    ));
+    assert!(matches!(message::unpack_plain(&payload), Err(MessageError::BadLength { .. })));
     let res = ResPq::from_bytes(&payload[20..]).expect("resPQ");
     assert_eq!(res.server_nonce[..], h(&doc["server_nonce"])[..]);
-    assert_eq!(
-        u64::from_be_bytes(res.pq.clone().try_into().expect("8 bytes")),
-        doc["pq"].as_u64().expect("pq")
-    );
+    assert_eq!(u64::from_be_bytes(res.pq.clone().try_into().expect("8 bytes")), doc["pq"].as_u64().expect("pq"));
     assert_eq!(res.to_bytes(), &payload[20..]);
 
     let inner = PqInnerData::from_bytes(&h(&doc["p_q_inner_data_dc"])).expect("inner");
@@ -100,10 +87,7 @@ fn handshake_messages_of_the_published_exchange_decode_and_re_encode() {
     let m = message::unpack_plain(&payload).expect("plain");
     let req = ReqDhParams::from_bytes(m.body).expect("req_DH_params");
     assert_eq!(req.encrypted_data, h(&doc["rsa_encrypted_data"]));
-    assert_eq!(
-        req.public_key_fingerprint.to_le_bytes()[..],
-        h(&doc["public_key_fingerprint_used_le_hex"])[..]
-    );
+    assert_eq!(req.public_key_fingerprint.to_le_bytes()[..], h(&doc["public_key_fingerprint_used_le_hex"])[..]);
     assert_eq!(req.to_bytes(), m.body);
 
     let payload = h(&doc["server_DH_params_ok_payload"]);
@@ -114,13 +98,9 @@ fn handshake_messages_of_the_published_exchange_decode_and_re_encode() {
     let mut r = Reader::new(&answer[20..]);
     let inner = ServerDhInnerData::deserialize(&mut r).expect("server_DH_inner_data");
     assert_eq!(inner.g, doc["g"].as_i64().expect("g") as i32);
-    assert_eq!(
-        inner.server_time,
-        doc["server_time"].as_i64().expect("time") as i32
-    );
+    assert_eq!(inner.server_time, doc["server_time"].as_i64().expect("time") as i32);
 
-    let cdh = ClientDhInnerData::from_bytes(&h(&doc["client_DH_inner_data"]))
-        .expect("client_DH_inner_data");
+    let cdh = ClientDhInnerData::from_bytes(&h(&doc["client_DH_inner_data"])).expect("client_DH_inner_data");
     assert_eq!(cdh.g_b, h(&doc["g_b"]));
     let payload = h(&doc["set_client_DH_params_payload"]);
     let m = message::unpack_plain(&payload).expect("plain");
@@ -139,23 +119,10 @@ fn mtproto2_message_vector_through_the_message_layer() {
     let mut packet = h(&c["encrypted_message"]);
     let plain = h(&c["plaintext_with_padding"]);
     let session_id = i64::from_le_bytes(plain[8..16].try_into().expect("8"));
-    let s = EncryptedSession::with_entropy(
-        key,
-        Role::Client,
-        0,
-        session_id,
-        0,
-        Box::new(SeededEntropy::new(1)),
-    );
+    let s = EncryptedSession::with_entropy(key, Role::Client, 0, session_id, 0, Box::new(SeededEntropy::new(1)));
     let m = s.unpack(&mut packet).expect("server message");
-    assert_eq!(
-        m.salt,
-        i64::from_le_bytes(plain[..8].try_into().expect("8"))
-    );
-    assert_eq!(
-        m.msg_id,
-        i64::from_le_bytes(plain[16..24].try_into().expect("8"))
-    );
+    assert_eq!(m.salt, i64::from_le_bytes(plain[..8].try_into().expect("8")));
+    assert_eq!(m.msg_id, i64::from_le_bytes(plain[16..24].try_into().expect("8")));
     assert_eq!(m.msg_id & 1, 1, "server msg_id is odd");
     let len = u32::from_le_bytes(plain[28..32].try_into().expect("4")) as usize;
     assert_eq!(m.body, &plain[32..32 + len]);
@@ -164,19 +131,9 @@ fn mtproto2_message_vector_through_the_message_layer() {
     assert!(!inner.is_empty());
     // Another session id is refused.
     let key = AuthKey::from_bytes(h(&c["auth_key"]).try_into().expect("256"));
-    let s = EncryptedSession::with_entropy(
-        key,
-        Role::Client,
-        0,
-        session_id ^ 1,
-        0,
-        Box::new(SeededEntropy::new(1)),
-    );
+    let s = EncryptedSession::with_entropy(key, Role::Client, 0, session_id ^ 1, 0, Box::new(SeededEntropy::new(1)));
     let mut packet = h(&c["encrypted_message"]);
-    assert_eq!(
-        s.unpack(&mut packet).unwrap_err(),
-        MessageError::WrongSession { got: session_id }
-    );
+    assert_eq!(s.unpack(&mut packet).unwrap_err(), MessageError::WrongSession { got: session_id });
 }
 
 #[test]
@@ -216,26 +173,13 @@ fn full_transport_vectors() {
             Some(rep) => h(&rep["byte"]).repeat(rep["count"].as_u64().expect("count") as usize),
             None => h(&c["input_hex"]),
         };
-        assert_eq!(
-            crc32fast::hash(&input) as u64,
-            c["crc32"].as_u64().expect("crc")
-        );
+        assert_eq!(crc32fast::hash(&input) as u64, c["crc32"].as_u64().expect("crc"));
     }
 }
 
-fn roundtrip_transport(
-    kind: TransportKind,
-    obf: Option<Obfuscation>,
-    payloads: &[Vec<u8>],
-    splits: &[usize],
-) {
-    let mut client =
-        Transport::client(kind, obf, 1 << 20, Box::new(SeededEntropy::new(5))).expect("client");
-    let mut server = Transport::server(
-        obf.and_then(|o| o.secret),
-        1 << 20,
-        Box::new(SeededEntropy::new(6)),
-    );
+fn roundtrip_transport(kind: TransportKind, obf: Option<Obfuscation>, payloads: &[Vec<u8>], splits: &[usize]) {
+    let mut client = Transport::client(kind, obf, 1 << 20, Box::new(SeededEntropy::new(5))).expect("client");
+    let mut server = Transport::server(obf.and_then(|o| o.secret), 1 << 20, Box::new(SeededEntropy::new(6)));
     let mut wire = Vec::new();
     for p in payloads {
         client.encode(p, false, &mut wire);
@@ -274,9 +218,7 @@ fn roundtrip_transport(
 fn packet_like(len_words: usize, seed: u8) -> Vec<u8> {
     // An encrypted-looking packet: 24 + 16k bytes, non-zero auth_key_id.
     let len = 24 + 16 * len_words.max(2);
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed) | 1)
-        .collect()
+    (0..len).map(|i| (i as u8).wrapping_mul(13).wrapping_add(seed) | 1).collect()
 }
 
 proptest! {
@@ -375,33 +317,19 @@ proptest! {
 fn transport_byte_at_a_time_and_errors() {
     let payloads = vec![packet_like(3, 1), packet_like(100, 2)];
     let ones = vec![1usize; 10_000];
-    for kind in [
-        TransportKind::Abridged,
-        TransportKind::Intermediate,
-        TransportKind::PaddedIntermediate,
-        TransportKind::Full,
-    ] {
+    for kind in
+        [TransportKind::Abridged, TransportKind::Intermediate, TransportKind::PaddedIntermediate, TransportKind::Full]
+    {
         roundtrip_transport(kind, None, &payloads, &ones);
         if kind != TransportKind::Full {
-            roundtrip_transport(
-                kind,
-                Some(Obfuscation {
-                    dc_id: 2,
-                    secret: None,
-                }),
-                &payloads,
-                &ones,
-            );
+            roundtrip_transport(kind, Some(Obfuscation { dc_id: 2, secret: None }), &payloads, &ones);
         }
     }
     // Full with obfuscation is refused.
     assert_eq!(
         Transport::client(
             TransportKind::Full,
-            Some(Obfuscation {
-                dc_id: 1,
-                secret: None
-            }),
+            Some(Obfuscation { dc_id: 1, secret: None }),
             1 << 20,
             Box::new(SeededEntropy::new(1))
         )
@@ -412,40 +340,22 @@ fn transport_byte_at_a_time_and_errors() {
     // An absurd length is refused before buffering.
     let mut s = Transport::server(None, 1 << 20, Box::new(SeededEntropy::new(1)));
     assert!(matches!(
-        s.feed(
-            &[0xee, 0xee, 0xee, 0xee, 0xff, 0xff, 0xff, 0x7f],
-            &mut frames
-        ),
+        s.feed(&[0xee, 0xee, 0xee, 0xee, 0xff, 0xff, 0xff, 0x7f], &mut frames),
         Err(TransportError::FrameTooLarge { .. })
     ));
     let mut s = Transport::server(None, 1 << 20, Box::new(SeededEntropy::new(1)));
-    assert!(matches!(
-        s.feed(&[0xef, 0x7f, 0xff, 0xff, 0xff], &mut frames),
-        Err(TransportError::FrameTooLarge { .. })
-    ));
+    assert!(matches!(s.feed(&[0xef, 0x7f, 0xff, 0xff, 0xff], &mut frames), Err(TransportError::FrameTooLarge { .. })));
     // Length 0 / unaligned.
     let mut s = Transport::server(None, 1 << 20, Box::new(SeededEntropy::new(1)));
-    assert_eq!(
-        s.feed(&[0xef, 0x00], &mut frames),
-        Err(TransportError::BadLength { len: 0 })
-    );
+    assert_eq!(s.feed(&[0xef, 0x00], &mut frames), Err(TransportError::BadLength { len: 0 }));
     let mut s = Transport::server(None, 1 << 20, Box::new(SeededEntropy::new(1)));
-    assert_eq!(
-        s.feed(&[0xee, 0xee, 0xee, 0xee, 5, 0, 0, 0], &mut frames),
-        Err(TransportError::BadLength { len: 5 })
-    );
+    assert_eq!(s.feed(&[0xee, 0xee, 0xee, 0xee, 5, 0, 0, 0], &mut frames), Err(TransportError::BadLength { len: 5 }));
     // HTTP is not a transport we speak.
     let mut s = Transport::server(None, 1 << 20, Box::new(SeededEntropy::new(1)));
-    assert_eq!(
-        s.feed(b"POST / HTTP/1.1\r\n", &mut frames),
-        Err(TransportError::UnknownProtocol)
-    );
+    assert_eq!(s.feed(b"POST / HTTP/1.1\r\n", &mut frames), Err(TransportError::UnknownProtocol));
     // With a secret, plain transports are refused.
     let mut s = Transport::server(Some([1; 16]), 1 << 20, Box::new(SeededEntropy::new(1)));
-    assert_eq!(
-        s.feed(&[0xef, 0x01], &mut frames),
-        Err(TransportError::UnknownProtocol)
-    );
+    assert_eq!(s.feed(&[0xef, 0x01], &mut frames), Err(TransportError::UnknownProtocol));
     // Full: bad CRC and bad seq.
     let mut wire = Vec::new();
     let mut f = Full::new(Peer::Client, 1 << 20);
@@ -453,51 +363,32 @@ fn transport_byte_at_a_time_and_errors() {
     let mut bad = wire.clone();
     let n = bad.len();
     bad[n - 1] ^= 1;
-    assert_eq!(
-        Full::new(Peer::Client, 1 << 20).decode(&mut BytesMut::from(&bad[..])),
-        Err(TransportError::BadCrc)
-    );
+    assert_eq!(Full::new(Peer::Client, 1 << 20).decode(&mut BytesMut::from(&bad[..])), Err(TransportError::BadCrc));
     let mut second = Vec::new();
     f.encode(&packet_like(2, 1), false, &mut second);
     assert_eq!(
         Full::new(Peer::Client, 1 << 20).decode(&mut BytesMut::from(&second[..])),
-        Err(TransportError::BadSeq {
-            expected: 0,
-            got: 1
-        })
+        Err(TransportError::BadSeq { expected: 0, got: 1 })
     );
     // Obfuscated header with an unknown tag.
     let c = mtproto_crypto::obfuscated2::client(&mut SeededEntropy::new(3), [1, 2, 3, 4], 2, None);
     let mut s = Transport::server(None, 1 << 20, Box::new(SeededEntropy::new(1)));
-    assert_eq!(
-        s.feed(&c.header, &mut frames),
-        Err(TransportError::BadObfuscatedTag { tag: [1, 2, 3, 4] })
-    );
+    assert_eq!(s.feed(&c.header, &mut frames), Err(TransportError::BadObfuscatedTag { tag: [1, 2, 3, 4] }));
     // Quick acks and transport errors reach the client as typed frames.
     for kind in [TransportKind::Abridged, TransportKind::Intermediate] {
-        let mut client = Transport::client(kind, None, 1 << 20, Box::new(SeededEntropy::new(5)))
-            .expect("client");
+        let mut client = Transport::client(kind, None, 1 << 20, Box::new(SeededEntropy::new(5))).expect("client");
         let mut server = Transport::server(None, 1 << 20, Box::new(SeededEntropy::new(6)));
         let mut wire = Vec::new();
         client.encode(&packet_like(2, 1), true, &mut wire);
         let mut frames = Vec::new();
         server.feed(&wire, &mut frames).expect("decode");
-        assert!(matches!(
-            frames[0],
-            Frame::Packet {
-                quick_ack: true,
-                ..
-            }
-        ));
+        assert!(matches!(frames[0], Frame::Packet { quick_ack: true, .. }));
         let mut back = Vec::new();
         server.encode_quick_ack(0x1234_5678, &mut back);
         server.encode_error(-404, &mut back);
         let mut frames = Vec::new();
         client.feed(&back, &mut frames).expect("decode");
-        assert_eq!(
-            frames,
-            vec![Frame::QuickAck(0x1234_5678), Frame::TransportError(-404)]
-        );
+        assert_eq!(frames, vec![Frame::QuickAck(0x1234_5678), Frame::TransportError(-404)]);
     }
 }
 
@@ -508,10 +399,7 @@ fn msg_id_clock_and_seq_no() {
     let a = c.next(t, MsgKind::Client);
     let b = c.next(t, MsgKind::Client);
     let back = c.next(t - Duration::from_secs(100), MsgKind::Client);
-    assert!(
-        a < b && b < back,
-        "strictly increasing even when the clock goes back"
-    );
+    assert!(a < b && b < back, "strictly increasing even when the clock goes back");
     assert!(a % 4 == 0 && b % 4 == 0 && back % 4 == 0);
     assert_eq!(a >> 32, 1_700_000_000);
     let mut s = MsgIdClock::default();
@@ -525,39 +413,16 @@ fn msg_id_clock_and_seq_no() {
     assert_eq!(c.offset(), 3600);
     assert_eq!(c.next(t, MsgKind::Client) >> 32, 1_700_003_600);
     let mut seq = SeqNo::default();
-    assert_eq!(
-        [
-            seq.next(true),
-            seq.next(false),
-            seq.next(true),
-            seq.next(false)
-        ],
-        [1, 2, 3, 4]
-    );
+    assert_eq!([seq.next(true), seq.next(false), seq.next(true), seq.next(false)], [1, 2, 3, 4]);
 }
 
 #[test]
 fn negative_message_and_tl_errors() {
     // TL
-    assert_eq!(
-        Reader::new(&[1, 2]).u32(),
-        Err(TlError::Truncated {
-            needed: 4,
-            available: 2
-        })
-    );
-    assert_eq!(
-        Reader::new(&[0xff, 0, 0, 0]).bytes(),
-        Err(TlError::BadBytesLength)
-    );
-    assert_eq!(
-        Reader::new(&[0, 0, 0, 0]).bool(),
-        Err(TlError::BadBool { found: 0 })
-    );
-    assert_eq!(
-        Ping::from_bytes(&[0, 0, 0, 0]),
-        Err(TlError::UnexpectedConstructor { found: 0 })
-    );
+    assert_eq!(Reader::new(&[1, 2]).u32(), Err(TlError::Truncated { needed: 4, available: 2 }));
+    assert_eq!(Reader::new(&[0xff, 0, 0, 0]).bytes(), Err(TlError::BadBytesLength));
+    assert_eq!(Reader::new(&[0, 0, 0, 0]).bool(), Err(TlError::BadBool { found: 0 }));
+    assert_eq!(Ping::from_bytes(&[0, 0, 0, 0]), Err(TlError::UnexpectedConstructor { found: 0 }));
     let mut v = Vec::new();
     v.put_u32(0x1cb5c415);
     v.put_u32(1_000_000);
@@ -567,10 +432,7 @@ fn negative_message_and_tl_errors() {
     );
     let mut p = Ping { ping_id: 1 }.to_bytes();
     p.push(0);
-    assert_eq!(
-        Ping::from_bytes(&p),
-        Err(TlError::TrailingBytes { left: 1 })
-    );
+    assert_eq!(Ping::from_bytes(&p), Err(TlError::TrailingBytes { left: 1 }));
     // Plain messages.
     let mut pkt = Vec::new();
     message::pack_plain(4, b"abcd", &mut pkt);
@@ -580,19 +442,10 @@ fn negative_message_and_tl_errors() {
     assert_eq!(message::unpack_plain(&bad), Err(MessageError::NotPlaintext));
     let mut bad = pkt.clone();
     bad[16] = 9;
-    assert!(matches!(
-        message::unpack_plain(&bad),
-        Err(MessageError::BadLength {
-            declared: 9,
-            actual: 4
-        })
-    ));
+    assert!(matches!(message::unpack_plain(&bad), Err(MessageError::BadLength { declared: 9, actual: 4 })));
     let mut zero = Vec::new();
     message::pack_plain(0, b"abcd", &mut zero);
-    assert_eq!(
-        message::unpack_plain(&zero),
-        Err(MessageError::BadMsgIdParity { msg_id: 0 })
-    );
+    assert_eq!(message::unpack_plain(&zero), Err(MessageError::BadMsgIdParity { msg_id: 0 }));
     // Containers.
     let mut out = Vec::new();
     let mut c = container::ContainerBuilder::new(&mut out, 2, 1 << 20);
@@ -600,32 +453,17 @@ fn negative_message_and_tl_errors() {
     assert!(c.push(4, 3, b"abcd"));
     assert!(!c.push(8, 5, b"abcd"), "count limit");
     c.finish();
-    assert_eq!(
-        container::unpack(&out, 100, Role::Client, 1020),
-        Err(MessageError::DuplicateInContainer { msg_id: 4 })
-    );
-    assert_eq!(
-        container::unpack(&out, 4, Role::Client, 1020),
-        Err(MessageError::ContainerOrder { msg_id: 4 })
-    );
-    assert_eq!(
-        container::unpack(&out, 100, Role::Client, 1),
-        Err(MessageError::ContainerTooLarge)
-    );
-    assert_eq!(
-        container::unpack(&out, 100, Role::Server, 1020),
-        Err(MessageError::BadMsgIdParity { msg_id: 4 })
-    );
+    assert_eq!(container::unpack(&out, 100, Role::Client, 1020), Err(MessageError::DuplicateInContainer { msg_id: 4 }));
+    assert_eq!(container::unpack(&out, 4, Role::Client, 1020), Err(MessageError::ContainerOrder { msg_id: 4 }));
+    assert_eq!(container::unpack(&out, 100, Role::Client, 1), Err(MessageError::ContainerTooLarge));
+    assert_eq!(container::unpack(&out, 100, Role::Server, 1020), Err(MessageError::BadMsgIdParity { msg_id: 4 }));
     let mut nested = Vec::new();
     let mut inner = Vec::new();
     container::ContainerBuilder::new(&mut inner, 10, 1 << 20).finish();
     let mut c = container::ContainerBuilder::new(&mut nested, 10, 1 << 20);
     c.push(4, 1, &inner);
     c.finish();
-    assert_eq!(
-        container::unpack(&nested, 100, Role::Client, 1020),
-        Err(MessageError::NestedContainer)
-    );
+    assert_eq!(container::unpack(&nested, 100, Role::Client, 1020), Err(MessageError::NestedContainer));
     let mut odd_len = Vec::new();
     odd_len.put_u32(schema::MSG_CONTAINER);
     odd_len.put_u32(1);
@@ -642,49 +480,23 @@ fn negative_message_and_tl_errors() {
     let mut bomb = Vec::new();
     assert!(gzip::pack_if_smaller(&zeros, &mut bomb));
     assert!(bomb.len() < 64 << 10);
-    assert_eq!(
-        gzip::unpack(&bomb, 1 << 20),
-        Err(MessageError::GzipTooLarge { limit: 1 << 20 })
-    );
+    assert_eq!(gzip::unpack(&bomb, 1 << 20), Err(MessageError::GzipTooLarge { limit: 1 << 20 }));
     let mut garbage = Vec::new();
     garbage.put_u32(schema::GZIP_PACKED);
-    garbage.put_bytes(&[
-        0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 3, 4, 5, 6, 0, 0, 0, 0,
-    ]);
+    garbage.put_bytes(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 3, 4, 5, 6, 0, 0, 0, 0]);
     assert_eq!(gzip::unpack(&garbage, 1 << 20), Err(MessageError::BadGzip));
     // Encrypted: padding bounds, wrong parity.
     let key = AuthKey::from_bytes(core::array::from_fn(|i| (i * 7) as u8));
-    let mut client = EncryptedSession::with_entropy(
-        key.clone(),
-        Role::Client,
-        1,
-        2,
-        0,
-        Box::new(SeededEntropy::new(1)),
-    );
-    let server = EncryptedSession::with_entropy(
-        key.clone(),
-        Role::Server,
-        1,
-        2,
-        0,
-        Box::new(SeededEntropy::new(2)),
-    );
+    let mut client =
+        EncryptedSession::with_entropy(key.clone(), Role::Client, 1, 2, 0, Box::new(SeededEntropy::new(1)));
+    let server = EncryptedSession::with_entropy(key.clone(), Role::Server, 1, 2, 0, Box::new(SeededEntropy::new(2)));
     let mut out = Vec::new();
     client.pack_with(5, 1, b"abcd", &mut out);
-    assert_eq!(
-        server.unpack(&mut out),
-        Err(MessageError::BadMsgIdParity { msg_id: 5 })
-    );
+    assert_eq!(server.unpack(&mut out), Err(MessageError::BadMsgIdParity { msg_id: 5 }));
     // A client message seen by the client (wrong direction) fails msg_key.
     let mut out = Vec::new();
     client.pack(b"abcd", true, Duration::from_secs(1), &mut out);
-    assert!(matches!(
-        client.unpack(&mut out),
-        Err(MessageError::Crypto(
-            mtproto_crypto::CryptoError::MsgKeyMismatch
-        ))
-    ));
+    assert!(matches!(client.unpack(&mut out), Err(MessageError::Crypto(mtproto_crypto::CryptoError::MsgKeyMismatch))));
     // Padding above 1024 bytes.
     let mut plain = vec![0u8; 24];
     plain.extend_from_slice(&1i64.to_le_bytes());
@@ -693,16 +505,9 @@ fn negative_message_and_tl_errors() {
     plain.extend_from_slice(&1i32.to_le_bytes());
     plain.extend_from_slice(&0u32.to_le_bytes());
     plain.resize(24 + 32 + 1040, 0);
-    mtproto_crypto::envelope::encrypt_in_place(
-        &key,
-        mtproto_crypto::Direction::ClientToServer,
-        &mut plain,
-    )
-    .expect("aligned");
-    assert_eq!(
-        server.unpack(&mut plain),
-        Err(MessageError::BadPadding { padding: 1040 })
-    );
+    mtproto_crypto::envelope::encrypt_in_place(&key, mtproto_crypto::Direction::ClientToServer, &mut plain)
+        .expect("aligned");
+    assert_eq!(server.unpack(&mut plain), Err(MessageError::BadPadding { padding: 1040 }));
     // Every error has a message.
     for e in [
         MessageError::NotPlaintext,

@@ -1,7 +1,7 @@
 //! Message protection beside the floor (one SHA-256 pass + one AES-256-IGE
 //! pass built from the `aes` and `sha2` crates directly), plus the handshake's
 //! expensive pieces. Run: `cargo bench -p mtproto-crypto --bench crypto`.
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::unwrap_used)]
 
 use aes::Aes256;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
@@ -46,21 +46,15 @@ fn messages(c: &mut Criterion) {
             b.iter(|| black_box(floor(&aes, &mut buf[envelope::HEADER_LEN..])))
         });
         g.bench_function(BenchmarkId::new("encrypt", size), |b| {
-            b.iter(|| {
-                envelope::encrypt_in_place(&key, Direction::ClientToServer, black_box(&mut buf))
-                    .unwrap()
-            })
+            b.iter(|| envelope::encrypt_in_place(&key, Direction::ClientToServer, black_box(&mut buf)).unwrap())
         });
-        let mut sealed =
-            vec![0x5a_u8; envelope::HEADER_LEN + size.max(envelope::MIN_PLAINTEXT_LEN)];
+        let mut sealed = vec![0x5a_u8; envelope::HEADER_LEN + size.max(envelope::MIN_PLAINTEXT_LEN)];
         envelope::encrypt_in_place(&key, Direction::ServerToClient, &mut sealed).unwrap();
         let mut work = sealed.clone();
         g.bench_function(BenchmarkId::new("decrypt", size), |b| {
             b.iter(|| {
                 work.copy_from_slice(&sealed);
-                envelope::decrypt_in_place(&key, Direction::ServerToClient, black_box(&mut work))
-                    .unwrap()
-                    .len()
+                envelope::decrypt_in_place(&key, Direction::ServerToClient, black_box(&mut work)).unwrap().len()
             })
         });
         g.finish();
@@ -70,24 +64,17 @@ fn messages(c: &mut Criterion) {
 fn handshake_pieces(c: &mut Criterion) {
     let mut g = c.benchmark_group("handshake");
     // A 63-bit pq of two 31/32-bit primes, as Telegram sends.
-    g.bench_function("pq_factorize_63bit", |b| {
-        b.iter(|| pq::factorize(black_box(0x7b5f_1a2b_9e0f_3c77 | 1)))
-    });
-    g.bench_function("pq_factorize_doc_sample", |b| {
-        b.iter(|| pq::factorize(black_box(2694724800268887959)))
-    });
+    g.bench_function("pq_factorize_63bit", |b| b.iter(|| pq::factorize(black_box(0x7b5f_1a2b_9e0f_3c77 | 1))));
+    g.bench_function("pq_factorize_doc_sample", |b| b.iter(|| pq::factorize(black_box(2694724800268887959))));
     let key = RsaPrivateKey::generate(&mut SeededEntropy::new(1)).unwrap();
     let mut e = SeededEntropy::new(2);
     g.bench_function("rsa_pad_encrypt", |b| {
         b.iter(|| rsa::rsa_pad_encrypt(key.public_key(), black_box(&[1u8; 96]), &mut e).unwrap())
     });
-    let group =
-        dh::DhGroup::new(&dh::TELEGRAM_DH_PRIME, 3, &mut dh::PrimeCache::default()).unwrap();
+    let group = dh::DhGroup::new(&dh::TELEGRAM_DH_PRIME, 3, &mut dh::PrimeCache::default()).unwrap();
     let exp = [0x77u8; 256];
     let base = group.pow_g(&[0x12; 256]);
-    g.bench_function("modexp_2048", |b| {
-        b.iter(|| group.pow(black_box(&base), black_box(&exp)))
-    });
+    g.bench_function("modexp_2048", |b| b.iter(|| group.pow(black_box(&base), black_box(&exp))));
     g.finish();
 }
 

@@ -24,11 +24,7 @@ impl AuthKey {
         let mut aux_hash = [0u8; 8];
         id.copy_from_slice(&digest[12..20]);
         aux_hash.copy_from_slice(&digest[0..8]);
-        Self {
-            bytes,
-            id,
-            aux_hash,
-        }
+        Self { bytes, id, aux_hash }
     }
 
     /// The key bytes.

@@ -51,9 +51,7 @@ pub struct PrimeCache {
 
 impl Default for PrimeCache {
     fn default() -> Self {
-        Self {
-            verified: vec![TELEGRAM_DH_PRIME],
-        }
+        Self { verified: vec![TELEGRAM_DH_PRIME] }
     }
 }
 
@@ -70,9 +68,7 @@ impl PrimeCache {
 
     /// An empty cache, which runs the full test even for Telegram's prime.
     pub fn empty() -> Self {
-        Self {
-            verified: Vec::new(),
-        }
+        Self { verified: Vec::new() }
     }
 
     fn check(&mut self, p: &[u8; DH_BYTES]) -> Result<(), CryptoError> {
@@ -92,8 +88,7 @@ impl PrimeCache {
 
 /// `p mod m` for a big-endian byte string and a small modulus.
 fn mod_small(p: &[u8], m: u32) -> u32 {
-    p.iter()
-        .fold(0u64, |acc, &b| ((acc << 8) | b as u64) % m as u64) as u32
+    p.iter().fold(0u64, |acc, &b| ((acc << 8) | b as u64) % m as u64) as u32
 }
 
 impl DhGroup {
@@ -108,8 +103,7 @@ impl DhGroup {
     pub fn new(prime: &[u8], g: u32, cache: &mut PrimeCache) -> Result<Self, CryptoError> {
         let stripped = strip_leading_zeros(prime);
         if stripped.len() != DH_BYTES || stripped[0] & 0x80 == 0 {
-            let bits = (stripped.len() * 8)
-                .saturating_sub(stripped.first().map_or(8, |b| b.leading_zeros() as usize));
+            let bits = (stripped.len() * 8).saturating_sub(stripped.first().map_or(8, |b| b.leading_zeros() as usize));
             return Err(CryptoError::DhPrimeBadLength { bits: bits as u32 });
         }
         let mut p = [0u8; DH_BYTES];
@@ -127,14 +121,8 @@ impl DhGroup {
             return Err(CryptoError::DhGeneratorResidue { g });
         }
         cache.check(&p)?;
-        let odd = Odd::new(U2048::from_be_slice(&p))
-            .into_option()
-            .ok_or(CryptoError::DhPrimeNotSafe)?;
-        Ok(Self {
-            prime: p,
-            g,
-            params: FixedMontyParams::new_vartime(odd),
-        })
+        let odd = Odd::new(U2048::from_be_slice(&p)).into_option().ok_or(CryptoError::DhPrimeNotSafe)?;
+        Ok(Self { prime: p, g, params: FixedMontyParams::new_vartime(odd) })
     }
 
     /// The prime as 256 big-endian bytes.
@@ -193,11 +181,7 @@ fn strip_leading_zeros(b: &[u8]) -> &[u8] {
 /// Longer input keeps its low 256 bytes (callers check lengths first).
 pub fn left_pad(b: &[u8]) -> [u8; DH_BYTES] {
     let mut out = [0u8; DH_BYTES];
-    let b = if b.len() > DH_BYTES {
-        &b[b.len() - DH_BYTES..]
-    } else {
-        b
-    };
+    let b = if b.len() > DH_BYTES { &b[b.len() - DH_BYTES..] } else { b };
     out[DH_BYTES - b.len()..].copy_from_slice(b);
     out
 }

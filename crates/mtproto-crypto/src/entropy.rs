@@ -88,10 +88,7 @@ impl OsEntropy {
     pub fn new() -> Result<Self, CryptoError> {
         let mut seed = [0u8; 48];
         getrandom::fill(&mut seed).map_err(|_| CryptoError::EntropyUnavailable)?;
-        Ok(Self {
-            drbg: CtrDrbg::new(&mut seed),
-            produced: 0,
-        })
+        Ok(Self { drbg: CtrDrbg::new(&mut seed), produced: 0 })
     }
 }
 
@@ -128,9 +125,7 @@ impl SeededEntropy {
         let mut s = [0u8; 48];
         s[..8].copy_from_slice(&seed.to_le_bytes());
         s[8..16].copy_from_slice(b"mtproto!");
-        Self {
-            drbg: CtrDrbg::new(&mut s),
-        }
+        Self { drbg: CtrDrbg::new(&mut s) }
     }
 }
 
@@ -160,11 +155,7 @@ impl ReplayEntropy {
     /// [`SeededEntropy`] built from `fallback`, or panic when it is `None`
     /// (a test that asks for more randomness than it published is wrong).
     pub fn new(bytes: Vec<u8>, fallback: Option<u64>) -> Self {
-        Self {
-            bytes,
-            pos: 0,
-            fallback,
-        }
+        Self { bytes, pos: 0, fallback }
     }
 
     /// How many of the given bytes were consumed.
@@ -181,9 +172,7 @@ impl Entropy for ReplayEntropy {
             self.pos += dest.len();
         } else {
             #[allow(clippy::panic)]
-            let seed = self
-                .fallback
-                .unwrap_or_else(|| panic!("ReplayEntropy exhausted"));
+            let seed = self.fallback.unwrap_or_else(|| panic!("ReplayEntropy exhausted"));
             SeededEntropy::new(seed ^ self.pos as u64).fill(dest);
             self.pos += dest.len();
         }

@@ -43,24 +43,32 @@ impl Direction {
     }
 }
 
-/// msg_key = SHA-256(auth_key[88+x .. 120+x] ‖ plaintext)[8..24].
-pub fn msg_key(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> [u8; 16] {
+/// msg_key_large = SHA-256(auth_key[88+x .. 120+x] ‖ plaintext).
+pub fn msg_key_large(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> [u8; 32] {
     let x = dir.x();
     let mut h = Sha256::new();
     h.update(&key.as_bytes()[88 + x..120 + x]);
     h.update(plaintext);
-    let digest = h.finalize();
+    h.finalize().into()
+}
+
+/// msg_key = msg_key_large[8..24].
+pub fn msg_key(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> [u8; 16] {
+    let digest = msg_key_large(key, dir, plaintext);
     let mut out = [0u8; 16];
     out.copy_from_slice(&digest[8..24]);
     out
 }
 
+/// The quick-ack token of a message: the first 32 bits of msg_key_large
+/// (little-endian) with the top bit set, as the transport carries it.
+pub fn quick_ack_token(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> u32 {
+    let d = msg_key_large(key, dir, plaintext);
+    u32::from_le_bytes([d[0], d[1], d[2], d[3]]) | 0x8000_0000
+}
+
 /// The AES key and IV for one message (MTProto 2.0 KDF).
-pub fn derive_aes(
-    key: &AuthKey,
-    dir: Direction,
-    msg_key: &[u8; 16],
-) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
     let x = dir.x();
     let k = key.as_bytes();
     let mut a = Sha256::new();
@@ -124,18 +132,12 @@ pub fn peek_auth_key_id(buf: &[u8]) -> Option<[u8; 8]> {
 /// # Errors
 /// [`CryptoError::MessageTooShort`], [`CryptoError::NotBlockAligned`],
 /// [`CryptoError::AuthKeyIdMismatch`], [`CryptoError::MsgKeyMismatch`].
-pub fn decrypt_in_place<'a>(
-    key: &AuthKey,
-    dir: Direction,
-    buf: &'a mut [u8],
-) -> Result<&'a mut [u8], CryptoError> {
+pub fn decrypt_in_place<'a>(key: &AuthKey, dir: Direction, buf: &'a mut [u8]) -> Result<&'a mut [u8], CryptoError> {
     if buf.len() < HEADER_LEN + MIN_PLAINTEXT_LEN {
         return Err(CryptoError::MessageTooShort { len: buf.len() });
     }
     if (buf.len() - HEADER_LEN) % 16 != 0 {
-        return Err(CryptoError::NotBlockAligned {
-            len: buf.len() - HEADER_LEN,
-        });
+        return Err(CryptoError::NotBlockAligned { len: buf.len() - HEADER_LEN });
     }
     let (header, body) = buf.split_at_mut(HEADER_LEN);
     if !bool::from(header[..8].ct_eq(&key.id_bytes())) {

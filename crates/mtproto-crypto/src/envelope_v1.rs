@@ -16,37 +16,17 @@ pub fn msg_key(plaintext: &[u8]) -> [u8; 16] {
 }
 
 /// The 1.0 KDF (four SHA-1s).
-pub fn derive_aes(
-    key: &AuthKey,
-    dir: Direction,
-    msg_key: &[u8; 16],
-) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
     let x = dir.x();
     let k = key.as_bytes();
-    let a = Zeroizing::new(<[u8; 20]>::from(
-        Sha1::new()
-            .chain_update(msg_key)
-            .chain_update(&k[x..x + 32])
-            .finalize(),
-    ));
+    let a = Zeroizing::new(<[u8; 20]>::from(Sha1::new().chain_update(msg_key).chain_update(&k[x..x + 32]).finalize()));
     let b = Zeroizing::new(<[u8; 20]>::from(
-        Sha1::new()
-            .chain_update(&k[32 + x..48 + x])
-            .chain_update(msg_key)
-            .chain_update(&k[48 + x..64 + x])
-            .finalize(),
+        Sha1::new().chain_update(&k[32 + x..48 + x]).chain_update(msg_key).chain_update(&k[48 + x..64 + x]).finalize(),
     ));
-    let c = Zeroizing::new(<[u8; 20]>::from(
-        Sha1::new()
-            .chain_update(&k[64 + x..96 + x])
-            .chain_update(msg_key)
-            .finalize(),
-    ));
+    let c =
+        Zeroizing::new(<[u8; 20]>::from(Sha1::new().chain_update(&k[64 + x..96 + x]).chain_update(msg_key).finalize()));
     let d = Zeroizing::new(<[u8; 20]>::from(
-        Sha1::new()
-            .chain_update(msg_key)
-            .chain_update(&k[96 + x..128 + x])
-            .finalize(),
+        Sha1::new().chain_update(msg_key).chain_update(&k[96 + x..128 + x]).finalize(),
     ));
     let mut aes_key = Zeroizing::new([0u8; 32]);
     aes_key[..8].copy_from_slice(&a[..8]);
@@ -67,16 +47,9 @@ pub fn derive_aes(
 /// # Errors
 /// [`CryptoError::BadPlaintextLayout`] for a length that is not a positive
 /// multiple of 16 or an `unpadded_len` beyond it.
-pub fn encrypt(
-    key: &AuthKey,
-    dir: Direction,
-    plaintext: &[u8],
-    unpadded_len: usize,
-) -> Result<Vec<u8>, CryptoError> {
+pub fn encrypt(key: &AuthKey, dir: Direction, plaintext: &[u8], unpadded_len: usize) -> Result<Vec<u8>, CryptoError> {
     if plaintext.is_empty() || plaintext.len() % 16 != 0 || unpadded_len > plaintext.len() {
-        return Err(CryptoError::BadPlaintextLayout {
-            len: plaintext.len(),
-        });
+        return Err(CryptoError::BadPlaintextLayout { len: plaintext.len() });
     }
     let mk = msg_key(&plaintext[..unpadded_len]);
     let (k, iv) = derive_aes(key, dir, &mk);
@@ -105,9 +78,7 @@ pub fn decrypt(
         return Err(CryptoError::MessageTooShort { len: message.len() });
     }
     if (message.len() - 24) % 16 != 0 {
-        return Err(CryptoError::NotBlockAligned {
-            len: message.len() - 24,
-        });
+        return Err(CryptoError::NotBlockAligned { len: message.len() - 24 });
     }
     if !bool::from(message[..8].ct_eq(&key.id_bytes())) {
         return Err(CryptoError::AuthKeyIdMismatch);
@@ -117,9 +88,7 @@ pub fn decrypt(
     let (k, iv) = derive_aes(key, dir, &mk);
     let mut plain = message[24..].to_vec();
     ige::decrypt(&k, &iv, &mut plain)?;
-    let len = unpadded_len(&plain)
-        .filter(|&l| l <= plain.len())
-        .unwrap_or(plain.len());
+    let len = unpadded_len(&plain).filter(|&l| l <= plain.len()).unwrap_or(plain.len());
     if !bool::from(msg_key(&plain[..len]).ct_eq(&mk)) || plain.len() - len >= 16 {
         plain.zeroize();
         return Err(CryptoError::MsgKeyMismatch);

@@ -84,15 +84,10 @@ impl fmt::Display for CryptoError {
             Self::AuthKeyIdMismatch => f.write_str("auth_key_id does not match our key"),
             Self::MsgKeyMismatch => f.write_str("msg_key does not match the decrypted plaintext"),
             Self::BadPlaintextLayout { len } => {
-                write!(
-                    f,
-                    "plaintext of {len} bytes is not a positive multiple of 16"
-                )
+                write!(f, "plaintext of {len} bytes is not a positive multiple of 16")
             }
             Self::RsaDataTooLong { len } => write!(f, "RSA_PAD data of {len} bytes exceeds 144"),
-            Self::RsaBadCiphertext => {
-                f.write_str("RSA ciphertext has the wrong size or is not below n")
-            }
+            Self::RsaBadCiphertext => f.write_str("RSA ciphertext has the wrong size or is not below n"),
             Self::RsaHashMismatch => f.write_str("hash inside the RSA block does not match"),
             Self::BadKeyEncoding => f.write_str("RSA key is not valid PEM/DER"),
             Self::UnsupportedKeySize { bits } => {
@@ -102,14 +97,9 @@ impl fmt::Display for CryptoError {
             Self::DhPrimeNotSafe => f.write_str("dh_prime is not a safe prime"),
             Self::DhGeneratorOutOfRange { g } => write!(f, "g = {g} is not in 2..=7"),
             Self::DhGeneratorResidue { g } => {
-                write!(
-                    f,
-                    "g = {g} does not generate the prime-order subgroup of dh_prime"
-                )
+                write!(f, "g = {g} does not generate the prime-order subgroup of dh_prime")
             }
-            Self::DhValueOutOfRange => {
-                f.write_str("g_a or g_b is outside 2^1984 ..= dh_prime - 2^1984")
-            }
+            Self::DhValueOutOfRange => f.write_str("g_a or g_b is outside 2^1984 ..= dh_prime - 2^1984"),
             Self::PqNotFactorable { pq } => write!(f, "pq = {pq} cannot be split into two factors"),
             Self::BadObfuscatedHeader => f.write_str("obfuscated2 init header must be 64 bytes"),
             Self::EntropyUnavailable => f.write_str("the OS random source failed"),

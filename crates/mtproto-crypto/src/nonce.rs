@@ -11,28 +11,12 @@ use zeroize::Zeroizing;
 /// tmp_aes_key = SHA1(new_nonce ‖ server_nonce) ‖ SHA1(server_nonce ‖ new_nonce)[0..12]
 /// tmp_aes_iv  = SHA1(server_nonce ‖ new_nonce)[12..20] ‖ SHA1(new_nonce ‖ new_nonce) ‖ new_nonce[0..4]
 /// ```
-pub fn tmp_aes_key_iv(
-    new_nonce: &[u8; 32],
-    server_nonce: &[u8; 16],
-) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
-    let ns = Zeroizing::new(<[u8; 20]>::from(
-        Sha1::new()
-            .chain_update(new_nonce)
-            .chain_update(server_nonce)
-            .finalize(),
-    ));
-    let sn = Zeroizing::new(<[u8; 20]>::from(
-        Sha1::new()
-            .chain_update(server_nonce)
-            .chain_update(new_nonce)
-            .finalize(),
-    ));
-    let nn = Zeroizing::new(<[u8; 20]>::from(
-        Sha1::new()
-            .chain_update(new_nonce)
-            .chain_update(new_nonce)
-            .finalize(),
-    ));
+pub fn tmp_aes_key_iv(new_nonce: &[u8; 32], server_nonce: &[u8; 16]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
+    let ns =
+        Zeroizing::new(<[u8; 20]>::from(Sha1::new().chain_update(new_nonce).chain_update(server_nonce).finalize()));
+    let sn =
+        Zeroizing::new(<[u8; 20]>::from(Sha1::new().chain_update(server_nonce).chain_update(new_nonce).finalize()));
+    let nn = Zeroizing::new(<[u8; 20]>::from(Sha1::new().chain_update(new_nonce).chain_update(new_nonce).finalize()));
     let mut key = Zeroizing::new([0u8; 32]);
     key[..20].copy_from_slice(&ns[..]);
     key[20..].copy_from_slice(&sn[..12]);
@@ -46,11 +30,7 @@ pub fn tmp_aes_key_iv(
 /// new_nonce_hash1/2/3: the low 128 bits of SHA1(new_nonce ‖ number ‖ aux_hash),
 /// where `number` is 1 for dh_gen_ok, 2 for dh_gen_retry, 3 for dh_gen_fail.
 pub fn new_nonce_hash(new_nonce: &[u8; 32], number: u8, key: &AuthKey) -> [u8; 16] {
-    let d = Sha1::new()
-        .chain_update(new_nonce)
-        .chain_update([number])
-        .chain_update(key.aux_hash_bytes())
-        .finalize();
+    let d = Sha1::new().chain_update(new_nonce).chain_update([number]).chain_update(key.aux_hash_bytes()).finalize();
     let mut out = [0u8; 16];
     out.copy_from_slice(&d[4..20]);
     out

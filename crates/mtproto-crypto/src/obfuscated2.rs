@@ -28,9 +28,7 @@ pub struct CtrStream {
 
 impl CtrStream {
     fn new(key: &[u8; 32], iv: &[u8; 16]) -> Self {
-        Self {
-            inner: Ctr128BE::<Aes256>::new(key.into(), iv.into()),
-        }
+        Self { inner: Ctr128BE::<Aes256>::new(key.into(), iv.into()) }
     }
 
     /// XORs the next keystream bytes into `buf` (encrypts or decrypts).
@@ -49,10 +47,7 @@ fn key_iv(material: &[u8], secret: Option<&[u8]>) -> (Zeroizing<[u8; 32]>, [u8; 
     let mut key = Zeroizing::new([0u8; 32]);
     key.copy_from_slice(&material[..32]);
     if let Some(s) = secret {
-        let h = Sha256::new()
-            .chain_update(&key[..])
-            .chain_update(s)
-            .finalize();
+        let h = Sha256::new().chain_update(&key[..]).chain_update(s).finalize();
         key.copy_from_slice(&h);
     }
     let mut iv = [0u8; 16];
@@ -76,15 +71,8 @@ fn streams(init: &[u8; 64], secret: Option<&[u8]>) -> (CtrStream, CtrStream) {
 /// not 0xef (abridged), the first word is none of the plain transport tags
 /// nor an HTTP or TLS start, and bytes 4..8 are not zero (full transport).
 pub fn is_valid_init(init: &[u8; 64]) -> bool {
-    const FORBIDDEN: [[u8; 4]; 7] = [
-        *b"HEAD",
-        *b"POST",
-        *b"GET ",
-        *b"OPTI",
-        [0xdd; 4],
-        [0xee; 4],
-        [0x16, 0x03, 0x01, 0x02],
-    ];
+    const FORBIDDEN: [[u8; 4]; 7] =
+        [*b"HEAD", *b"POST", *b"GET ", *b"OPTI", [0xdd; 4], [0xee; 4], [0x16, 0x03, 0x01, 0x02]];
     init[0] != 0xef && !FORBIDDEN.iter().any(|f| init[..4] == f[..]) && init[4..8] != [0, 0, 0, 0]
 }
 
@@ -101,12 +89,7 @@ pub struct ClientStreams {
 
 /// Builds the header from 64 random bytes (see [`is_valid_init`]), the protocol
 /// tag and the DC id; `secret` is the 16-byte MTProxy secret, if any.
-pub fn client_from_init(
-    mut init: [u8; 64],
-    tag: [u8; 4],
-    dc_id: i16,
-    secret: Option<&[u8]>,
-) -> ClientStreams {
+pub fn client_from_init(mut init: [u8; 64], tag: [u8; 4], dc_id: i16, secret: Option<&[u8]>) -> ClientStreams {
     init[56..60].copy_from_slice(&tag);
     init[60..62].copy_from_slice(&dc_id.to_le_bytes());
     let (mut send, recv) = streams(&init, secret);
@@ -118,12 +101,7 @@ pub fn client_from_init(
 }
 
 /// Draws a valid random init and builds the header (see [`client_from_init`]).
-pub fn client(
-    entropy: &mut impl Entropy,
-    tag: [u8; 4],
-    dc_id: i16,
-    secret: Option<&[u8]>,
-) -> ClientStreams {
+pub fn client(entropy: &mut impl Entropy, tag: [u8; 4], dc_id: i16, secret: Option<&[u8]>) -> ClientStreams {
     loop {
         let init = entropy.array::<64>();
         if is_valid_init(&init) {
@@ -150,19 +128,12 @@ pub struct ServerStreams {
 /// # Errors
 /// [`CryptoError::BadObfuscatedHeader`] when `header` is not 64 bytes.
 pub fn server(header: &[u8], secret: Option<&[u8]>) -> Result<ServerStreams, CryptoError> {
-    let header: &[u8; 64] = header
-        .try_into()
-        .map_err(|_| CryptoError::BadObfuscatedHeader)?;
+    let header: &[u8; 64] = header.try_into().map_err(|_| CryptoError::BadObfuscatedHeader)?;
     let (mut recv, send) = streams(header, secret);
     let mut plain = *header;
     recv.apply(&mut plain);
     let mut tag = [0u8; 4];
     tag.copy_from_slice(&plain[56..60]);
     let dc_id = i16::from_le_bytes([plain[60], plain[61]]);
-    Ok(ServerStreams {
-        tag,
-        dc_id,
-        send,
-        recv,
-    })
+    Ok(ServerStreams { tag, dc_id, send, recv })
 }

@@ -63,11 +63,7 @@ impl Montgomery {
     #[inline(always)]
     fn add(&self, a: u64, b: u64) -> u64 {
         let (s, carry) = a.overflowing_add(b);
-        if carry || s >= self.n {
-            s.wrapping_sub(self.n)
-        } else {
-            s
-        }
+        if carry || s >= self.n { s.wrapping_sub(self.n) } else { s }
     }
 }
 

@@ -7,9 +7,7 @@ use crate::entropy::RandCoreAdapter;
 use crate::{CryptoError, Entropy, ige};
 use rsa::BoxedUint;
 use rsa::hazmat::{rsa_decrypt_and_check, rsa_encrypt};
-use rsa::pkcs1::{
-    DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey,
-};
+use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use sha1::Sha1;
@@ -65,10 +63,7 @@ impl RsaPublicKey {
         let d = Sha1::digest(&tl);
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&d[12..20]);
-        Ok(Self {
-            inner,
-            fingerprint: i64::from_le_bytes(fp),
-        })
+        Ok(Self { inner, fingerprint: i64::from_le_bytes(fp) })
     }
 
     /// Parses a PEM public key: PKCS#1 (`BEGIN RSA PUBLIC KEY`, as Telegram
@@ -100,9 +95,7 @@ impl RsaPublicKey {
     /// # Errors
     /// [`CryptoError::BadKeyEncoding`] if encoding fails.
     pub fn to_pem(&self) -> Result<String, CryptoError> {
-        self.inner
-            .to_pkcs1_pem(LineEnding::LF)
-            .map_err(|_| CryptoError::BadKeyEncoding)
+        self.inner.to_pkcs1_pem(LineEnding::LF).map_err(|_| CryptoError::BadKeyEncoding)
     }
 
     /// The Telegram fingerprint: the low 64 bits of SHA-1(TL bytes n ‖ TL bytes e),
@@ -145,10 +138,7 @@ pub struct RsaPrivateKey {
 impl core::fmt::Debug for RsaPrivateKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("RsaPrivateKey")
-            .field(
-                "fingerprint",
-                &format_args!("{:016x}", self.public.fingerprint),
-            )
+            .field("fingerprint", &format_args!("{:016x}", self.public.fingerprint))
             .finish_non_exhaustive()
     }
 }
@@ -175,8 +165,8 @@ impl RsaPrivateKey {
     /// # Errors
     /// [`CryptoError::BadKeyEncoding`] if generation fails.
     pub fn generate(entropy: &mut impl Entropy) -> Result<Self, CryptoError> {
-        let inner = rsa::PrivateKey::new(&mut RandCoreAdapter(entropy), 2048)
-            .map_err(|_| CryptoError::BadKeyEncoding)?;
+        let inner =
+            rsa::PrivateKey::new(&mut RandCoreAdapter(entropy), 2048).map_err(|_| CryptoError::BadKeyEncoding)?;
         Self::wrap(inner)
     }
 
@@ -185,9 +175,7 @@ impl RsaPrivateKey {
     /// # Errors
     /// [`CryptoError::BadKeyEncoding`] if encoding fails.
     pub fn to_pem(&self) -> Result<Zeroizing<String>, CryptoError> {
-        self.inner
-            .to_pkcs1_pem(LineEnding::LF)
-            .map_err(|_| CryptoError::BadKeyEncoding)
+        self.inner.to_pkcs1_pem(LineEnding::LF).map_err(|_| CryptoError::BadKeyEncoding)
     }
 
     /// The matching public key.
@@ -196,11 +184,7 @@ impl RsaPrivateKey {
     }
 
     /// Raw RSA decryption of a 256-byte block, with blinding and the CRT check.
-    fn raw_decrypt(
-        &self,
-        c: &[u8],
-        entropy: &mut impl Entropy,
-    ) -> Result<Zeroizing<[u8; RSA_BYTES]>, CryptoError> {
+    fn raw_decrypt(&self, c: &[u8], entropy: &mut impl Entropy) -> Result<Zeroizing<[u8; RSA_BYTES]>, CryptoError> {
         if c.len() != RSA_BYTES || c >= &self.public.n_bytes()[..] {
             return Err(CryptoError::RsaBadCiphertext);
         }
@@ -243,16 +227,10 @@ pub fn rsa_pad_encrypt_with(
     let mut block = Zeroizing::new([0u8; RSA_BYTES]);
     {
         let body = &mut block[32..];
-        for (dst, src) in body[..RSA_PAD_DATA_LEN]
-            .iter_mut()
-            .zip(with_padding.iter().rev())
-        {
+        for (dst, src) in body[..RSA_PAD_DATA_LEN].iter_mut().zip(with_padding.iter().rev()) {
             *dst = *src;
         }
-        let h = Sha256::new()
-            .chain_update(temp_key)
-            .chain_update(&with_padding[..])
-            .finalize();
+        let h = Sha256::new().chain_update(temp_key).chain_update(&with_padding[..]).finalize();
         body[RSA_PAD_DATA_LEN..].copy_from_slice(&h);
         ige::encrypt(temp_key, &[0u8; 32], body)?;
     }
@@ -310,16 +288,10 @@ pub fn rsa_pad_decrypt(
     let body = &mut block[32..];
     ige::decrypt(&temp_key, &[0u8; 32], body)?;
     let mut with_padding = Zeroizing::new([0u8; RSA_PAD_DATA_LEN]);
-    for (dst, src) in with_padding
-        .iter_mut()
-        .zip(body[..RSA_PAD_DATA_LEN].iter().rev())
-    {
+    for (dst, src) in with_padding.iter_mut().zip(body[..RSA_PAD_DATA_LEN].iter().rev()) {
         *dst = *src;
     }
-    let expect = Sha256::new()
-        .chain_update(&temp_key[..])
-        .chain_update(&with_padding[..])
-        .finalize();
+    let expect = Sha256::new().chain_update(&temp_key[..]).chain_update(&with_padding[..]).finalize();
     if !bool::from(expect.as_slice().ct_eq(&body[RSA_PAD_DATA_LEN..])) {
         return Err(CryptoError::RsaHashMismatch);
     }

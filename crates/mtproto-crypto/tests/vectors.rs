@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Every published vector in `tests/vectors/` (copied from ../shared/vectors,
 //! each file keeps its `source` fields), run against this crate.
 
@@ -58,11 +59,7 @@ fn mtproto2_kdf_cases() {
     let d = load("mtproto2_kdf.json");
     for c in d["cases"].as_array().expect("cases") {
         let key = auth_key(&c["auth_key"]);
-        let dir = if c["x"].as_u64() == Some(0) {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        };
+        let dir = if c["x"].as_u64() == Some(0) { Direction::ClientToServer } else { Direction::ServerToClient };
         let (k, iv) = envelope::derive_aes(&key, dir, &arr::<16>(&c["msg_key"]));
         assert_eq!(k[..], h(&c["aes_key"])[..], "{}", c["name"]);
         assert_eq!(iv[..], h(&c["aes_iv"])[..], "{}", c["name"]);
@@ -90,8 +87,7 @@ fn mtproto2_message_cases() {
     let c = &cases[1];
     let key = auth_key(&c["auth_key"]);
     let mut buf = h(&c["encrypted_message"]);
-    let plain =
-        envelope::decrypt_in_place(&key, Direction::ServerToClient, &mut buf).expect("decrypt");
+    let plain = envelope::decrypt_in_place(&key, Direction::ServerToClient, &mut buf).expect("decrypt");
     assert_eq!(plain, &h(&c["plaintext_with_padding"])[..]);
     // The wrong direction must not authenticate.
     let mut buf = h(&c["encrypted_message"]);
@@ -105,8 +101,7 @@ fn mtproto2_message_cases() {
 fn handshake_tmp_aes_and_new_nonce_hash_cases() {
     let d = load("auth_key_handshake.json");
     for c in d["tmp_aes_kdf_cases"].as_array().expect("cases") {
-        let (k, iv) =
-            nonce::tmp_aes_key_iv(&arr::<32>(&c["new_nonce"]), &arr::<16>(&c["server_nonce"]));
+        let (k, iv) = nonce::tmp_aes_key_iv(&arr::<32>(&c["new_nonce"]), &arr::<16>(&c["server_nonce"]));
         assert_eq!(k[..], h(&c["tmp_aes_key"])[..], "{}", c["name"]);
         assert_eq!(iv[..], h(&c["tmp_aes_iv"])[..], "{}", c["name"]);
     }
@@ -127,29 +122,17 @@ fn handshake_dh_parts_of_published_exchanges() {
     let d = load("auth_key_handshake.json");
     let mut cache = dh::PrimeCache::empty();
     for c in d["cases"].as_array().expect("cases") {
-        let given = c
-            .get("given_by_doc")
-            .or_else(|| c.get("given"))
-            .expect("given");
+        let given = c.get("given_by_doc").or_else(|| c.get("given")).expect("given");
         let derived = &c["derived_by_us"];
         let prime = h(given.get("dh_prime").unwrap_or(&derived["dh_prime"]));
-        let g = given
-            .get("g")
-            .or_else(|| derived.get("g"))
-            .and_then(Value::as_u64)
-            .expect("g") as u32;
+        let g = given.get("g").or_else(|| derived.get("g")).and_then(Value::as_u64).expect("g") as u32;
         // The 2013 sample uses g = 2 with p mod 8 = 3: 2 is then a non-residue
         // and generates the whole group, which Telegram's security guidelines
         // forbid. We must refuse it, and still reproduce its arithmetic.
         let group = match dh::DhGroup::new(&prime, g, &mut cache) {
             Ok(group) => group,
             Err(mtproto_crypto::CryptoError::DhGeneratorResidue { g: 2 }) => {
-                assert!(
-                    c["name"]
-                        .as_str()
-                        .expect("name")
-                        .starts_with("telegram-docs-2013")
-                );
+                assert!(c["name"].as_str().expect("name").starts_with("telegram-docs-2013"));
                 dh::DhGroup::new(&prime, 3, &mut cache).expect("same prime with g = 3")
             }
             Err(e) => panic!("{}: {e}", c["name"]),
@@ -162,48 +145,22 @@ fn handshake_dh_parts_of_published_exchanges() {
         let b: [u8; 256] = h(b)[..256].try_into().expect("b");
         let g_b = group.pow(&dh::left_pad(&[g as u8]), &b);
         let expected_g_b = given.get("g_b").unwrap_or_else(|| &derived["g_b"]);
-        assert_eq!(
-            dh::trim(&g_b),
-            dh::trim(&h(expected_g_b)),
-            "g_b {}",
-            c["name"]
-        );
+        assert_eq!(dh::trim(&g_b), dh::trim(&h(expected_g_b)), "g_b {}", c["name"]);
         let key = group.pow(&dh::left_pad(&g_a), &b);
         assert_eq!(key[..], h(&given["auth_key"])[..], "auth_key {}", c["name"]);
         let key = AuthKey::from_bytes(key);
-        assert_eq!(
-            key.id_bytes()[..],
-            h(&derived["auth_key_id"])[..],
-            "{}",
-            c["name"]
-        );
+        assert_eq!(key.id_bytes()[..], h(&derived["auth_key_id"])[..], "{}", c["name"]);
         if let Some(nn) = given.get("new_nonce").or_else(|| derived.get("new_nonce")) {
             let new_nonce = arr::<32>(nn);
-            let sn = arr::<16>(
-                given
-                    .get("server_nonce")
-                    .unwrap_or_else(|| &derived["server_nonce"]),
-            );
-            if let Some(expect) = given
-                .get("new_nonce_hash1")
-                .or_else(|| derived.get("new_nonce_hash1"))
-            {
-                assert_eq!(
-                    nonce::new_nonce_hash(&new_nonce, 1, &key)[..],
-                    h(expect)[..]
-                );
+            let sn = arr::<16>(given.get("server_nonce").unwrap_or_else(|| &derived["server_nonce"]));
+            if let Some(expect) = given.get("new_nonce_hash1").or_else(|| derived.get("new_nonce_hash1")) {
+                assert_eq!(nonce::new_nonce_hash(&new_nonce, 1, &key)[..], h(expect)[..]);
             }
-            if let Some(k) = given
-                .get("tmp_aes_key")
-                .or_else(|| derived.get("tmp_aes_key"))
-            {
+            if let Some(k) = given.get("tmp_aes_key").or_else(|| derived.get("tmp_aes_key")) {
                 let (tk, _) = nonce::tmp_aes_key_iv(&new_nonce, &sn);
                 assert_eq!(tk[..], h(k)[..]);
             }
-            if let Some(salt) = derived
-                .get("server_salt")
-                .or_else(|| given.get("first_salt"))
-            {
+            if let Some(salt) = derived.get("server_salt").or_else(|| given.get("first_salt")) {
                 let s = nonce::first_salt(&new_nonce, &sn);
                 match salt {
                     Value::String(_) => {
@@ -235,8 +192,7 @@ fn rsa_pad_case_with_published_randomness() {
         let out = loop {
             replay_bytes.extend_from_slice(&temp_key);
             if let Some(out) =
-                rsa::rsa_pad_encrypt_with(&key, &data, &random[..192 - data.len()], &temp_key)
-                    .expect("encrypt")
+                rsa::rsa_pad_encrypt_with(&key, &data, &random[..192 - data.len()], &temp_key).expect("encrypt")
             {
                 break out;
             }
@@ -249,10 +205,7 @@ fn rsa_pad_case_with_published_randomness() {
         };
         assert_eq!(out[..], h(&c["encrypted_data"])[..]);
         let mut replay = ReplayEntropy::new(replay_bytes, None);
-        assert_eq!(
-            rsa::rsa_pad_encrypt(&key, &data, &mut replay).expect("encrypt")[..],
-            h(&c["encrypted_data"])[..]
-        );
+        assert_eq!(rsa::rsa_pad_encrypt(&key, &data, &mut replay).expect("encrypt")[..], h(&c["encrypted_data"])[..]);
     }
 }
 
@@ -290,12 +243,7 @@ fn rsa_keys_and_fingerprints() {
             Err(e) => panic!("{}: {e}", k["name"]),
         };
         let fp = key.fingerprint();
-        assert_eq!(
-            fp,
-            k["computed_fingerprint"]["int64"].as_i64().expect("int64"),
-            "{}",
-            k["name"]
-        );
+        assert_eq!(fp, k["computed_fingerprint"]["int64"].as_i64().expect("int64"), "{}", k["name"]);
         for stated in k["expected_fingerprints"].as_array().into_iter().flatten() {
             if let Some(v) = stated["value"].as_str() {
                 assert_eq!(
@@ -307,12 +255,7 @@ fn rsa_keys_and_fingerprints() {
             } else if let Some(v) = stated["value"].as_i64() {
                 assert_eq!(fp, v, "{}", k["name"]);
             } else {
-                assert_eq!(
-                    fp.to_le_bytes()[..],
-                    h(&stated["value_le_hex"])[..],
-                    "{}",
-                    k["name"]
-                );
+                assert_eq!(fp.to_le_bytes()[..], h(&stated["value_le_hex"])[..], "{}", k["name"]);
             }
         }
         assert_eq!(key.n_bytes()[..], h(&k["n_hex"])[..], "{}", k["name"]);
@@ -333,27 +276,15 @@ fn raw_rsa_case() {
     let d = load("rsa_keys.json");
     for c in d["raw_rsa_cases"].as_array().expect("cases") {
         let key_name = c["key"].as_str().expect("key");
-        let key = d["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .find(|k| k["name"] == key_name)
-            .expect("named key");
+        let key = d["keys"].as_array().expect("keys").iter().find(|k| k["name"] == key_name).expect("named key");
         let key = RsaPublicKey::from_pem(key["pem"].as_str().expect("pem")).expect("key");
-        let m: [u8; 256] = c["plaintext_ascii_first_256_bytes_of_pem"]
-            .as_str()
-            .expect("pt")
-            .as_bytes()[..256]
+        let m: [u8; 256] = c["plaintext_ascii_first_256_bytes_of_pem"].as_str().expect("pt").as_bytes()[..256]
             .try_into()
             .expect("256");
         let ct = key.encrypt_raw(&m).expect("below n");
         let digest = sha2::Sha256::digest(ct);
-        let expected = base64ct::Base64::decode_vec(
-            c["expected_sha256_base64_of_ciphertext"]
-                .as_str()
-                .expect("b64"),
-        )
-        .expect("b64");
+        let expected = base64ct::Base64::decode_vec(c["expected_sha256_base64_of_ciphertext"].as_str().expect("b64"))
+            .expect("b64");
         assert_eq!(digest[..], expected[..]);
     }
 }
@@ -364,11 +295,7 @@ fn pq_factor_cases() {
     for c in d["cases"].as_array().expect("cases") {
         let pq_v = c["pq"].as_u64().expect("pq");
         let (p, q) = pq::factorize(pq_v).expect("factorable");
-        assert_eq!(
-            (p, q),
-            (c["p"].as_u64().expect("p"), c["q"].as_u64().expect("q")),
-            "pq {pq_v}"
-        );
+        assert_eq!((p, q), (c["p"].as_u64().expect("p"), c["q"].as_u64().expect("q")), "pq {pq_v}");
     }
 }
 
@@ -398,11 +325,7 @@ fn obfuscated2_cases() {
             assert_eq!(buf, h(&e["output"]), "{}", c["name"]);
             let mut again = h(&e["input"]);
             ss.send.apply(&mut again);
-            assert_eq!(
-                again,
-                h(&e["output"]),
-                "server send stream = client recv stream"
-            );
+            assert_eq!(again, h(&e["output"]), "server send stream = client recv stream");
         }
     }
 }
@@ -413,19 +336,12 @@ fn mtproto1_kdf_and_msg_key_cases() {
     let d = load("mtproto2_kdf.json");
     for c in d["mtproto1_kdf_cases"].as_array().expect("cases") {
         let key = auth_key(&c["auth_key"]);
-        let dir = if c["x"].as_u64() == Some(0) {
-            Direction::ClientToServer
-        } else {
-            Direction::ServerToClient
-        };
+        let dir = if c["x"].as_u64() == Some(0) { Direction::ClientToServer } else { Direction::ServerToClient };
         let (k, iv) = envelope_v1::derive_aes(&key, dir, &arr::<16>(&c["msg_key"]));
         assert_eq!(k[..], h(&c["aes_key"])[..], "{}", c["name"]);
         assert_eq!(iv[..], h(&c["aes_iv"])[..], "{}", c["name"]);
     }
     for c in d["mtproto1_msg_key_cases"].as_array().expect("cases") {
-        assert_eq!(
-            envelope_v1::msg_key(&h(&c["data"]))[..],
-            h(&c["msg_key"])[..]
-        );
+        assert_eq!(envelope_v1::msg_key(&h(&c["data"]))[..], h(&c["msg_key"])[..]);
     }
 }

@@ -1,12 +1,10 @@
 //! The client side: step functions and the state machine over them.
 
-use super::{
-    HandshakeError, HandshakeResult, Step, be_min, be_u64, parse_with_hash, with_hash_padded,
-};
+use super::{HandshakeError, HandshakeResult, Step, be_min, be_u64, parse_with_hash, with_hash_padded};
 use crate::message::{self, MsgIdClock, MsgKind, Role};
 use crate::tl::schema::{
-    ClientDhInnerData, DhGenFail, DhGenOk, DhGenRetry, PqInnerData, PqInnerFields, ReqDhParams,
-    ReqPqMulti, ResPq, ServerDhInnerData, ServerDhParamsFail, ServerDhParamsOk, SetClientDhParams,
+    ClientDhInnerData, DhGenFail, DhGenOk, DhGenRetry, PqInnerData, PqInnerFields, ReqDhParams, ReqPqMulti, ResPq,
+    ServerDhInnerData, ServerDhParamsFail, ServerDhParamsOk, SetClientDhParams,
 };
 use crate::tl::{Deserialize, Reader, Serialize};
 use core::time::Duration;
@@ -35,12 +33,7 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// A permanent-key configuration for `keys` and `dc_id`.
     pub fn new(keys: Vec<RsaPublicKey>, dc_id: i32) -> Self {
-        Self {
-            keys,
-            dc_id: Some(dc_id),
-            temp_key_expires_in: None,
-            timeout: super::DEFAULT_TIMEOUT,
-        }
+        Self { keys, dc_id: Some(dc_id), temp_key_expires_in: None, timeout: super::DEFAULT_TIMEOUT }
     }
 }
 
@@ -63,19 +56,8 @@ pub struct Step2 {
 impl Step2 {
     /// Rebuilds the state from its parts (for known-answer tests and for
     /// callers that persist a handshake in progress).
-    pub fn from_parts(
-        nonce: [u8; 16],
-        server_nonce: [u8; 16],
-        new_nonce: [u8; 32],
-        expires_in: Option<i32>,
-    ) -> Self {
-        Self {
-            nonce,
-            server_nonce,
-            new_nonce: Zeroizing::new(new_nonce),
-            expires_in,
-            dc_id: None,
-        }
+    pub fn from_parts(nonce: [u8; 16], server_nonce: [u8; 16], new_nonce: [u8; 32], expires_in: Option<i32>) -> Self {
+        Self { nonce, server_nonce, new_nonce: Zeroizing::new(new_nonce), expires_in, dc_id: None }
     }
 }
 
@@ -102,6 +84,7 @@ impl core::fmt::Debug for Step3 {
 
 /// The outcome of [`finish`].
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one value per handshake; boxing buys nothing
 pub enum FinishResult {
     /// dh_gen_ok: the key is ready.
     Done(HandshakeResult),
@@ -196,23 +179,11 @@ fn client_dh(
         }
     };
     let key = AuthKey::from_bytes(step.group.pow(&step.g_a, &b));
-    let inner = ClientDhInnerData {
-        nonce: s2.nonce,
-        server_nonce: s2.server_nonce,
-        retry_id,
-        g_b: g_b.to_vec(),
-    };
+    let inner = ClientDhInnerData { nonce: s2.nonce, server_nonce: s2.server_nonce, retry_id, g_b: g_b.to_vec() };
     let (tmp_key, tmp_iv) = nonce::tmp_aes_key_iv(&s2.new_nonce, &s2.server_nonce);
     let mut data = with_hash_padded(&inner.to_bytes(), entropy);
     ige::encrypt(&tmp_key, &tmp_iv, &mut data)?;
-    Ok((
-        SetClientDhParams {
-            nonce: s2.nonce,
-            server_nonce: s2.server_nonce,
-            encrypted_data: data,
-        },
-        key,
-    ))
+    Ok((SetClientDhParams { nonce: s2.nonce, server_nonce: s2.server_nonce, encrypted_data: data }, key))
 }
 
 /// Step 3: check server_DH_params_ok (nonces, the answer's SHA-1, every DH
@@ -245,13 +216,10 @@ pub fn step3(
     if !ct_eq(&inner.server_nonce, &state.server_nonce) {
         return Err(HandshakeError::ServerNonceMismatch);
     }
-    let g = u32::try_from(inner.g)
-        .map_err(|_| mtproto_crypto::CryptoError::DhGeneratorOutOfRange { g: 0 })?;
+    let g = u32::try_from(inner.g).map_err(|_| mtproto_crypto::CryptoError::DhGeneratorOutOfRange { g: 0 })?;
     let group = DhGroup::new(&inner.dh_prime, g, cache)?;
     group.check_public(&inner.g_a)?;
-    let g_a = Zeroizing::new(mtproto_crypto::dh::left_pad(mtproto_crypto::dh::trim(
-        &inner.g_a,
-    )));
+    let g_a = Zeroizing::new(mtproto_crypto::dh::left_pad(mtproto_crypto::dh::trim(&inner.g_a)));
     let time_offset = inner.server_time as i64 - now.as_secs() as i64;
     let mut step = Step3 {
         step2: state,
@@ -312,10 +280,7 @@ pub fn finish(
     if !ct_eq(&server_nonce, &s2.server_nonce) {
         return Err(HandshakeError::ServerNonceMismatch);
     }
-    if !ct_eq(
-        &nonce::new_nonce_hash(&s2.new_nonce, number, &state.auth_key),
-        &hash,
-    ) {
+    if !ct_eq(&nonce::new_nonce_hash(&s2.new_nonce, number, &state.auth_key), &hash) {
         return Err(HandshakeError::NewNonceHashMismatch);
     }
     match answer {
@@ -360,19 +325,13 @@ pub struct ClientHandshake {
 
 impl core::fmt::Debug for ClientHandshake {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ClientHandshake")
-            .field("deadline", &self.deadline)
-            .finish_non_exhaustive()
+        f.debug_struct("ClientHandshake").field("deadline", &self.deadline).finish_non_exhaustive()
     }
 }
 
 impl ClientHandshake {
     /// Starts a handshake; returns the machine and the first packet (req_pq_multi).
-    pub fn start(
-        config: ClientConfig,
-        now: Duration,
-        mut entropy: Box<dyn Entropy + Send>,
-    ) -> (Self, Vec<u8>) {
+    pub fn start(config: ClientConfig, now: Duration, mut entropy: Box<dyn Entropy + Send>) -> (Self, Vec<u8>) {
         let (req, s1) = step1(&mut *entropy);
         let mut me = Self {
             deadline: now + config.timeout,
@@ -429,8 +388,7 @@ impl ClientHandshake {
         let constructor = Reader::new(m.body).peek_u32().unwrap_or(0);
         let (body, next) = match state {
             State::AwaitResPq(s1) => {
-                let res =
-                    ResPq::from_bytes(m.body).map_err(|e| unexpected(e, constructor, ResPq::ID))?;
+                let res = ResPq::from_bytes(m.body).map_err(|e| unexpected(e, constructor, ResPq::ID))?;
                 let (req, s2) = step2(s1, &res, &self.config, &mut *self.entropy)?;
                 (req.to_bytes(), State::AwaitDhParams(s2))
             }
@@ -458,9 +416,7 @@ impl ClientHandshake {
                 })?;
                 match finish(*s3, &answer, &mut *self.entropy)? {
                     FinishResult::Done(result) => return Ok(Step::Done(None, Box::new(result))),
-                    FinishResult::Retry(req, s3) => {
-                        (req.to_bytes(), State::AwaitDhGen(Box::new(s3)))
-                    }
+                    FinishResult::Retry(req, s3) => (req.to_bytes(), State::AwaitDhGen(Box::new(s3))),
                 }
             }
             State::Done => return Err(HandshakeError::Finished),
@@ -473,9 +429,5 @@ impl ClientHandshake {
 /// A decode error on the expected constructor stays a TL error; any other
 /// constructor is an unexpected message.
 fn unexpected(e: crate::tl::TlError, found: u32, expected: u32) -> HandshakeError {
-    if found == expected {
-        HandshakeError::Tl(e)
-    } else {
-        HandshakeError::UnexpectedMessage { constructor: found }
-    }
+    if found == expected { HandshakeError::Tl(e) } else { HandshakeError::UnexpectedMessage { constructor: found } }
 }

@@ -69,9 +69,7 @@ impl fmt::Display for HandshakeError {
             Self::BadPq => f.write_str("pq cannot be factorized"),
             Self::PqMismatch => f.write_str("p, q or pq differ from what the server sent"),
             Self::AnswerHashMismatch => f.write_str("SHA-1 of the encrypted answer does not match"),
-            Self::BadAnswerPadding => {
-                f.write_str("encrypted answer has more than 15 bytes of padding")
-            }
+            Self::BadAnswerPadding => f.write_str("encrypted answer has more than 15 bytes of padding"),
             Self::NewNonceHashMismatch => f.write_str("new_nonce_hash does not match"),
             Self::DhGenFail => f.write_str("server answered dh_gen_fail"),
             Self::TooManyRetries => f.write_str("too many dh_gen_retry answers"),

@@ -10,8 +10,7 @@ pub mod pfs;
 mod server;
 
 pub use client::{
-    ClientConfig, ClientHandshake, DhGenAnswer, FinishResult, Step1, Step2, Step3, finish, step1,
-    step2, step3,
+    ClientConfig, ClientHandshake, DhGenAnswer, FinishResult, Step1, Step2, Step3, finish, step1, step2, step3,
 };
 pub use error::HandshakeError;
 pub use server::{ServerConfig, ServerHandshake};
@@ -69,9 +68,7 @@ pub(crate) fn with_hash_padded(data: &[u8], entropy: &mut dyn mtproto_crypto::En
 
 /// Parses `SHA1 ‖ object ‖ padding (< 16)`, checking the hash over exactly
 /// the object's bytes.
-pub(crate) fn parse_with_hash<'a, T: crate::tl::Deserialize<'a>>(
-    plain: &'a [u8],
-) -> Result<T, HandshakeError> {
+pub(crate) fn parse_with_hash<'a, T: crate::tl::Deserialize<'a>>(plain: &'a [u8]) -> Result<T, HandshakeError> {
     if plain.len() < 20 {
         return Err(HandshakeError::AnswerHashMismatch);
     }

@@ -34,12 +34,7 @@ pub fn encrypt_bind_message(
     let pad = (16 - unpadded % 16) % 16;
     plain.resize(unpadded + pad, 0);
     entropy.fill(&mut plain[unpadded..]);
-    Ok(envelope_v1::encrypt(
-        perm_key,
-        Direction::ClientToServer,
-        &plain,
-        unpadded,
-    )?)
+    Ok(envelope_v1::encrypt(perm_key, Direction::ClientToServer, &plain, unpadded)?)
 }
 
 /// Server side: decrypts and checks a binding message: it must be encrypted
@@ -59,26 +54,12 @@ pub fn verify_bind_message(
 ) -> Result<BindAuthKeyInner, HandshakeError> {
     let plain = envelope_v1::decrypt(perm_key, Direction::ClientToServer, encrypted, |p| {
         let len = u32::from_le_bytes(p.get(28..32)?.try_into().ok()?) as usize;
-        Some(32usize.checked_add(len)?)
+        32usize.checked_add(len)
     })?;
-    let got_msg_id = i64::from_le_bytes(
-        plain[16..24]
-            .try_into()
-            .map_err(|_| HandshakeError::AnswerHashMismatch)?,
-    );
-    let seq_no = i32::from_le_bytes(
-        plain[24..28]
-            .try_into()
-            .map_err(|_| HandshakeError::AnswerHashMismatch)?,
-    );
-    let len = u32::from_le_bytes(
-        plain[28..32]
-            .try_into()
-            .map_err(|_| HandshakeError::AnswerHashMismatch)?,
-    ) as usize;
-    let body = plain
-        .get(32..32 + len)
-        .ok_or(crate::tl::TlError::BadValue)?;
+    let got_msg_id = i64::from_le_bytes(plain[16..24].try_into().map_err(|_| HandshakeError::AnswerHashMismatch)?);
+    let seq_no = i32::from_le_bytes(plain[24..28].try_into().map_err(|_| HandshakeError::AnswerHashMismatch)?);
+    let len = u32::from_le_bytes(plain[28..32].try_into().map_err(|_| HandshakeError::AnswerHashMismatch)?) as usize;
+    let body = plain.get(32..32 + len).ok_or(crate::tl::TlError::BadValue)?;
     let inner = BindAuthKeyInner::deserialize(&mut Reader::new(body))?;
     if got_msg_id != msg_id
         || seq_no != 0

@@ -1,12 +1,10 @@
 //! The server side of the handshake.
 
-use super::{
-    HandshakeError, HandshakeResult, Step, be_min, be_u64, parse_with_hash, with_hash_padded,
-};
+use super::{HandshakeError, HandshakeResult, Step, be_min, be_u64, parse_with_hash, with_hash_padded};
 use crate::message::{self, MsgIdClock, MsgKind, Role};
 use crate::tl::schema::{
-    ClientDhInnerData, DhGenOk, DhGenRetry, PqInnerData, ReqDhParams, ReqPq, ReqPqMulti, ResPq,
-    ServerDhInnerData, ServerDhParamsOk, SetClientDhParams,
+    ClientDhInnerData, DhGenOk, DhGenRetry, PqInnerData, ReqDhParams, ReqPq, ReqPqMulti, ResPq, ServerDhInnerData,
+    ServerDhParamsOk, SetClientDhParams,
 };
 use crate::tl::{Deserialize, Reader, Serialize};
 use core::time::Duration;
@@ -35,11 +33,7 @@ impl ServerConfig {
     /// Never for the built-in prime; typed for symmetry with custom groups.
     pub fn new(keys: Vec<RsaPrivateKey>) -> Result<Self, CryptoError> {
         let group = DhGroup::new(&TELEGRAM_DH_PRIME, 3, &mut PrimeCache::default())?;
-        Ok(Self {
-            keys: Arc::new(keys),
-            group,
-            timeout: super::DEFAULT_TIMEOUT,
-        })
+        Ok(Self { keys: Arc::new(keys), group, timeout: super::DEFAULT_TIMEOUT })
     }
 }
 
@@ -81,9 +75,7 @@ pub struct ServerHandshake {
 
 impl core::fmt::Debug for ServerHandshake {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("ServerHandshake")
-            .field("deadline", &self.deadline)
-            .finish_non_exhaustive()
+        f.debug_struct("ServerHandshake").field("deadline", &self.deadline).finish_non_exhaustive()
     }
 }
 
@@ -109,13 +101,7 @@ fn random_prime_31(entropy: &mut dyn Entropy) -> u64 {
 impl ServerHandshake {
     /// A handshake waiting for req_pq_multi.
     pub fn new(config: ServerConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
-        Self {
-            deadline: now + config.timeout,
-            config,
-            state: State::AwaitReqPq,
-            clock: MsgIdClock::default(),
-            entropy,
-        }
+        Self { deadline: now + config.timeout, config, state: State::AwaitReqPq, clock: MsgIdClock::default(), entropy }
     }
 
     /// When the caller must call [`ServerHandshake::handle_timeout`] at the latest.
@@ -137,11 +123,7 @@ impl ServerHandshake {
 
     fn frame(&mut self, body: &[u8], now: Duration) -> Vec<u8> {
         let mut out = Vec::with_capacity(body.len() + 20);
-        message::pack_plain(
-            self.clock.next(now, MsgKind::ServerResponse),
-            body,
-            &mut out,
-        );
+        message::pack_plain(self.clock.next(now, MsgKind::ServerResponse), body, &mut out);
         out
     }
 
@@ -173,10 +155,7 @@ impl ServerHandshake {
                 };
                 let mut server_nonce = [0u8; 16];
                 self.entropy.fill(&mut server_nonce);
-                let (mut p, mut q) = (
-                    random_prime_31(&mut *self.entropy),
-                    random_prime_31(&mut *self.entropy),
-                );
+                let (mut p, mut q) = (random_prime_31(&mut *self.entropy), random_prime_31(&mut *self.entropy));
                 while p == q {
                     q = random_prime_31(&mut *self.entropy);
                 }
@@ -194,13 +173,7 @@ impl ServerHandshake {
                         .map(|k| k.public_key().fingerprint())
                         .collect(),
                 };
-                self.state = State::AwaitReqDh(AwaitDh {
-                    nonce,
-                    server_nonce,
-                    pq: p * q,
-                    p,
-                    q,
-                });
+                self.state = State::AwaitReqDh(AwaitDh { nonce, server_nonce, pq: p * q, p, q });
                 Ok(Step::Send(self.frame(&res.to_bytes(), now)))
             }
             State::AwaitReqDh(st) => {
@@ -221,9 +194,7 @@ impl ServerHandshake {
                 let key = keys
                     .iter()
                     .find(|k| k.public_key().fingerprint() == req.public_key_fingerprint)
-                    .ok_or(HandshakeError::UnknownFingerprint {
-                        fingerprint: req.public_key_fingerprint,
-                    })?;
+                    .ok_or(HandshakeError::UnknownFingerprint { fingerprint: req.public_key_fingerprint })?;
                 let inner = self.decrypt_inner(key, &req.encrypted_data)?;
                 let f = inner.fields();
                 if !ct_eq(&f.nonce, &st.nonce) {
@@ -232,10 +203,7 @@ impl ServerHandshake {
                 if !ct_eq(&f.server_nonce, &st.server_nonce) {
                     return Err(HandshakeError::ServerNonceMismatch);
                 }
-                if be_u64(&f.pq) != Some(st.pq)
-                    || be_u64(&f.p) != Some(st.p)
-                    || be_u64(&f.q) != Some(st.q)
-                {
+                if be_u64(&f.pq) != Some(st.pq) || be_u64(&f.p) != Some(st.p) || be_u64(&f.q) != Some(st.q) {
                     return Err(HandshakeError::PqMismatch);
                 }
                 let new_nonce = Zeroizing::new(f.new_nonce);
@@ -260,11 +228,7 @@ impl ServerHandshake {
                 let (tmp_key, tmp_iv) = nonce::tmp_aes_key_iv(&new_nonce, &st.server_nonce);
                 let mut answer = with_hash_padded(&dh_inner.to_bytes(), &mut *self.entropy);
                 ige::encrypt(&tmp_key, &tmp_iv, &mut answer)?;
-                let ok = ServerDhParamsOk {
-                    nonce: st.nonce,
-                    server_nonce: st.server_nonce,
-                    encrypted_answer: answer,
-                };
+                let ok = ServerDhParamsOk { nonce: st.nonce, server_nonce: st.server_nonce, encrypted_answer: answer };
                 self.state = State::AwaitSetClientDh(Box::new(AwaitClientDh {
                     nonce: st.nonce,
                     server_nonce: st.server_nonce,
@@ -308,11 +272,7 @@ impl ServerHandshake {
                 if key_taken(key.id()) {
                     let hash = nonce::new_nonce_hash(&st.new_nonce, 2, &key);
                     st.retry_of = Some(key.aux_hash());
-                    let retry = DhGenRetry {
-                        nonce: st.nonce,
-                        server_nonce: st.server_nonce,
-                        new_nonce_hash2: hash,
-                    };
+                    let retry = DhGenRetry { nonce: st.nonce, server_nonce: st.server_nonce, new_nonce_hash2: hash };
                     self.state = State::AwaitSetClientDh(st);
                     return Ok(Step::Send(self.frame(&retry.to_bytes(), now)));
                 }
@@ -337,11 +297,7 @@ impl ServerHandshake {
 
     /// RSA_PAD first; the legacy scheme (Telethon, Pyrogram) when RSA_PAD's
     /// hash does not verify.
-    fn decrypt_inner(
-        &mut self,
-        key: &RsaPrivateKey,
-        encrypted: &[u8],
-    ) -> Result<PqInnerData, HandshakeError> {
+    fn decrypt_inner(&mut self, key: &RsaPrivateKey, encrypted: &[u8]) -> Result<PqInnerData, HandshakeError> {
         let rsa_pad = rsa_pad_decrypt(key, encrypted, &mut self.entropy);
         match rsa_pad {
             Ok(data) => {

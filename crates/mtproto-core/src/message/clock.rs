@@ -95,6 +95,11 @@ impl MsgIdClock {
         id
     }
 
+    /// Forgets the last msg_id, so ids may start lower (only with a new session).
+    pub fn restart(&mut self) {
+        self.last = 0;
+    }
+
     /// The last msg_id handed out.
     pub fn last(&self) -> i64 {
         self.last

@@ -40,19 +40,12 @@ impl<'o> ContainerBuilder<'o> {
         let start = out.len();
         out.extend_from_slice(&MSG_CONTAINER.to_le_bytes());
         out.extend_from_slice(&0u32.to_le_bytes());
-        Self {
-            out,
-            start,
-            count: 0,
-            max_messages: max_messages.min(MAX_MESSAGES),
-            max_bytes,
-        }
+        Self { out, start, count: 0, max_messages: max_messages.min(MAX_MESSAGES), max_bytes }
     }
 
     /// Whether a body of `len` more bytes fits.
     pub fn fits(&self, len: usize) -> bool {
-        self.count < self.max_messages
-            && self.out.len() - self.start + INNER_HEADER + len <= self.max_bytes
+        self.count < self.max_messages && self.out.len() - self.start + INNER_HEADER + len <= self.max_bytes
     }
 
     /// Appends a message; returns false (and appends nothing) when it does not fit.
@@ -62,8 +55,7 @@ impl<'o> ContainerBuilder<'o> {
         }
         self.out.extend_from_slice(&msg_id.to_le_bytes());
         self.out.extend_from_slice(&seq_no.to_le_bytes());
-        self.out
-            .extend_from_slice(&(body.len() as u32).to_le_bytes());
+        self.out.extend_from_slice(&(body.len() as u32).to_le_bytes());
         self.out.extend_from_slice(body);
         self.count += 1;
         true
@@ -119,10 +111,7 @@ pub fn unpack(
         let seq_no = r.i32()?;
         let len = r.u32()? as usize;
         if len % 4 != 0 {
-            return Err(MessageError::BadLength {
-                declared: len as i64,
-                actual: r.remaining(),
-            });
+            return Err(MessageError::BadLength { declared: len as i64, actual: r.remaining() });
         }
         let inner = r.raw(len)?;
         if !parity_ok(msg_id, sender) {
@@ -137,11 +126,7 @@ pub fn unpack(
         if out.iter().any(|m| m.msg_id == msg_id) {
             return Err(MessageError::DuplicateInContainer { msg_id });
         }
-        out.push(InnerMessage {
-            msg_id,
-            seq_no,
-            body: inner,
-        });
+        out.push(InnerMessage { msg_id, seq_no, body: inner });
     }
     r.finish()?;
     Ok(out)

@@ -41,18 +41,12 @@ pub fn inflate_gzip(data: &[u8], limit: usize) -> Result<Vec<u8>, MessageError> 
     }
     let mut pos = 10;
     if flags & 0x04 != 0 {
-        let xlen =
-            *data.get(pos).ok_or(bad)? as usize | (*data.get(pos + 1).ok_or(bad)? as usize) << 8;
+        let xlen = *data.get(pos).ok_or(bad)? as usize | (*data.get(pos + 1).ok_or(bad)? as usize) << 8;
         pos += 2 + xlen;
     }
     for flag in [0x08u8, 0x10] {
         if flags & flag != 0 {
-            let end = data
-                .get(pos..)
-                .ok_or(bad)?
-                .iter()
-                .position(|&b| b == 0)
-                .ok_or(bad)?;
+            let end = data.get(pos..).ok_or(bad)?.iter().position(|&b| b == 0).ok_or(bad)?;
             pos += end + 1;
         }
     }
@@ -68,13 +62,10 @@ pub fn inflate_gzip(data: &[u8], limit: usize) -> Result<Vec<u8>, MessageError> 
     if isize > limit {
         return Err(MessageError::GzipTooLarge { limit });
     }
-    let out =
-        decompress_to_vec_with_limit(&data[pos..data.len() - 8], limit).map_err(|e| {
-            match e.status {
-                TINFLStatus::HasMoreOutput => MessageError::GzipTooLarge { limit },
-                _ => bad,
-            }
-        })?;
+    let out = decompress_to_vec_with_limit(&data[pos..data.len() - 8], limit).map_err(|e| match e.status {
+        TINFLStatus::HasMoreOutput => MessageError::GzipTooLarge { limit },
+        _ => bad,
+    })?;
     if out.len() != isize || crc32fast::hash(&out) != crc {
         return Err(bad);
     }

@@ -11,4 +11,4 @@ mod session;
 pub use clock::{MsgIdClock, MsgKind, Role, SeqNo, parity_ok};
 pub use error::MessageError;
 pub use plain::{PlainMessage, Session, pack_plain, unpack_plain};
-pub use session::{DecryptedMessage, EncryptedSession, padding_len};
+pub use session::{DecryptedMessage, EncryptedSession, INNER_HEADER_LEN, padding_len, parse_decrypted};

@@ -29,10 +29,7 @@ pub fn pack_plain(msg_id: i64, body: &[u8], out: &mut Vec<u8>) {
 /// [`MessageError::BadMsgIdParity`], or a truncation error.
 pub fn unpack_plain(packet: &[u8]) -> Result<PlainMessage<'_>, MessageError> {
     if packet.len() < 20 {
-        return Err(MessageError::Tl(TlError::Truncated {
-            needed: 20,
-            available: packet.len(),
-        }));
+        return Err(MessageError::Tl(TlError::Truncated { needed: 20, available: packet.len() }));
     }
     let le = |r: core::ops::Range<usize>| {
         let mut b = [0u8; 8];
@@ -49,10 +46,7 @@ pub fn unpack_plain(packet: &[u8]) -> Result<PlainMessage<'_>, MessageError> {
     let declared = le(16..20);
     let body = &packet[20..];
     if declared as usize != body.len() {
-        return Err(MessageError::BadLength {
-            declared,
-            actual: body.len(),
-        });
+        return Err(MessageError::BadLength { declared, actual: body.len() });
     }
     Ok(PlainMessage { msg_id, body })
 }
@@ -67,10 +61,7 @@ pub struct Session {
 impl Session {
     /// A plaintext session for `role`.
     pub fn new(role: Role) -> Self {
-        Self {
-            role,
-            clock: MsgIdClock::default(),
-        }
+        Self { role, clock: MsgIdClock::default() }
     }
 
     /// The clock (for its learned offset).

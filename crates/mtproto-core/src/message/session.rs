@@ -62,21 +62,10 @@ impl EncryptedSession {
     ///
     /// # Errors
     /// [`mtproto_crypto::CryptoError::EntropyUnavailable`] when the OS has no randomness.
-    pub fn new(
-        auth_key: AuthKey,
-        first_salt: i64,
-        time_offset: i64,
-    ) -> Result<Self, mtproto_crypto::CryptoError> {
+    pub fn new(auth_key: AuthKey, first_salt: i64, time_offset: i64) -> Result<Self, mtproto_crypto::CryptoError> {
         let mut e = OsEntropy::new()?;
         let session_id = e.next_u64() as i64;
-        Ok(Self::with_entropy(
-            auth_key,
-            Role::Client,
-            first_salt,
-            session_id,
-            time_offset,
-            Box::new(e),
-        ))
+        Ok(Self::with_entropy(auth_key, Role::Client, first_salt, session_id, time_offset, Box::new(e)))
     }
 
     /// A session with every part given: role, salt, session_id, time offset and entropy.
@@ -131,6 +120,13 @@ impl EncryptedSession {
         self.seq = SeqNo::default();
     }
 
+    /// Starts a new session whose msg_ids may be lower than the old session's
+    /// (after the clock was found to run ahead of the server's).
+    pub fn reset_with_clock(&mut self, session_id: i64) {
+        self.reset(session_id);
+        self.clock.restart();
+    }
+
     /// A fresh random session id from this session's entropy.
     pub fn random_session_id(&mut self) -> i64 {
         self.entropy.next_u64() as i64
@@ -176,13 +172,7 @@ impl EncryptedSession {
 
     /// Frames and encrypts `body` with a fresh msg_id and seq_no, appending
     /// `auth_key_id ‖ msg_key ‖ ciphertext` to `out`. Returns the msg_id.
-    pub fn pack(
-        &mut self,
-        body: &[u8],
-        content_related: bool,
-        now: Duration,
-        out: &mut Vec<u8>,
-    ) -> i64 {
+    pub fn pack(&mut self, body: &[u8], content_related: bool, now: Duration, out: &mut Vec<u8>) -> i64 {
         let msg_id = self.next_msg_id(now, false);
         let seq_no = self.next_seq_no(content_related);
         self.pack_with(msg_id, seq_no, body, out);
@@ -193,6 +183,16 @@ impl EncryptedSession {
     /// resends). Writes straight into `out`: no intermediate copy, and no
     /// allocation when `out` has the capacity.
     pub fn pack_with(&mut self, msg_id: i64, seq_no: i32, body: &[u8], out: &mut Vec<u8>) {
+        self.pack_inner(msg_id, seq_no, body, out, false);
+    }
+
+    /// As [`EncryptedSession::pack_with`], and returns the quick-ack token the
+    /// server will send back for this message.
+    pub fn pack_with_quick_ack(&mut self, msg_id: i64, seq_no: i32, body: &[u8], out: &mut Vec<u8>) -> u32 {
+        self.pack_inner(msg_id, seq_no, body, out, true)
+    }
+
+    fn pack_inner(&mut self, msg_id: i64, seq_no: i32, body: &[u8], out: &mut Vec<u8>, token: bool) -> u32 {
         let start = out.len();
         let pad = padding_len(body.len());
         out.resize(start + HEADER_LEN, 0);
@@ -206,9 +206,11 @@ impl EncryptedSession {
         out.resize(pad_start + pad, 0);
         self.entropy.fill(&mut out[pad_start..]);
         let dir = self.my_direction();
+        let token = if token { envelope::quick_ack_token(&self.key, dir, &out[start + HEADER_LEN..]) } else { 0 };
         // The layout above is block aligned by construction, so this cannot fail.
         let sealed = envelope::encrypt_in_place(&self.key, dir, &mut out[start..]);
         debug_assert!(sealed.is_ok());
+        token
     }
 
     /// Decrypts a message in place and checks it: auth_key_id, msg_key (in
@@ -249,10 +251,7 @@ pub fn parse_decrypted(plain: &[u8]) -> Result<DecryptedMessage<'_>, MessageErro
         i64::from_le_bytes(b)
     };
     if plain.len() < INNER_HEADER_LEN {
-        return Err(MessageError::BadLength {
-            declared: -1,
-            actual: plain.len(),
-        });
+        return Err(MessageError::BadLength { declared: -1, actual: plain.len() });
     }
     let salt = word(0);
     let session_id = word(8);
@@ -261,20 +260,11 @@ pub fn parse_decrypted(plain: &[u8]) -> Result<DecryptedMessage<'_>, MessageErro
     let len = u32::from_le_bytes([plain[28], plain[29], plain[30], plain[31]]) as usize;
     let room = plain.len() - INNER_HEADER_LEN;
     if len % 4 != 0 || len > room {
-        return Err(MessageError::BadLength {
-            declared: len as i64,
-            actual: room,
-        });
+        return Err(MessageError::BadLength { declared: len as i64, actual: room });
     }
     let padding = room - len;
     if !(12..=1024).contains(&padding) {
         return Err(MessageError::BadPadding { padding });
     }
-    Ok(DecryptedMessage {
-        salt,
-        session_id,
-        msg_id,
-        seq_no,
-        body: &plain[INNER_HEADER_LEN..INNER_HEADER_LEN + len],
-    })
+    Ok(DecryptedMessage { salt, session_id, msg_id, seq_no, body: &plain[INNER_HEADER_LEN..INNER_HEADER_LEN + len] })
 }

@@ -42,10 +42,9 @@ pub enum TlError {
 impl fmt::Display for TlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Truncated { needed, available } => write!(
-                f,
-                "TL input truncated: needed {needed} bytes, {available} left"
-            ),
+            Self::Truncated { needed, available } => {
+                write!(f, "TL input truncated: needed {needed} bytes, {available} left")
+            }
             Self::UnexpectedConstructor { found } => {
                 write!(f, "unexpected TL constructor {found:#010x}")
             }
@@ -109,10 +108,7 @@ impl<'a> Reader<'a> {
     /// [`TlError::Truncated`].
     pub fn raw(&mut self, n: usize) -> Result<&'a [u8], TlError> {
         if n > self.remaining() {
-            return Err(TlError::Truncated {
-                needed: n,
-                available: self.remaining(),
-            });
+            return Err(TlError::Truncated { needed: n, available: self.remaining() });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -225,10 +221,7 @@ impl<'a> Reader<'a> {
             255 => return Err(TlError::BadBytesLength),
             254 => {
                 let l = self.raw(3)?;
-                (
-                    l[0] as usize | (l[1] as usize) << 8 | (l[2] as usize) << 16,
-                    4,
-                )
+                (l[0] as usize | (l[1] as usize) << 8 | (l[2] as usize) << 16, 4)
             }
             n => (n as usize, 1),
         };

@@ -448,14 +448,8 @@ impl<'a> Deserialize<'a> for FutureSalts {
         let now = r.i32()?;
         // `vector<future_salt>` is bare: a count, then bare elements of 16 bytes.
         let n = r.vector_len(false, 16)?;
-        let salts = (0..n)
-            .map(|_| FutureSalt::read_bare(r))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
-            req_msg_id,
-            now,
-            salts,
-        })
+        let salts = (0..n).map(|_| FutureSalt::read_bare(r)).collect::<Result<_, _>>()?;
+        Ok(Self { req_msg_id, now, salts })
     }
 }
 
@@ -595,10 +589,7 @@ impl<'a> Deserialize<'a> for RpcResult<'a> {
     fn deserialize(r: &mut Reader<'a>) -> Result<Self, TlError> {
         r.expect(Self::ID)?;
         let req_msg_id = r.i64()?;
-        Ok(Self {
-            req_msg_id,
-            result: r.rest(),
-        })
+        Ok(Self { req_msg_id, result: r.rest() })
     }
 }
 

@@ -57,10 +57,7 @@ impl Framing for Abridged {
             if rx.len() < 4 {
                 return Ok(None);
             }
-            (
-                rx[1] as usize | (rx[2] as usize) << 8 | (rx[3] as usize) << 16,
-                4,
-            )
+            (rx[1] as usize | (rx[2] as usize) << 8 | (rx[3] as usize) << 16, 4)
         };
         let len = words * 4;
         if len > self.max {

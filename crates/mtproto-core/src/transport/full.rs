@@ -17,12 +17,7 @@ pub struct Full {
 impl Full {
     /// Decodes frames from `peer`, refusing any above `max` bytes.
     pub fn new(peer: Peer, max: usize) -> Self {
-        Self {
-            peer,
-            max,
-            send_seq: 0,
-            recv_seq: 0,
-        }
+        Self { peer, max, send_seq: 0, recv_seq: 0 }
     }
 }
 
@@ -49,10 +44,7 @@ impl Framing for Full {
         }
         let len = u32::from_le_bytes([rx[0], rx[1], rx[2], rx[3]]) as usize;
         if len > self.max + 12 {
-            return Err(TransportError::FrameTooLarge {
-                len,
-                max: self.max + 12,
-            });
+            return Err(TransportError::FrameTooLarge { len, max: self.max + 12 });
         }
         if len < 12 {
             return Err(TransportError::BadLength { len });
@@ -66,10 +58,7 @@ impl Framing for Full {
             return Err(TransportError::BadCrc);
         }
         if seq != self.recv_seq {
-            return Err(TransportError::BadSeq {
-                expected: self.recv_seq,
-                got: seq,
-            });
+            return Err(TransportError::BadSeq { expected: self.recv_seq, got: seq });
         }
         self.recv_seq = self.recv_seq.wrapping_add(1);
         rx.advance(8);

@@ -17,30 +17,19 @@ pub struct Intermediate {
 
 impl core::fmt::Debug for Intermediate {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Intermediate")
-            .field("peer", &self.peer)
-            .field("padded", &self.padding.is_some())
-            .finish()
+        f.debug_struct("Intermediate").field("peer", &self.peer).field("padded", &self.padding.is_some()).finish()
     }
 }
 
 impl Intermediate {
     /// Plain intermediate framing for frames from `peer`.
     pub fn new(peer: Peer, max: usize) -> Self {
-        Self {
-            peer,
-            max,
-            padding: None,
-        }
+        Self { peer, max, padding: None }
     }
 
     /// Padded intermediate framing; `entropy` draws the padding.
     pub fn padded(peer: Peer, max: usize, entropy: Box<dyn Entropy + Send>) -> Self {
-        Self {
-            peer,
-            max,
-            padding: Some(entropy),
-        }
+        Self { peer, max, padding: Some(entropy) }
     }
 }
 

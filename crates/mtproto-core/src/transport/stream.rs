@@ -8,9 +8,7 @@ use super::{Frame, Framing, Peer, TransportError};
 use crate::message::Role;
 use bytes::{Buf, BytesMut};
 use mtproto_crypto::Entropy;
-use mtproto_crypto::obfuscated2::{
-    self, CtrStream, TAG_ABRIDGED, TAG_INTERMEDIATE, TAG_PADDED_INTERMEDIATE,
-};
+use mtproto_crypto::obfuscated2::{self, CtrStream, TAG_ABRIDGED, TAG_INTERMEDIATE, TAG_PADDED_INTERMEDIATE};
 
 /// The built-in framings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,11 +68,7 @@ fn framing_for(
         TransportKind::Intermediate => Box::new(Intermediate::new(peer, max)),
         TransportKind::PaddedIntermediate => match entropy {
             Some(e) => Box::new(Intermediate::padded(peer, max, e)),
-            None => Box::new(Intermediate::padded(
-                peer,
-                max,
-                Box::new(mtproto_crypto::SeededEntropy::new(0)),
-            )),
+            None => Box::new(Intermediate::padded(peer, max, Box::new(mtproto_crypto::SeededEntropy::new(0)))),
         },
         TransportKind::Full => Box::new(Full::new(peer, max)),
     }
@@ -106,12 +100,7 @@ impl Transport {
             (None, None) => (Vec::new(), None, None),
             (Some(_), None) => return Err(TransportError::UnknownProtocol),
             (Some(o), Some(tag)) => {
-                let s = obfuscated2::client(
-                    &mut entropy,
-                    tag,
-                    o.dc_id,
-                    o.secret.as_ref().map(|s| &s[..]),
-                );
+                let s = obfuscated2::client(&mut entropy, tag, o.dc_id, o.secret.as_ref().map(|s| &s[..]));
                 (s.header.to_vec(), Some(s.send), Some(s.recv))
             }
         };
@@ -132,11 +121,7 @@ impl Transport {
 
     /// A server transport that detects the client's framing from its first
     /// bytes. With an MTProxy `secret`, only obfuscated clients are accepted.
-    pub fn server(
-        secret: Option<[u8; 16]>,
-        max_frame: usize,
-        entropy: Box<dyn Entropy + Send>,
-    ) -> Self {
+    pub fn server(secret: Option<[u8; 16]>, max_frame: usize, entropy: Box<dyn Entropy + Send>) -> Self {
         Self {
             role: Role::Server,
             max_frame,
@@ -153,12 +138,7 @@ impl Transport {
 
     /// A transport over a user-supplied framing; `prefix` is sent before the
     /// first frame (empty for a server).
-    pub fn custom(
-        role: Role,
-        framing: Box<dyn Framing>,
-        prefix: Vec<u8>,
-        max_frame: usize,
-    ) -> Self {
+    pub fn custom(role: Role, framing: Box<dyn Framing>, prefix: Vec<u8>, max_frame: usize) -> Self {
         Self {
             role,
             max_frame,
@@ -188,7 +168,7 @@ impl Transport {
         self.rx.len()
     }
 
-    fn seal(&mut self, out: &mut Vec<u8>, start: usize) {
+    fn seal(&mut self, out: &mut [u8], start: usize) {
         if let Some(ctr) = &mut self.send_ctr {
             ctr.apply(&mut out[start..]);
         }
@@ -248,10 +228,7 @@ impl Transport {
         // What is left is one partial frame, which the framing has already
         // length-checked where the length was readable.
         if self.rx.len() > self.max_frame + 16 {
-            return Err(TransportError::FrameTooLarge {
-                len: self.rx.len(),
-                max: self.max_frame,
-            });
+            return Err(TransportError::FrameTooLarge { len: self.rx.len(), max: self.max_frame });
         }
         Ok(())
     }
@@ -272,10 +249,7 @@ impl Transport {
             Some((TransportKind::Intermediate, 4))
         } else if rx[..4] == TAG_PADDED_INTERMEDIATE {
             Some((TransportKind::PaddedIntermediate, 4))
-        } else if [*b"POST", *b"GET ", *b"HEAD", *b"OPTI"]
-            .iter()
-            .any(|t| rx[..4] == t[..])
-        {
+        } else if [*b"POST", *b"GET ", *b"HEAD", *b"OPTI"].iter().any(|t| rx[..4] == t[..]) {
             return Err(TransportError::UnknownProtocol);
         } else if rx.len() < 8 {
             return Ok(false);
@@ -290,12 +264,7 @@ impl Transport {
             }
             self.rx.advance(consumed);
             self.kind = Some(kind);
-            self.framing = Some(framing_for(
-                kind,
-                Peer::Client,
-                self.max_frame,
-                self.entropy.take(),
-            ));
+            self.framing = Some(framing_for(kind, Peer::Client, self.max_frame, self.entropy.take()));
             return Ok(true);
         }
         if self.rx.len() < 64 {
@@ -315,12 +284,7 @@ impl Transport {
         self.recv_ctr = Some(recv);
         self.send_ctr = Some(s.send);
         self.kind = Some(kind);
-        self.framing = Some(framing_for(
-            kind,
-            Peer::Client,
-            self.max_frame,
-            self.entropy.take(),
-        ));
+        self.framing = Some(framing_for(kind, Peer::Client, self.max_frame, self.entropy.take()));
         Ok(true)
     }
 }

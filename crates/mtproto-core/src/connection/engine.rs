@@ -1,0 +1,1376 @@
+//! The Connection state machine.
+
+use super::config::{ConnectionConfig, Transporting};
+use super::events::{CloseReason, Event, Input, Output, RequestHandle, SendOptions};
+use super::replay::ReplayWindow;
+use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
+use crate::message::{self, EncryptedSession, Role, container, gzip};
+use crate::tl::schema::{
+    self, BadMsgNotification, BadServerSalt, DestroySession, DestroySessionNone, DestroySessionOk, FutureSalt,
+    FutureSalts, GetFutureSalts, MsgDetailedInfo, MsgNewDetailedInfo, MsgResendReq, MsgsAck, MsgsAllInfo,
+    MsgsStateInfo, MsgsStateReq, NewSessionCreated, Ping, PingDelayDisconnect, Pong, RpcAnswerDropped, RpcDropAnswer,
+    RpcError, RpcResult,
+};
+use crate::tl::{Deserialize, Reader, Serialize};
+use crate::transport::{Frame, Transport};
+use core::time::Duration;
+use mtproto_crypto::{AuthKey, Direction, Entropy, OsEntropy, envelope};
+use std::collections::{HashMap, VecDeque};
+
+/// Most messages kept for re-sending (server role: unacknowledged answers).
+const MAX_KEPT: usize = 4096;
+/// How many earlier session ids a server remembers for destroy_session.
+const MAX_OLD_SESSIONS: usize = 8;
+
+#[derive(Debug, Clone)]
+struct Outgoing {
+    body: Vec<u8>,
+    content_related: bool,
+    handle: Option<RequestHandle>,
+    quick_ack: bool,
+    /// Server: answers a client message (msg_id ≡ 1 mod 4).
+    response: bool,
+    /// Never put into a container (after bad_msg 64).
+    alone: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    out: Outgoing,
+    sent_at: Duration,
+}
+
+enum Phase {
+    ClientHandshake(Box<ClientHandshake>),
+    /// Server: waiting for the first packet, which is a handshake or uses a known key.
+    ServerStart,
+    ServerHandshake(Box<ServerHandshake>),
+    Ready,
+    Closed,
+}
+
+/// One MTProto connection, client or server. See the module documentation
+/// for the input/output contract.
+pub struct Connection {
+    role: Role,
+    config: ConnectionConfig,
+    transport: Option<Transport>,
+    phase: Phase,
+    entropy: Box<dyn Entropy + Send>,
+    events: VecDeque<Event>,
+    wire: Vec<u8>,
+    pending_transmits: VecDeque<Vec<u8>>,
+    closed_emitted: bool,
+    session: Option<EncryptedSession>,
+    next_handle: u64,
+    queue: VecDeque<Outgoing>,
+    sent: HashMap<i64, Sent>,
+    sent_order: VecDeque<i64>,
+    handles: HashMap<RequestHandle, i64>,
+    containers: HashMap<i64, Vec<i64>>,
+    acks: Vec<i64>,
+    ack_since: Option<Duration>,
+    replay: ReplayWindow,
+    queued_bytes: usize,
+    quick_acks: HashMap<u32, RequestHandle>,
+    // client timers and salts
+    next_ping: Option<Duration>,
+    ping: Option<(i64, Duration)>,
+    pong_deadline: Option<Duration>,
+    future_salts: Vec<FutureSalt>,
+    salts_requested_at: Option<Duration>,
+    handshake_deadline: Option<Duration>,
+    // server
+    salts: VecDeque<FutureSalt>,
+    client_session: Option<i64>,
+    old_sessions: VecDeque<i64>,
+    /// Server: first_msg_id announced for the current session; earlier
+    /// messages are the client's to re-send, so they are not processed.
+    session_first_msg_id: i64,
+    force_bad_msg: Option<i32>,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("ready", &matches!(self.phase, Phase::Ready))
+            .field("pending", &self.sent.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn constructor(body: &[u8]) -> u32 {
+    Reader::new(body).peek_u32().unwrap_or(0)
+}
+
+fn is_content_related(body: &[u8]) -> bool {
+    !matches!(constructor(body), MsgsAck::ID | schema::MSG_CONTAINER)
+}
+
+impl Connection {
+    /// A client. Performs a handshake unless `config.resume` holds a key.
+    pub fn client(config: ConnectionConfig, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
+        Ok(Self::client_with_entropy(config, now, Box::new(OsEntropy::new()?)))
+    }
+
+    /// A client with the given entropy (deterministic tests and simulations).
+    pub fn client_with_entropy(config: ConnectionConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
+        let mut me = Self::base(Role::Client, config, entropy);
+        if let Some(p) = me.config.resume.clone() {
+            me.start_session(p.auth_key, p.salt, p.time_offset, now);
+        } else if let Some(cc) = me.config.client.clone() {
+            let (hs, packet) = ClientHandshake::start(cc, now, me.sub_entropy());
+            me.handshake_deadline = Some(hs.deadline());
+            me.phase = Phase::ClientHandshake(Box::new(hs));
+            me.transmit(&packet, false);
+        } else {
+            me.close(CloseReason::Protocol("client without handshake config or saved key".into()));
+        }
+        me
+    }
+
+    /// A server.
+    pub fn server(config: ConnectionConfig, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
+        Ok(Self::server_with_entropy(config, now, Box::new(OsEntropy::new()?)))
+    }
+
+    /// A server with the given entropy.
+    pub fn server_with_entropy(config: ConnectionConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
+        let mut me = Self::base(Role::Server, config, entropy);
+        me.phase = Phase::ServerStart;
+        me.handshake_deadline =
+            Some(now + me.config.server.as_ref().map_or(crate::handshake::DEFAULT_TIMEOUT, |s| s.timeout));
+        me
+    }
+
+    fn base(role: Role, config: ConnectionConfig, mut entropy: Box<dyn Entropy + Send>) -> Self {
+        let transport = match config.transport {
+            Transporting::Unframed => None,
+            Transporting::Framed(kind, obf) => {
+                let sub: Box<dyn Entropy + Send> = Box::new(mtproto_crypto::SeededEntropy::new(entropy.next_u64()));
+                match role {
+                    Role::Client => Transport::client(kind, obf, config.max_frame, sub).ok(),
+                    Role::Server => Some(Transport::server(obf.and_then(|o| o.secret), config.max_frame, sub)),
+                }
+            }
+        };
+        let replay = ReplayWindow::new(config.replay_window);
+        let mut me = Self {
+            role,
+            transport,
+            phase: Phase::Closed,
+            entropy,
+            events: VecDeque::new(),
+            wire: Vec::new(),
+            pending_transmits: VecDeque::new(),
+            closed_emitted: false,
+            session: None,
+            next_handle: 1,
+            queue: VecDeque::new(),
+            sent: HashMap::new(),
+            sent_order: VecDeque::new(),
+            handles: HashMap::new(),
+            containers: HashMap::new(),
+            acks: Vec::new(),
+            ack_since: None,
+            replay,
+            queued_bytes: 0,
+            quick_acks: HashMap::new(),
+            next_ping: None,
+            ping: None,
+            pong_deadline: None,
+            future_salts: Vec::new(),
+            salts_requested_at: None,
+            handshake_deadline: None,
+            salts: VecDeque::new(),
+            client_session: None,
+            old_sessions: VecDeque::new(),
+            session_first_msg_id: 0,
+            force_bad_msg: None,
+            config,
+        };
+        if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
+            me.close(CloseReason::Protocol("the full transport cannot be obfuscated".into()));
+        }
+        me
+    }
+
+    /// A child generator for a component, so each draws its own stream.
+    fn sub_entropy(&mut self) -> Box<dyn Entropy + Send> {
+        Box::new(mtproto_crypto::SeededEntropy::new(self.entropy.next_u64()) as mtproto_crypto::SeededEntropy)
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the encrypted session is up.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
+    }
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// What to save to resume without a handshake (once ready).
+    pub fn persisted(&self) -> Option<super::Persisted> {
+        let s = self.session.as_ref()?;
+        Some(super::Persisted { auth_key: s.auth_key().clone(), salt: s.salt(), time_offset: s.clock().offset() })
+    }
+
+    /// The current session id (once ready).
+    pub fn session_id(&self) -> Option<i64> {
+        self.session.as_ref().map(EncryptedSession::session_id)
+    }
+
+    /// A description of the internal queues, for debugging simulations.
+    #[doc(hidden)]
+    pub fn debug_state(&self) -> String {
+        let mut sent: Vec<_> = self.sent.iter().map(|(id, s)| (*id, s.out.handle, constructor(&s.out.body))).collect();
+        sent.sort_unstable();
+        format!(
+            "handles {:x?} sent {:x?} queue {} containers {}",
+            self.handles,
+            sent,
+            self.queue.len(),
+            self.containers.len()
+        )
+    }
+
+    /// Requests sent or queued and not yet answered.
+    pub fn pending_requests(&self) -> usize {
+        self.handles.len()
+    }
+
+    // ------------------------------------------------------------------ output
+
+    fn transmit(&mut self, packet: &[u8], quick_ack: bool) {
+        match &mut self.transport {
+            Some(t) => t.encode(packet, quick_ack, &mut self.wire),
+            // Unframed: each packet is its own transmit.
+            None => self.pending_transmits.push_back(packet.to_vec()),
+        }
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        self.phase = Phase::Closed;
+        if self.closed_emitted {
+            return;
+        }
+        // `handles` holds every unresolved request, queued or sent.
+        let mut open: Vec<RequestHandle> = std::mem::take(&mut self.handles).into_keys().collect();
+        open.sort_unstable();
+        for handle in open {
+            self.events.push_back(Event::RequestFailed { handle, reason: format!("connection closed: {reason}") });
+        }
+        self.queue.clear();
+        self.sent.clear();
+        self.closed_emitted = true;
+        self.events.push_back(Event::Closed { reason });
+    }
+
+    /// Closes the connection; pending requests fail.
+    pub fn close_now(&mut self) {
+        self.close(CloseReason::Local);
+    }
+
+    /// The next output. After every input, call until it returns [`Output::Timeout`].
+    pub fn poll_output(&mut self, now: Duration) -> Output {
+        if let Some(ev) = self.events.pop_front() {
+            return Output::Event(ev);
+        }
+        if matches!(self.phase, Phase::Ready) {
+            self.flush(now, false);
+        }
+        if let Some(p) = self.pending_transmits.pop_front() {
+            return Output::Transmit(p);
+        }
+        if !self.wire.is_empty() {
+            return Output::Transmit(std::mem::take(&mut self.wire));
+        }
+        if let Some(ev) = self.events.pop_front() {
+            return Output::Event(ev);
+        }
+        Output::Timeout(self.next_deadline(now))
+    }
+
+    fn next_deadline(&self, now: Duration) -> Duration {
+        let far = now + Duration::from_secs(3600);
+        if matches!(self.phase, Phase::Closed) {
+            return far;
+        }
+        let mut d = far;
+        let mut consider = |t: Option<Duration>| {
+            if let Some(t) = t {
+                d = d.min(t);
+            }
+        };
+        if !matches!(self.phase, Phase::Ready) {
+            consider(self.handshake_deadline);
+            return d;
+        }
+        consider(self.ack_since.map(|t| t + self.config.ack_delay));
+        consider(self.next_ping);
+        consider(self.pong_deadline);
+        let oldest = self.sent.values().filter(|s| s.out.handle.is_some()).map(|s| s.sent_at).min();
+        consider(oldest.map(|t| t + self.config.request_timeout));
+        if self.role == Role::Client {
+            consider(self.salt_refresh_at());
+        }
+        d
+    }
+
+    // ------------------------------------------------------------------ input
+
+    /// Feeds input. Never panics; malformed input is dropped or closes the
+    /// connection with a typed reason, as the protocol requires.
+    pub fn handle_input(&mut self, input: Input<'_>, now: Duration) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        match input {
+            Input::Timeout => self.handle_timeout(now),
+            Input::Packet(p) => self.handle_packet(p, false, now),
+            Input::Bytes(b) => {
+                let Some(t) = &mut self.transport else {
+                    self.close(CloseReason::Protocol("framed bytes on an unframed connection".into()));
+                    return;
+                };
+                let mut frames = Vec::new();
+                let r = t.feed(b, &mut frames);
+                for f in frames {
+                    if matches!(self.phase, Phase::Closed) {
+                        return;
+                    }
+                    match f {
+                        Frame::Packet { mut data, quick_ack } => self.handle_packet(&mut data, quick_ack, now),
+                        Frame::QuickAck(token) => {
+                            if let Some(handle) = self.quick_acks.remove(&(token | 0x8000_0000)) {
+                                self.events.push_back(Event::QuickAck { handle });
+                            }
+                        }
+                        Frame::TransportError(code) => {
+                            self.events.push_back(Event::TransportError { code });
+                            if code == -404 {
+                                self.close(CloseReason::TransportErrorCode(code));
+                            }
+                        }
+                    }
+                }
+                if let Err(e) = r {
+                    self.close(CloseReason::Transport(e));
+                }
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        if !matches!(self.phase, Phase::Ready) {
+            if self.handshake_deadline.is_some_and(|d| now >= d) {
+                self.close(CloseReason::Handshake(HandshakeError::Timeout));
+            }
+            return;
+        }
+        if self.pong_deadline.is_some_and(|d| now >= d) {
+            self.close(CloseReason::PongTimeout);
+            return;
+        }
+        let timeout = self.config.request_timeout;
+        let expired: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| s.out.handle.is_some() && now >= s.sent_at + timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            if let Some(s) = self.sent.remove(&id) {
+                if let Some(handle) = s.out.handle {
+                    self.handles.remove(&handle);
+                    self.queued_bytes = self.queued_bytes.saturating_sub(s.out.body.len());
+                    self.events.push_back(Event::RequestFailed { handle, reason: "request timed out".into() });
+                }
+            }
+        }
+        self.flush(now, false);
+    }
+
+    fn handle_packet(&mut self, packet: &mut [u8], quick_ack: bool, now: Duration) {
+        let auth_key_id = envelope::peek_auth_key_id(packet).unwrap_or([0; 8]);
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::ClientHandshake(mut hs) => match hs.handle(packet, now) {
+                Ok(Step::Send(p)) => {
+                    self.phase = Phase::ClientHandshake(hs);
+                    self.transmit(&p, false);
+                }
+                Ok(Step::Done(_, result)) => self.handshake_done(*result, now),
+                Err(e) => self.close(CloseReason::Handshake(e)),
+            },
+            Phase::ServerStart if auth_key_id == [0; 8] => {
+                let Some(sc) = self.config.server.clone() else {
+                    self.close(CloseReason::Protocol("no handshake configured".into()));
+                    return;
+                };
+                let hs = ServerHandshake::new(sc, now, self.sub_entropy());
+                self.phase = Phase::ServerHandshake(Box::new(hs));
+                self.handle_packet(packet, quick_ack, now);
+            }
+            Phase::ServerStart => {
+                let id = i64::from_le_bytes(auth_key_id);
+                match self.config.key_lookup.as_ref().and_then(|f| f(id)) {
+                    Some(key) => {
+                        let salt = self.entropy.next_u64() as i64;
+                        self.start_session(key, salt, 0, now);
+                        self.handle_packet(packet, quick_ack, now);
+                    }
+                    None => self.unknown_key(),
+                }
+            }
+            Phase::ServerHandshake(mut hs) => {
+                let lookup = self.config.key_lookup.clone();
+                let taken = move |id: i64| lookup.as_ref().is_some_and(|f| f(id).is_some());
+                match hs.handle(packet, now, &taken) {
+                    Ok(Step::Send(p)) => {
+                        self.phase = Phase::ServerHandshake(hs);
+                        self.transmit(&p, false);
+                    }
+                    Ok(Step::Done(p, result)) => {
+                        if let Some(p) = p {
+                            self.transmit(&p, false);
+                        }
+                        self.handshake_done(*result, now);
+                    }
+                    Err(e) => self.close(CloseReason::Handshake(e)),
+                }
+            }
+            Phase::Ready => {
+                self.phase = Phase::Ready;
+                self.handle_encrypted(packet, quick_ack, now);
+            }
+            Phase::Closed => {}
+        }
+    }
+
+    fn unknown_key(&mut self) {
+        if let Some(t) = &mut self.transport {
+            t.encode_error(-404, &mut self.wire);
+        }
+        self.close(CloseReason::UnknownAuthKey);
+    }
+
+    fn handshake_done(&mut self, result: HandshakeResult, now: Duration) {
+        self.start_session(result.auth_key, result.first_salt, result.time_offset, now);
+    }
+
+    fn start_session(&mut self, key: AuthKey, salt: i64, time_offset: i64, now: Duration) {
+        let session_entropy = self.sub_entropy();
+        let session_id = self.entropy.next_u64() as i64;
+        let session =
+            EncryptedSession::with_entropy(key.clone(), self.role, salt, session_id, time_offset, session_entropy);
+        self.session = Some(session);
+        self.phase = Phase::Ready;
+        self.handshake_deadline = None;
+        if self.role == Role::Server {
+            self.salts.clear();
+            self.salts.push_back(FutureSalt {
+                valid_since: now.as_secs() as i32,
+                valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
+                salt,
+            });
+        } else {
+            self.next_ping = self.config.ping_interval.map(|i| now + i);
+        }
+        self.events.push_back(Event::Ready { auth_key: Box::new(key), salt, time_offset });
+    }
+
+    // ------------------------------------------------------------------ API
+
+    /// Queues a request (opaque API bytes) and returns its handle, which stays
+    /// valid across re-sends.
+    pub fn send(&mut self, body: Vec<u8>, options: SendOptions) -> RequestHandle {
+        let handle = RequestHandle(self.next_handle);
+        self.next_handle += 1;
+        if matches!(self.phase, Phase::Closed) {
+            self.events.push_back(Event::RequestFailed { handle, reason: "connection closed".into() });
+            return handle;
+        }
+        if self.queued_bytes + body.len() > self.config.max_queued_bytes {
+            self.events.push_back(Event::RequestFailed { handle, reason: "too many bytes queued".into() });
+            return handle;
+        }
+        self.queued_bytes += body.len();
+        let body = self.maybe_gzip(body, options.no_gzip);
+        self.handles.insert(handle, 0);
+        self.queue.push_back(Outgoing {
+            body,
+            content_related: true,
+            handle: Some(handle),
+            quick_ack: options.quick_ack,
+            response: false,
+            alone: false,
+        });
+        handle
+    }
+
+    fn maybe_gzip(&self, body: Vec<u8>, no_gzip: bool) -> Vec<u8> {
+        if no_gzip || body.len() < self.config.gzip_threshold {
+            return body;
+        }
+        let mut packed = Vec::new();
+        if gzip::pack_if_smaller(&body, &mut packed) { packed } else { body }
+    }
+
+    /// Cancels a request: it will not be sent, or its answer is dropped
+    /// (rpc_drop_answer is sent when it was already sent).
+    pub fn cancel(&mut self, handle: RequestHandle) {
+        if let Some(pos) = self.queue.iter().position(|o| o.handle == Some(handle)) {
+            if let Some(o) = self.queue.remove(pos) {
+                self.queued_bytes = self.queued_bytes.saturating_sub(o.body.len());
+            }
+        } else if let Some(msg_id) = self.handles.get(&handle).copied() {
+            if let Some(s) = self.sent.remove(&msg_id) {
+                self.queued_bytes = self.queued_bytes.saturating_sub(s.out.body.len());
+            }
+            self.push_service(RpcDropAnswer { req_msg_id: msg_id }.to_bytes(), true);
+        }
+        if self.handles.remove(&handle).is_some() {
+            self.events.push_back(Event::RequestFailed { handle, reason: "cancelled".into() });
+        }
+    }
+
+    /// Client: asks the server to destroy another session of this key.
+    pub fn destroy_session(&mut self, session_id: i64) {
+        self.push_service(DestroySession { session_id }.to_bytes(), true);
+    }
+
+    /// Server: answers the client request `req_msg_id` with `body` (rpc_result).
+    pub fn respond(&mut self, req_msg_id: i64, body: &[u8]) {
+        let mut out = Vec::with_capacity(body.len() + 12);
+        RpcResult { req_msg_id, result: body }.serialize(&mut out);
+        if body.len() >= self.config.gzip_threshold {
+            let mut packed = Vec::new();
+            if gzip::pack_if_smaller(body, &mut packed) {
+                out.truncate(12);
+                out.extend_from_slice(&packed);
+            }
+        }
+        self.queue.push_back(Outgoing {
+            body: out,
+            content_related: true,
+            handle: None,
+            quick_ack: false,
+            response: true,
+            alone: false,
+        });
+    }
+
+    /// Server: answers the client request `req_msg_id` with an rpc_error.
+    pub fn respond_error(&mut self, req_msg_id: i64, code: i32, message: &str) {
+        let err = RpcError { error_code: code, error_message: message.to_string() }.to_bytes();
+        self.respond(req_msg_id, &err);
+    }
+
+    /// Server: sends server-initiated content (an update) to the client.
+    pub fn push_update(&mut self, body: Vec<u8>) {
+        self.queue.push_back(Outgoing {
+            body,
+            content_related: true,
+            handle: None,
+            quick_ack: false,
+            response: false,
+            alone: false,
+        });
+    }
+
+    /// Server: switches to a new salt now; a client still using the old one
+    /// gets bad_server_salt.
+    pub fn rotate_salt(&mut self, now: Duration) {
+        let salt = self.entropy.next_u64() as i64;
+        self.salts.clear();
+        self.salts.push_back(FutureSalt {
+            valid_since: now.as_secs() as i32,
+            valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
+            salt,
+        });
+    }
+
+    /// Server: forgets the client's session, so its next message starts a new
+    /// one (new_session_created).
+    pub fn forget_session(&mut self) {
+        if let Some(s) = self.client_session.take() {
+            self.remember_old_session(s);
+        }
+    }
+
+    /// Server (testing and fault injection): answer the next client message
+    /// with bad_msg_notification carrying `code` instead of processing it.
+    pub fn inject_bad_msg(&mut self, code: i32) {
+        self.force_bad_msg = Some(code);
+    }
+
+    fn remember_old_session(&mut self, s: i64) {
+        self.old_sessions.push_back(s);
+        if self.old_sessions.len() > MAX_OLD_SESSIONS {
+            self.old_sessions.pop_front();
+        }
+    }
+
+    fn push_service(&mut self, body: Vec<u8>, content_related: bool) {
+        self.queue.push_back(Outgoing {
+            body,
+            content_related,
+            handle: None,
+            quick_ack: false,
+            response: false,
+            alone: false,
+        });
+    }
+
+    fn push_response(&mut self, body: Vec<u8>) {
+        self.queue.push_back(Outgoing {
+            body,
+            content_related: true,
+            handle: None,
+            quick_ack: false,
+            response: true,
+            alone: false,
+        });
+    }
+
+    // ------------------------------------------------------------------ sending
+
+    fn salt_refresh_at(&self) -> Option<Duration> {
+        let session = self.session.as_ref()?;
+        if self.salts_requested_at.is_some() {
+            return None;
+        }
+        let last = self.future_salts.iter().map(|s| s.valid_until).max();
+        Some(match last {
+            None => Duration::ZERO,
+            Some(until) => {
+                let local = (until as i64 - session.clock().offset()).max(0) as u64;
+                Duration::from_secs(local).saturating_sub(self.config.salt_prefetch)
+            }
+        })
+    }
+
+    fn client_timers(&mut self, now: Duration) {
+        if self.next_ping.is_some_and(|t| now >= t) && self.ping.is_none() {
+            let ping_id = self.entropy.next_u64() as i64;
+            let interval = self.config.ping_interval.unwrap_or(Duration::from_secs(60));
+            let delay = (interval + self.config.pong_timeout).as_secs() as i32;
+            self.push_service(PingDelayDisconnect { ping_id, disconnect_delay: delay }.to_bytes(), true);
+            self.ping = Some((ping_id, now));
+            self.pong_deadline = Some(now + self.config.pong_timeout);
+            self.next_ping = self.config.ping_interval.map(|i| now + i);
+        }
+        if self.salt_refresh_at().is_some_and(|t| now >= t) {
+            self.salts_requested_at = Some(now);
+            self.push_service(GetFutureSalts { num: 8 }.to_bytes(), true);
+        }
+        // Switch to the newest future salt that is valid now.
+        if let Some(session) = &self.session {
+            let server_now = session.clock().peer_time(now) as i32;
+            let best = self
+                .future_salts
+                .iter()
+                .filter(|s| s.valid_since <= server_now && server_now < s.valid_until)
+                .max_by_key(|s| s.valid_since)
+                .map(|s| s.salt);
+            if let Some(salt) = best {
+                if salt != session.salt() {
+                    self.set_salt(salt);
+                }
+            }
+            self.future_salts.retain(|s| s.valid_until > server_now);
+        }
+    }
+
+    fn set_salt(&mut self, salt: i64) {
+        if let Some(s) = &mut self.session {
+            s.set_salt(salt);
+        }
+        self.events.push_back(Event::SaltChanged { salt });
+    }
+
+    /// Packs the queue (and pending acks) into packets.
+    fn flush(&mut self, now: Duration, force_acks: bool) {
+        if self.role == Role::Client {
+            self.client_timers(now);
+        }
+        let ack_due = !self.acks.is_empty()
+            && (force_acks
+                || self.acks.len() >= self.config.ack_batch
+                || self.ack_since.is_some_and(|t| now >= t + self.config.ack_delay)
+                || !self.queue.is_empty());
+        if ack_due {
+            let ids = std::mem::take(&mut self.acks);
+            self.ack_since = None;
+            for chunk in ids.chunks(8192) {
+                let body = MsgsAck { msg_ids: chunk.to_vec() }.to_bytes();
+                self.queue.push_front(Outgoing {
+                    body,
+                    content_related: false,
+                    handle: None,
+                    quick_ack: false,
+                    response: false,
+                    alone: false,
+                });
+            }
+        }
+        while !self.queue.is_empty() {
+            self.flush_batch(now);
+        }
+    }
+
+    fn flush_batch(&mut self, now: Duration) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let max_msgs = self.config.container_max_messages.clamp(1, container::MAX_MESSAGES);
+        let max_bytes = self.config.container_max_bytes;
+        // Take as many as fit one container; a lone or oversized message goes alone.
+        let mut batch: Vec<Outgoing> = Vec::new();
+        let mut size = 8;
+        while let Some(o) = self.queue.front() {
+            let fits = !o.alone && batch.len() < max_msgs && size + container::INNER_HEADER + o.body.len() <= max_bytes;
+            if !batch.is_empty() && (!fits || batch.iter().any(|b| b.alone)) {
+                break;
+            }
+            size += container::INNER_HEADER + o.body.len();
+            let Some(o) = self.queue.pop_front() else {
+                break;
+            };
+            batch.push(o);
+            if batch[0].alone {
+                break;
+            }
+        }
+        let mut packet = Vec::new();
+        let mut sent_ids = Vec::with_capacity(batch.len());
+        let quick_ack;
+        if batch.len() == 1 {
+            let o = &batch[0];
+            let msg_id = session.next_msg_id(now, o.response);
+            let seq = session.next_seq_no(o.content_related);
+            quick_ack = o.quick_ack;
+            if o.quick_ack {
+                let token = session.pack_with_quick_ack(msg_id, seq, &o.body, &mut packet);
+                if let Some(h) = o.handle {
+                    self.quick_acks.insert(token, h);
+                }
+            } else {
+                session.pack_with(msg_id, seq, &o.body, &mut packet);
+            }
+            sent_ids.push(msg_id);
+        } else {
+            quick_ack = false;
+            let mut body = Vec::with_capacity(size);
+            let mut c = container::ContainerBuilder::new(&mut body, max_msgs, usize::MAX);
+            for o in &batch {
+                let msg_id = session.next_msg_id(now, o.response);
+                let seq = session.next_seq_no(o.content_related);
+                c.push(msg_id, seq, &o.body);
+                sent_ids.push(msg_id);
+            }
+            c.finish();
+            let container_id = session.next_msg_id(now, false);
+            let seq = session.next_seq_no(false);
+            session.pack_with(container_id, seq, &body, &mut packet);
+            self.containers.insert(container_id, sent_ids.clone());
+            if self.containers.len() > MAX_KEPT {
+                let drop: Vec<i64> =
+                    self.containers.keys().copied().filter(|k| *k < container_id - (300i64 << 32)).collect();
+                for k in drop {
+                    self.containers.remove(&k);
+                }
+            }
+        }
+        for (o, msg_id) in batch.into_iter().zip(sent_ids) {
+            if let Some(h) = o.handle {
+                self.handles.insert(h, msg_id);
+            }
+            if o.content_related {
+                self.sent.insert(msg_id, Sent { out: o, sent_at: now });
+                self.sent_order.push_back(msg_id);
+            }
+        }
+        self.trim_sent();
+        self.transmit(&packet, quick_ack);
+    }
+
+    /// Bounds what is kept for re-sending: pending requests stay (they are
+    /// bounded by `max_queued_bytes`); other kept messages are dropped oldest first.
+    fn trim_sent(&mut self) {
+        while self.sent_order.len() > MAX_KEPT {
+            let Some(id) = self.sent_order.pop_front() else {
+                break;
+            };
+            if self.sent.get(&id).is_some_and(|s| s.out.handle.is_some()) {
+                self.sent_order.push_back(id);
+                if self.sent_order.len() <= MAX_KEPT + self.handles.len() {
+                    break;
+                }
+                continue;
+            }
+            self.sent.remove(&id);
+        }
+    }
+
+    /// Moves a sent message (or a container's messages) back to the queue, to
+    /// go out again with a new msg_id. Returns how many were re-queued.
+    fn requeue(&mut self, msg_id: i64, alone: bool) -> usize {
+        let ids = self.containers.remove(&msg_id).unwrap_or_else(|| vec![msg_id]);
+        let mut n = 0;
+        for id in ids.into_iter().rev() {
+            if let Some(mut s) = self.sent.remove(&id) {
+                s.out.alone |= alone;
+                self.queue.push_front(s.out);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    // ------------------------------------------------------------------ receiving
+
+    fn handle_encrypted(&mut self, packet: &mut [u8], quick_ack: bool, now: Duration) {
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        if envelope::peek_auth_key_id(packet) != Some(session.auth_key().id_bytes()) {
+            match self.role {
+                Role::Server => self.unknown_key(),
+                // A client drops packets for another key (e.g. a stale plain answer).
+                Role::Client => {}
+            }
+            return;
+        }
+        match self.role {
+            Role::Client => {
+                let m = match session.unpack(packet) {
+                    Ok(m) => m,
+                    // Undecryptable or foreign packets are dropped, never acted on.
+                    Err(_) => return,
+                };
+                if !self.replay.insert(m.msg_id) {
+                    return;
+                }
+                let (msg_id, seq_no, body) = (m.msg_id, m.seq_no, m.body.to_vec());
+                if let Some(s) = self.session.as_mut() {
+                    s.clock_mut().learn_from_msg_id(msg_id, now);
+                }
+                self.dispatch(msg_id, seq_no, &body, true, now);
+            }
+            Role::Server => {
+                let key = session.auth_key().clone();
+                let plain = match envelope::decrypt_in_place(&key, Direction::ClientToServer, packet) {
+                    Ok(p) => p,
+                    Err(_) => return,
+                };
+                if quick_ack {
+                    let token = envelope::quick_ack_token(&key, Direction::ClientToServer, plain);
+                    if let Some(t) = &mut self.transport {
+                        t.encode_quick_ack(token, &mut self.wire);
+                    }
+                }
+                let Ok(m) = message::parse_decrypted(plain) else {
+                    return;
+                };
+                let (salt, session_id, msg_id, seq_no, body) =
+                    (m.salt, m.session_id, m.msg_id, m.seq_no, m.body.to_vec());
+                self.server_message(salt, session_id, msg_id, seq_no, body, now);
+            }
+        }
+    }
+
+    fn server_message(&mut self, salt: i64, session_id: i64, msg_id: i64, seq_no: i32, body: Vec<u8>, now: Duration) {
+        // A new session: adopt it and announce it.
+        if self.client_session != Some(session_id) {
+            if let Some(old) = self.client_session.replace(session_id) {
+                self.remember_old_session(old);
+            }
+            self.replay = ReplayWindow::new(self.config.replay_window);
+            let unique_id = self.entropy.next_u64() as i64;
+            let server_salt = self.current_salt(now);
+            // The first message of the session: for a container, its first inner
+            // message (the container's own id is larger than all of them).
+            let first_msg_id = container::unpack(&body, msg_id, Role::Client, container::MAX_MESSAGES)
+                .ok()
+                .and_then(|inner| inner.iter().map(|m| m.msg_id).min())
+                .unwrap_or(msg_id);
+            if let Some(s) = self.session.as_mut() {
+                s.reset(session_id);
+            }
+            self.session_first_msg_id = first_msg_id;
+            self.push_service(NewSessionCreated { first_msg_id, unique_id, server_salt }.to_bytes(), true);
+            self.events.push_back(Event::NewSession { session_id });
+        }
+        // msg_id checks: parity, time window, replay.
+        if msg_id % 4 != 0 {
+            self.bad_msg(msg_id, seq_no, 18);
+            return;
+        }
+        let t = Duration::from_secs((msg_id >> 32).max(0) as u64);
+        if t + self.config.msg_id_past < now {
+            self.bad_msg(msg_id, seq_no, 16);
+            return;
+        }
+        if t > now + self.config.msg_id_future {
+            self.bad_msg(msg_id, seq_no, 17);
+            return;
+        }
+        if !self.replay.insert(msg_id) {
+            // A repeated msg_id is a network duplicate or a replay: ignored. (Code
+            // 19 would make the client re-send messages already processed, since
+            // a duplicate cannot be told from a container reusing an id.)
+            return;
+        }
+        if let Some(code) = self.force_bad_msg.take() {
+            self.bad_msg(msg_id, seq_no, code);
+            return;
+        }
+        // seq_no parity must match content-relatedness.
+        let content = is_content_related(&body);
+        if content && seq_no % 2 == 0 {
+            self.bad_msg(msg_id, seq_no, 34);
+            return;
+        }
+        if !content && seq_no % 2 == 1 {
+            self.bad_msg(msg_id, seq_no, 35);
+            return;
+        }
+        if !self.salt_ok(salt, now) {
+            let new_server_salt = self.current_salt(now);
+            let n = BadServerSalt { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code: 48, new_server_salt };
+            self.push_response(n.to_bytes());
+            return;
+        }
+        self.dispatch(msg_id, seq_no, &body, true, now);
+    }
+
+    fn bad_msg(&mut self, bad_msg_id: i64, bad_msg_seqno: i32, error_code: i32) {
+        self.push_response(BadMsgNotification { bad_msg_id, bad_msg_seqno, error_code }.to_bytes());
+    }
+
+    fn current_salt(&mut self, now: Duration) -> i64 {
+        let t = now.as_secs() as i32;
+        while self.salts.len() > 1 && self.salts.front().is_some_and(|s| s.valid_until <= t) {
+            self.salts.pop_front();
+        }
+        if self.salts.back().is_none_or(|s| s.valid_until <= t + 60) {
+            let since = self.salts.back().map_or(t, |s| s.valid_until.max(t));
+            let salt = self.entropy.next_u64() as i64;
+            self.salts.push_back(FutureSalt {
+                valid_since: since,
+                valid_until: since + self.config.salt_lifetime.as_secs() as i32,
+                salt,
+            });
+        }
+        self.salts.iter().find(|s| s.valid_since <= t && t < s.valid_until).or(self.salts.back()).map_or(0, |s| s.salt)
+    }
+
+    fn salt_ok(&mut self, salt: i64, now: Duration) -> bool {
+        let current = self.current_salt(now);
+        let t = now.as_secs() as i32;
+        // The current salt, or one issued as future salt that is valid now or
+        // expired less than 30 minutes ago.
+        salt == current
+            || self.salts.iter().any(|s| s.salt == salt && s.valid_since <= t + 30 && t < s.valid_until + 1800)
+    }
+
+    /// Handles one message (possibly a container) after the envelope checks.
+    fn dispatch(&mut self, msg_id: i64, seq_no: i32, body: &[u8], top: bool, now: Duration) {
+        let sender = match self.role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        if container::is_container(body) {
+            if !top {
+                return;
+            }
+            let Ok(inner) = container::unpack(body, msg_id, sender, container::MAX_MESSAGES) else {
+                return;
+            };
+            let inner: Vec<(i64, i32, Vec<u8>)> =
+                inner.into_iter().map(|m| (m.msg_id, m.seq_no, m.body.to_vec())).collect();
+            for (id, seq, b) in inner {
+                if self.replay.insert(id) {
+                    self.dispatch(id, seq, &b, false, now);
+                }
+            }
+            return;
+        }
+        if self.role == Role::Server && msg_id < self.session_first_msg_id {
+            // Announced as "re-send it" by new_session_created: not processed here.
+            return;
+        }
+        if seq_no % 2 == 1 {
+            if self.acks.is_empty() {
+                self.ack_since = Some(now);
+            }
+            self.acks.push(msg_id);
+        }
+        match self.role {
+            Role::Client => self.client_dispatch(msg_id, body, now),
+            Role::Server => self.server_dispatch(msg_id, body, now),
+        }
+    }
+
+    fn unwrap_gzip(&self, body: &[u8]) -> Option<Vec<u8>> {
+        if gzip::is_gzip(body) { gzip::unpack(body, self.config.inflate_limit).ok() } else { Some(body.to_vec()) }
+    }
+
+    fn client_dispatch(&mut self, msg_id: i64, body: &[u8], now: Duration) {
+        match constructor(body) {
+            schema::RPC_RESULT => {
+                let Ok(r) = RpcResult::from_bytes(body) else {
+                    return;
+                };
+                let Some(sent) = self.sent.remove(&r.req_msg_id) else {
+                    // An answer to a ping sent as a request, or to nothing we know.
+                    return;
+                };
+                let Some(handle) = sent.out.handle else {
+                    return;
+                };
+                self.handles.remove(&handle);
+                self.queued_bytes = self.queued_bytes.saturating_sub(sent.out.body.len());
+                let Some(result) = self.unwrap_gzip(r.result) else {
+                    self.events.push_back(Event::RequestFailed {
+                        handle,
+                        reason: "answer does not inflate within the limit".into(),
+                    });
+                    return;
+                };
+                if constructor(&result) == RpcError::ID {
+                    match RpcError::from_bytes(&result) {
+                        Ok(e) => self.events.push_back(Event::RpcError {
+                            handle,
+                            code: e.error_code,
+                            message: e.error_message,
+                        }),
+                        Err(_) => {
+                            self.events.push_back(Event::RequestFailed { handle, reason: "malformed rpc_error".into() })
+                        }
+                    }
+                } else {
+                    self.events.push_back(Event::RpcResult { handle, body: result });
+                }
+            }
+            MsgsAck::ID => {
+                let Ok(a) = MsgsAck::from_bytes(body) else {
+                    return;
+                };
+                for id in a.msg_ids {
+                    if self.sent.get(&id).is_some_and(|s| s.out.handle.is_none() && !is_answered_service(&s.out.body)) {
+                        self.sent.remove(&id);
+                    }
+                }
+            }
+            BadServerSalt::ID => {
+                let Ok(n) = BadServerSalt::from_bytes(body) else {
+                    return;
+                };
+                self.set_salt(n.new_server_salt);
+                self.learn_time(msg_id, now);
+                self.requeue(n.bad_msg_id, false);
+                // A salt the server just told us is all we know: refresh soon.
+                self.future_salts.clear();
+                self.salts_requested_at = None;
+            }
+            BadMsgNotification::ID => {
+                let Ok(n) = BadMsgNotification::from_bytes(body) else {
+                    return;
+                };
+                self.on_bad_msg(msg_id, &n, now);
+            }
+            NewSessionCreated::ID => {
+                let Ok(n) = NewSessionCreated::from_bytes(body) else {
+                    return;
+                };
+                self.set_salt(n.server_salt);
+                // Re-send requests sent before the new session began that have no answer.
+                let older: Vec<i64> = self
+                    .sent
+                    .iter()
+                    .filter(|(id, s)| **id < n.first_msg_id && s.out.handle.is_some())
+                    .map(|(id, _)| *id)
+                    .collect();
+                let mut older = older;
+                older.sort_unstable();
+                for id in older.into_iter().rev() {
+                    self.requeue(id, false);
+                }
+                self.events.push_back(Event::SessionReset { action: super::ResetAction::FetchMissedUpdates });
+            }
+            Pong::ID => {
+                let Ok(p) = Pong::from_bytes(body) else {
+                    return;
+                };
+                self.sent.remove(&p.msg_id);
+                if let Some((id, at)) = self.ping {
+                    if id == p.ping_id {
+                        self.ping = None;
+                        self.pong_deadline = None;
+                        self.events.push_back(Event::Pong { rtt: now.saturating_sub(at) });
+                    }
+                }
+            }
+            FutureSalts::ID => {
+                let Ok(f) = FutureSalts::from_bytes(body) else {
+                    return;
+                };
+                self.sent.remove(&f.req_msg_id);
+                self.salts_requested_at = None;
+                self.future_salts = f.salts.into_iter().take(64).collect();
+                self.client_timers(now);
+            }
+            MsgsStateReq::ID => self.answer_state_req(msg_id, body),
+            MsgResendReq::ID | schema::MsgResendAnsReq::ID => {
+                let mut r = Reader::new(body);
+                let _ = r.u32();
+                let Ok(ids) = r.vec_i64() else { return };
+                for id in ids.into_iter().take(1024) {
+                    self.requeue(id, false);
+                }
+            }
+            MsgDetailedInfo::ID => {
+                let Ok(d) = MsgDetailedInfo::from_bytes(body) else {
+                    return;
+                };
+                self.sent.remove(&d.msg_id);
+                self.detailed_info(d.answer_msg_id);
+            }
+            MsgNewDetailedInfo::ID => {
+                let Ok(d) = MsgNewDetailedInfo::from_bytes(body) else {
+                    return;
+                };
+                self.detailed_info(d.answer_msg_id);
+            }
+            MsgsAllInfo::ID | MsgsStateInfo::ID => {
+                // Answers to state requests we do not send; consumed.
+                if let Ok(i) = MsgsStateInfo::from_bytes(body) {
+                    self.sent.remove(&i.req_msg_id);
+                }
+            }
+            DestroySessionOk::ID | DestroySessionNone::ID => {}
+            _ => {
+                if let Some(body) = self.unwrap_gzip(body) {
+                    self.events.push_back(Event::Update { body });
+                }
+            }
+        }
+    }
+
+    fn learn_time(&mut self, server_msg_id: i64, now: Duration) {
+        if let Some(s) = self.session.as_mut() {
+            s.clock_mut().learn_from_msg_id(server_msg_id, now);
+        }
+    }
+
+    /// The deliberate action for each bad_msg_notification code (docs/protocol.md).
+    fn on_bad_msg(&mut self, notification_msg_id: i64, n: &BadMsgNotification, now: Duration) {
+        match n.error_code {
+            // msg_id too low: our clock is behind; take the server's time from
+            // the notification's own msg_id and send again (new ids are higher).
+            16 => {
+                self.learn_time(notification_msg_id, now);
+                self.requeue(n.bad_msg_id, false);
+            }
+            // msg_id too high: our clock is ahead. Learn the server's time. If ids
+            // already used in this session are still ahead of it, correct ids
+            // would have to be lower, which one session forbids: start a new
+            // session whose msg_ids restart from the corrected clock and move
+            // every unanswered message into it. Otherwise just send again.
+            17 => {
+                self.learn_time(notification_msg_id, now);
+                let ahead = self
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.clock().last() > s.clock().time_msg_id(now) + (30i64 << 32));
+                if ahead {
+                    self.new_session(true);
+                    let mut all: Vec<i64> = self.sent.keys().copied().collect();
+                    all.sort_unstable();
+                    for id in all.into_iter().rev() {
+                        self.requeue(id, false);
+                    }
+                } else {
+                    self.requeue(n.bad_msg_id, false);
+                }
+            }
+            // Wrong msg_id parity, a container reusing a msg_id, or a message the
+            // server has forgotten: send again under fresh msg_ids.
+            18..=20 => {
+                self.requeue(n.bad_msg_id, false);
+            }
+            // seq_no too low / too high or of the wrong parity: the counters
+            // disagree and cannot be repaired in place. Start a new session
+            // (as the official client does) and send again.
+            32..=35 => {
+                self.new_session(false);
+                self.requeue(n.bad_msg_id, false);
+            }
+            // Bad salt without a new one: ask for salts, then send again.
+            48 => {
+                self.salts_requested_at = None;
+                self.future_salts.clear();
+                self.requeue(n.bad_msg_id, false);
+            }
+            // Invalid container: send its messages again one by one.
+            64 => {
+                self.requeue(n.bad_msg_id, true);
+            }
+            code => {
+                if let Some(s) = self.sent.remove(&n.bad_msg_id) {
+                    if let Some(handle) = s.out.handle {
+                        self.handles.remove(&handle);
+                        self.events
+                            .push_back(Event::RequestFailed { handle, reason: format!("bad_msg_notification {code}") });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Client: switches to a fresh session id (seq_no from zero; with
+    /// `restart_clock`, msg_ids may restart lower).
+    fn new_session(&mut self, restart_clock: bool) {
+        if let Some(s) = self.session.as_mut() {
+            let id = s.random_session_id();
+            if restart_clock { s.reset_with_clock(id) } else { s.reset(id) }
+        }
+        self.replay = ReplayWindow::new(self.config.replay_window);
+    }
+
+    fn detailed_info(&mut self, answer_msg_id: i64) {
+        if self.replay.contains(answer_msg_id) {
+            if self.acks.is_empty() {
+                self.ack_since = Some(Duration::ZERO);
+            }
+            self.acks.push(answer_msg_id);
+        } else {
+            self.push_service(MsgResendReq { msg_ids: vec![answer_msg_id] }.to_bytes(), true);
+        }
+    }
+
+    fn answer_state_req(&mut self, msg_id: i64, body: &[u8]) {
+        let Ok(req) = MsgsStateReq::from_bytes(body) else {
+            return;
+        };
+        let max = self.replay.max().unwrap_or(0);
+        let info: Vec<u8> = req
+            .msg_ids
+            .iter()
+            .take(8192)
+            .map(|id| {
+                if self.replay.contains(*id) {
+                    4
+                } else if *id > max {
+                    3
+                } else if *id <= self.replay.floor() {
+                    1
+                } else {
+                    2
+                }
+            })
+            .collect();
+        self.push_response(MsgsStateInfo { req_msg_id: msg_id, info }.to_bytes());
+    }
+
+    fn server_dispatch(&mut self, msg_id: i64, body: &[u8], now: Duration) {
+        match constructor(body) {
+            Ping::ID => {
+                if let Ok(p) = Ping::from_bytes(body) {
+                    self.push_response(Pong { msg_id, ping_id: p.ping_id }.to_bytes());
+                }
+            }
+            PingDelayDisconnect::ID => {
+                if let Ok(p) = PingDelayDisconnect::from_bytes(body) {
+                    self.push_response(Pong { msg_id, ping_id: p.ping_id }.to_bytes());
+                    self.pong_deadline = Some(now + Duration::from_secs(p.disconnect_delay.clamp(1, 3600) as u64));
+                }
+            }
+            MsgsAck::ID => {
+                if let Ok(a) = MsgsAck::from_bytes(body) {
+                    for id in a.msg_ids {
+                        self.sent.remove(&id);
+                    }
+                }
+            }
+            GetFutureSalts::ID => {
+                let Ok(g) = GetFutureSalts::from_bytes(body) else {
+                    return;
+                };
+                let _ = self.current_salt(now);
+                let lifetime = self.config.salt_lifetime.as_secs() as i32;
+                while (self.salts.len() as i32) < g.num.clamp(1, 64) {
+                    let since = self.salts.back().map_or(now.as_secs() as i32, |s| s.valid_until);
+                    let salt = self.entropy.next_u64() as i64;
+                    self.salts.push_back(FutureSalt { valid_since: since, valid_until: since + lifetime, salt });
+                }
+                let salts = self.salts.iter().take(g.num.clamp(1, 64) as usize).cloned().collect();
+                self.push_response(FutureSalts { req_msg_id: msg_id, now: now.as_secs() as i32, salts }.to_bytes());
+            }
+            DestroySession::ID => {
+                let Ok(d) = DestroySession::from_bytes(body) else {
+                    return;
+                };
+                let answer = if let Some(pos) = self.old_sessions.iter().position(|s| *s == d.session_id) {
+                    self.old_sessions.remove(pos);
+                    DestroySessionOk { session_id: d.session_id }.to_bytes()
+                } else {
+                    DestroySessionNone { session_id: d.session_id }.to_bytes()
+                };
+                self.push_response(answer);
+            }
+            MsgsStateReq::ID => self.answer_state_req(msg_id, body),
+            MsgResendReq::ID => {
+                let Ok(r) = MsgResendReq::from_bytes(body) else {
+                    return;
+                };
+                for id in r.msg_ids.into_iter().take(1024) {
+                    self.requeue(id, false);
+                }
+            }
+            RpcDropAnswer::ID => {
+                let Ok(r) = RpcDropAnswer::from_bytes(body) else {
+                    return;
+                };
+                // Answers are produced by the caller as soon as requests arrive,
+                // so a dropped one is either unknown or already on its way.
+                let answer = match self.sent.get(&r.req_msg_id) {
+                    Some(s) => {
+                        RpcAnswerDropped { msg_id: r.req_msg_id, seq_no: 0, bytes: s.out.body.len() as i32 }.to_bytes()
+                    }
+                    None => schema::RPC_ANSWER_UNKNOWN.to_le_bytes().to_vec(),
+                };
+                let mut out = Vec::new();
+                RpcResult { req_msg_id: msg_id, result: &answer }.serialize(&mut out);
+                self.push_response(out);
+            }
+            MsgsStateInfo::ID
+            | MsgsAllInfo::ID
+            | MsgDetailedInfo::ID
+            | MsgNewDetailedInfo::ID
+            | schema::HttpWait::ID => {}
+            _ => {
+                let Some(body) = self.unwrap_gzip(body) else {
+                    return;
+                };
+                self.events.push_back(Event::Request { req_msg_id: msg_id, body });
+            }
+        }
+    }
+}
+
+/// Service requests that are answered by content (pong, future_salts) and so
+/// stay kept until that answer, not merely until an ack.
+fn is_answered_service(body: &[u8]) -> bool {
+    matches!(constructor(body), Ping::ID | PingDelayDisconnect::ID | GetFutureSalts::ID)
+}

@@ -1,0 +1,62 @@
+//! A bounded window of received msg_ids that refuses replays.
+
+use std::collections::{BTreeSet, VecDeque};
+
+/// Remembers the last `capacity` msg_ids; anything at or below the oldest
+/// remembered one, once the window is full, counts as too old.
+#[derive(Debug, Clone)]
+pub struct ReplayWindow {
+    capacity: usize,
+    order: VecDeque<i64>,
+    set: BTreeSet<i64>,
+    floor: i64,
+}
+
+impl ReplayWindow {
+    /// A window of `capacity` msg_ids (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity: capacity.max(1), order: VecDeque::new(), set: BTreeSet::new(), floor: i64::MIN }
+    }
+
+    /// Records `msg_id`; false when it was seen before or is below the window.
+    pub fn insert(&mut self, msg_id: i64) -> bool {
+        if msg_id <= self.floor || !self.set.insert(msg_id) {
+            return false;
+        }
+        self.order.push_back(msg_id);
+        if self.order.len() > self.capacity {
+            // Everything at or below an evicted id can no longer be told
+            // apart from a replay, so it is refused from now on.
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+                self.floor = self.floor.max(old);
+            }
+        }
+        true
+    }
+
+    /// Whether `msg_id` was recorded and is still remembered.
+    pub fn contains(&self, msg_id: i64) -> bool {
+        self.set.contains(&msg_id)
+    }
+
+    /// How many ids are remembered.
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    /// Ids at or below this are refused as too old.
+    pub fn floor(&self) -> i64 {
+        self.floor
+    }
+
+    /// The largest id recorded, if any.
+    pub fn max(&self) -> Option<i64> {
+        self.set.iter().next_back().copied()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+}

@@ -1,0 +1,83 @@
+#![allow(clippy::unwrap_used)]
+//! Deterministic simulation of a client and a server Connection.
+//! `SIM_SEEDS=100000 cargo test -p mtproto-tests --release --test simulation many_seeds`
+//! runs more seeds; `SIM_SEED=n` replays one.
+
+use mtproto_tests::{BAD_MSG_CODES, Faults, run_seed};
+
+fn seeds(default: u64) -> Vec<u64> {
+    if let Some(one) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+        return vec![one];
+    }
+    let n = std::env::var("SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
+    (0..n).collect()
+}
+
+fn check(seed: u64, faults: Faults, handshake: bool, requests: u64) -> mtproto_tests::Report {
+    match run_seed(seed, faults, handshake, requests) {
+        Ok(r) => r,
+        Err(e) => panic!("seed {seed} failed ({faults:?}, handshake {handshake}): {e}\nreplay: SIM_SEED={seed}"),
+    }
+}
+
+#[test]
+fn many_seeds_with_mixed_faults() {
+    let mut answered = 0;
+    let mut total = 0;
+    for seed in seeds(1000) {
+        let f = Faults {
+            drop: (seed % 3) as u8,
+            duplicate: (seed % 5) as u8 * 2,
+            reorder: (seed % 7) as u8 * 2,
+            corrupt: (seed % 4) as u8,
+            skew_secs: [0, 3 * 3600, -2 * 3600, 45][(seed % 4) as usize],
+            rotate_salt: (seed % 3 == 0) as u8 * 2,
+            new_session: (seed % 5 == 0) as u8 * 2,
+            bad_msg: (seed % 6 == 0) as u8 * 3,
+        };
+        let r = check(seed, f, seed % 100 == 0, 12);
+        answered += r.answered;
+        total += r.sent;
+    }
+    // Faults cost some requests (timeouts after drops), but most get through.
+    assert!(answered * 10 >= total * 7, "only {answered} of {total} answered");
+}
+
+#[test]
+fn clean_network_answers_everything() {
+    for seed in 0..20 {
+        let r = check(seed, Faults::default(), seed % 5 == 0, 200);
+        assert_eq!(r.answered, r.sent, "seed {seed}: {r:?}");
+        assert_eq!(r.failed, 0);
+    }
+}
+
+#[test]
+fn every_bad_msg_code_is_survived() {
+    for (i, code) in BAD_MSG_CODES.iter().enumerate() {
+        for seed in 0..10u64 {
+            let f = Faults { bad_msg: 30, ..Faults::default() };
+            let r = check(seed * 100 + i as u64, f, false, 30);
+            assert_eq!(r.answered, r.sent, "code {code} seed {seed}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn clock_skewed_by_hours_works_from_the_first_exchange() {
+    for skew in [-6 * 3600, -300, 301, 5 * 3600, 30 * 24 * 3600] {
+        for handshake in [false, true] {
+            let r = check(7, Faults { skew_secs: skew, ..Faults::default() }, handshake, 50);
+            assert_eq!(r.answered, r.sent, "skew {skew}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn salt_rotation_and_new_sessions() {
+    for seed in 0..30 {
+        let f = Faults { rotate_salt: 10, new_session: 10, ..Faults::default() };
+        let r = check(seed, f, false, 60);
+        assert_eq!(r.answered, r.sent, "seed {seed}: {r:?}");
+    }
+}
