@@ -4,6 +4,8 @@
 //! Every run is a pure function of its seed and [`Faults`]; a failing seed
 //! prints itself so it can be replayed with `SIM_SEED=<seed>`.
 
+pub mod fuzzing;
+
 use core::time::Duration;
 use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};

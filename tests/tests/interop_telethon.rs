@@ -1,0 +1,92 @@
+//! Telethon (pinned in tests/interop/requirements.txt, installed into
+//! target/interop-venv by scripts/setup-interop.sh) as a real client against
+//! our server over loopback TCP: handshake, concurrent pings, reconnect with the
+//! saved key, for its full, intermediate, abridged and obfuscated transports.
+//! Fails when Telethon cannot complete; set MTPROTO_SKIP_INTEROP=1 to skip.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+#[path = "../../crates/mtproto-core/examples/common/std_driver.rs"]
+#[allow(dead_code)]
+mod std_driver;
+
+use mtproto_core::connection::ConnectionConfig;
+use mtproto_core::handshake::ServerConfig;
+use mtproto_core::{Connection, Event};
+use mtproto_crypto::AuthKey;
+use mtproto_tests::server_rsa_key;
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std_driver::{Flow, Wire, drive, now};
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn start_server() -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let keys: Arc<Mutex<HashMap<i64, AuthKey>>> = Arc::default();
+    let config = ServerConfig::new(vec![server_rsa_key().clone()]).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let keys = Arc::clone(&keys);
+            let lookup_keys = Arc::clone(&keys);
+            let mut cfg = ConnectionConfig::server(config.clone());
+            cfg.key_lookup = Some(Arc::new(move |id| lookup_keys.lock().ok()?.get(&id).cloned()));
+            std::thread::spawn(move || {
+                let mut conn = Connection::server(cfg, now()).unwrap();
+                let _ = drive(
+                    &mut conn,
+                    &mut stream,
+                    &mut Wire::default(),
+                    |conn, ev| {
+                        match ev {
+                            Event::Ready { auth_key, .. } => {
+                                keys.lock().unwrap().insert(auth_key.id(), *auth_key);
+                            }
+                            Event::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
+                            _ => {}
+                        }
+                        Flow::Continue
+                    },
+                    |_| Flow::Continue,
+                );
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn telethon_handshake_pings_and_reconnect_on_every_transport() {
+    if std::env::var_os("MTPROTO_SKIP_INTEROP").is_some() {
+        eprintln!("MTPROTO_SKIP_INTEROP set: Telethon interop skipped");
+        return;
+    }
+    let root = workspace_root();
+    let python = root.join("target/interop-venv/bin/python");
+    if !python.exists() {
+        let ok = Command::new("bash").arg(root.join("scripts/setup-interop.sh")).status().unwrap().success();
+        assert!(ok, "could not install Telethon into target/interop-venv");
+    }
+    let pem = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop_server_key.pem");
+    std::fs::write(&pem, server_rsa_key().public_key().to_pem().unwrap()).unwrap();
+    let addr = start_server();
+    for mode in ["full", "intermediate", "abridged", "obfuscated"] {
+        let out = Command::new(&python)
+            .arg(root.join("tests/interop/telethon_client.py"))
+            .args([&addr.ip().to_string(), &addr.port().to_string()])
+            .arg(&pem)
+            .arg(mode)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && stdout.contains(&format!("OK {mode}")), "Telethon {mode} failed:\n{stdout}\n{stderr}");
+        println!("{}", stdout.trim());
+    }
+}
