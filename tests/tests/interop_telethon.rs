@@ -90,3 +90,26 @@ fn telethon_handshake_pings_and_reconnect_on_every_transport() {
         println!("{}", stdout.trim());
     }
 }
+
+/// The probe example (meant for real DCs) against our server over loopback,
+/// for each transport: handshake with a given PEM key, pings, a report.
+#[test]
+fn probe_example_against_our_server() {
+    let probe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../debug/examples/probe");
+    assert!(probe.exists(), "build the examples first (cargo test does): {probe:?}");
+    let pem = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("probe_server_key.pem");
+    std::fs::write(&pem, server_rsa_key().public_key().to_pem().unwrap()).unwrap();
+    let addr = start_server();
+    for transport in ["abridged", "intermediate", "padded", "full", "obfuscated"] {
+        let out = Command::new(&probe)
+            .arg(addr.to_string())
+            .args(["--transport", transport, "--key"])
+            .arg(&pem)
+            .args(["--pings", "3"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "probe {transport}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("auth_key_id:") && stdout.contains("ping 2:"), "probe {transport}: {stdout}");
+    }
+}

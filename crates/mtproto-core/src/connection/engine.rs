@@ -542,6 +542,16 @@ impl Connection {
         }
     }
 
+    /// Client: sends a ping now (ping_delay_disconnect); an [`Event::Pong`]
+    /// with the round trip follows. Does nothing while a ping is outstanding.
+    pub fn ping(&mut self, now: Duration) {
+        if self.ping.is_some() || !matches!(self.phase, Phase::Ready) {
+            return;
+        }
+        self.next_ping = Some(now);
+        self.client_timers(now);
+    }
+
     /// Client: asks the server to destroy another session of this key.
     pub fn destroy_session(&mut self, session_id: i64) {
         self.push_service(DestroySession { session_id }.to_bytes(), true);
