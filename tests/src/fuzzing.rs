@@ -99,7 +99,9 @@ pub fn transport_decode(data: &[u8]) {
             break;
         }
     }
-    for kind in [TransportKind::Abridged, TransportKind::Intermediate, TransportKind::PaddedIntermediate, TransportKind::Full] {
+    for kind in
+        [TransportKind::Abridged, TransportKind::Intermediate, TransportKind::PaddedIntermediate, TransportKind::Full]
+    {
         let Ok(mut client) = Transport::client(kind, None, 1 << 16, Box::new(SeededEntropy::new(0))) else { continue };
         for chunk in rest.chunks(step) {
             if client.feed(chunk, &mut frames).is_err() {
@@ -170,7 +172,10 @@ pub fn handshake(data: &[u8]) {
 /// Arbitrary framed bytes into a Connection of either role.
 pub fn connection_input(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let mut cfg = ConnectionConfig { transport: Transporting::Framed(TransportKind::Intermediate, None), ..ConnectionConfig::default() };
+    let mut cfg = ConnectionConfig {
+        transport: Transporting::Framed(TransportKind::Intermediate, None),
+        ..ConnectionConfig::default()
+    };
     let mut conn = if mode & 1 == 0 {
         cfg.resume = Some(Persisted { auth_key: fuzz_key(), salt: 0, time_offset: 0 });
         Connection::client_with_entropy(cfg, now(), Box::new(SeededEntropy::new(5)))
@@ -185,8 +190,11 @@ pub fn connection_input(data: &[u8]) {
     }
 }
 
+/// A fuzz target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the corpus replay test.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("unpack_raw", unpack_raw),
     ("unpack_authenticated", unpack_authenticated),
     ("transport_decode", transport_decode),

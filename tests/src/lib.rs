@@ -359,8 +359,8 @@ impl Sim {
         if self.closed {
             // Both ends close their side; requests pending on the client have
             // already failed with typed errors. Reconnect with the saved key.
-            self.server.conn.close_now();
-            self.client.close_now();
+            self.server.conn.close();
+            self.client.close();
             self.drain()?;
             self.report.reconnects += 1;
             if self.report.reconnects > 100 {

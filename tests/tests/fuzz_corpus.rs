@@ -50,9 +50,14 @@ fn generate_seed_corpus() {
         BadMsgNotification { bad_msg_id: 4, bad_msg_seqno: 1, error_code: 17 }.to_bytes(),
         NewSessionCreated { first_msg_id: 4, unique_id: 1, server_salt: 2 }.to_bytes(),
         Pong { msg_id: 4, ping_id: 7 }.to_bytes(),
-        FutureSalts { req_msg_id: 4, now: 1, salts: vec![FutureSalt { valid_since: 0, valid_until: 9, salt: 3 }] }.to_bytes(),
+        FutureSalts { req_msg_id: 4, now: 1, salts: vec![FutureSalt { valid_since: 0, valid_until: 9, salt: 3 }] }
+            .to_bytes(),
         MsgDetailedInfo { msg_id: 4, answer_msg_id: 5, bytes: 8, status: 0 }.to_bytes(),
-        RpcResult { req_msg_id: 4, result: &RpcError { error_code: 420, error_message: "FLOOD_WAIT_3".into() }.to_bytes() }.to_bytes(),
+        RpcResult {
+            req_msg_id: 4,
+            result: &RpcError { error_code: 420, error_message: "FLOOD_WAIT_3".into() }.to_bytes(),
+        }
+        .to_bytes(),
     ];
     let mut gz = Vec::new();
     gzip::pack_if_smaller(&[7u8; 4096], &mut gz);
@@ -101,7 +106,13 @@ fn generate_seed_corpus() {
     .into_iter()
     .enumerate()
     {
-        let mut t = mtproto_core::transport::Transport::client(kind, None, 1 << 16, Box::new(mtproto_crypto::SeededEntropy::new(1))).unwrap();
+        let mut t = mtproto_core::transport::Transport::client(
+            kind,
+            None,
+            1 << 16,
+            Box::new(mtproto_crypto::SeededEntropy::new(1)),
+        )
+        .unwrap();
         let mut wire = vec![i as u8 * 4 + 1];
         t.encode(&payload, false, &mut wire);
         write("transport_decode", format!("kind-{i}"), &wire);
@@ -114,7 +125,15 @@ fn generate_seed_corpus() {
     write("unpack_raw", "zeros".into(), &[0u8; 80]);
     for at in 0..3u8 {
         let mut d = vec![at];
-        d.extend_from_slice(&ResPq { nonce: [0; 16], server_nonce: [1; 16], pq: vec![0x17, 0xed, 0x48, 0x94, 0x1a, 0x08, 0xf9, 0x81], server_public_key_fingerprints: vec![1] }.to_bytes());
+        d.extend_from_slice(
+            &ResPq {
+                nonce: [0; 16],
+                server_nonce: [1; 16],
+                pq: vec![0x17, 0xed, 0x48, 0x94, 0x1a, 0x08, 0xf9, 0x81],
+                server_public_key_fingerprints: vec![1],
+            }
+            .to_bytes(),
+        );
         write("handshake", format!("respq-{at}"), &d);
     }
 }

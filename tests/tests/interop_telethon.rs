@@ -86,7 +86,10 @@ fn telethon_handshake_pings_and_reconnect_on_every_transport() {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && stdout.contains(&format!("OK {mode}")), "Telethon {mode} failed:\n{stdout}\n{stderr}");
+        assert!(
+            out.status.success() && stdout.contains(&format!("OK {mode}")),
+            "Telethon {mode} failed:\n{stdout}\n{stderr}"
+        );
         println!("{}", stdout.trim());
     }
 }

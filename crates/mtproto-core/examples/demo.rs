@@ -93,7 +93,11 @@ fn main() {
     let started = Instant::now();
     let mut entropy = OsEntropy::new().expect("OS entropy");
     let key = RsaPrivateKey::generate(&mut entropy).expect("RSA key");
-    println!("server key: fresh 2048-bit RSA, fingerprint {:016x} ({:.0?})", key.public_key().fingerprint() as u64, started.elapsed());
+    println!(
+        "server key: fresh 2048-bit RSA, fingerprint {:016x} ({:.0?})",
+        key.public_key().fingerprint() as u64,
+        started.elapsed()
+    );
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     let public = key.public_key().clone();
@@ -134,7 +138,9 @@ fn main() {
                     }
                     None => stats.failures.push(format!("answer for unknown {handle:?}")),
                 },
-                Event::RpcError { handle, code, message } => stats.failures.push(format!("{handle:?}: rpc_error {code} {message}")),
+                Event::RpcError { handle, code, message } => {
+                    stats.failures.push(format!("{handle:?}: rpc_error {code} {message}"))
+                }
                 Event::RequestFailed { handle, reason } => stats.failures.push(format!("{handle:?}: {reason}")),
                 Event::SaltChanged { .. } => stats.salt_changes += 1,
                 Event::SessionReset { .. } => stats.session_resets += 1,
@@ -174,11 +180,23 @@ fn main() {
     let elapsed = rpc_started.get().map_or(Duration::ZERO, |s| s.elapsed());
     let mut rtts = stats.rtts.clone();
     rtts.sort_unstable();
-    let pct = |p: f64| rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        rtts.get(((rtts.len() as f64 * p) as usize).min(rtts.len().saturating_sub(1))).copied().unwrap_or_default()
+    };
     println!("--- report ---");
     println!("handshake:        {:.1?}", handshake_time.unwrap_or_default());
-    println!("requests:         {} sent, {} answered correctly", next, rtts.len() - stats.failures.iter().filter(|f| f.contains("wrong")).count());
-    println!("latency:          p50 {:.2?}  p90 {:.2?}  p99 {:.2?}  max {:.2?}", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    println!(
+        "requests:         {} sent, {} answered correctly",
+        next,
+        rtts.len() - stats.failures.iter().filter(|f| f.contains("wrong")).count()
+    );
+    println!(
+        "latency:          p50 {:.2?}  p90 {:.2?}  p99 {:.2?}  max {:.2?}",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        pct(1.0)
+    );
     println!("throughput:       {:.0} requests/s", rtts.len() as f64 / elapsed.as_secs_f64().max(1e-9));
     println!("bytes on wire:    {} sent, {} received", wire.sent, wire.received);
     println!("faults survived:  {} salt change(s), {} session reset(s)", stats.salt_changes, stats.session_resets);

@@ -51,8 +51,11 @@ fn parse() -> Result<Args, String> {
             },
             "--secret" => {
                 let hex = value.trim_start_matches("dd").trim_start_matches("ee");
-                let bytes: Vec<u8> = (0..hex.len() / 2).filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
-                a.secret = Some(bytes.get(..16).ok_or("the secret needs 16 bytes")?.try_into().map_err(|_| "bad secret")?);
+                let bytes: Vec<u8> = (0..hex.len() / 2)
+                    .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+                    .collect();
+                a.secret =
+                    Some(bytes.get(..16).ok_or("the secret needs 16 bytes")?.try_into().map_err(|_| "bad secret")?);
                 a.obfuscated = true;
             }
             "--dc" => a.dc = value.parse().map_err(|_| "bad dc")?,

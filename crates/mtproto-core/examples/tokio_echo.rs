@@ -18,7 +18,11 @@ fn now() -> Duration {
 
 /// Moves bytes and time between a socket and a Connection; hands events to
 /// `on_event`, which returns false to stop.
-async fn drive(conn: &mut Connection, stream: &mut TcpStream, mut on_event: impl FnMut(&mut Connection, Event) -> bool) -> std::io::Result<()> {
+async fn drive(
+    conn: &mut Connection,
+    stream: &mut TcpStream,
+    mut on_event: impl FnMut(&mut Connection, Event) -> bool,
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let deadline = loop {

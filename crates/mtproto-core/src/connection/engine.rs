@@ -126,7 +126,7 @@ impl Connection {
             me.phase = Phase::ClientHandshake(Box::new(hs));
             me.transmit(&packet, false);
         } else {
-            me.close(CloseReason::Protocol("client without handshake config or saved key".into()));
+            me.close_with(CloseReason::Protocol("client without handshake config or saved key".into()));
         }
         me
     }
@@ -192,7 +192,7 @@ impl Connection {
             config,
         };
         if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
-            me.close(CloseReason::Protocol("the full transport cannot be obfuscated".into()));
+            me.close_with(CloseReason::Protocol("the full transport cannot be obfuscated".into()));
         }
         me
     }
@@ -257,7 +257,7 @@ impl Connection {
         }
     }
 
-    fn close(&mut self, reason: CloseReason) {
+    fn close_with(&mut self, reason: CloseReason) {
         self.phase = Phase::Closed;
         if self.closed_emitted {
             return;
@@ -275,8 +275,8 @@ impl Connection {
     }
 
     /// Closes the connection; pending requests fail.
-    pub fn close_now(&mut self) {
-        self.close(CloseReason::Local);
+    pub fn close(&mut self) {
+        self.close_with(CloseReason::Local);
     }
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
@@ -338,7 +338,7 @@ impl Connection {
             Input::Packet(p) => self.handle_packet(p, false, now),
             Input::Bytes(b) => {
                 let Some(t) = &mut self.transport else {
-                    self.close(CloseReason::Protocol("framed bytes on an unframed connection".into()));
+                    self.close_with(CloseReason::Protocol("framed bytes on an unframed connection".into()));
                     return;
                 };
                 let mut frames = Vec::new();
@@ -357,13 +357,13 @@ impl Connection {
                         Frame::TransportError(code) => {
                             self.events.push_back(Event::TransportError { code });
                             if code == -404 {
-                                self.close(CloseReason::TransportErrorCode(code));
+                                self.close_with(CloseReason::TransportErrorCode(code));
                             }
                         }
                     }
                 }
                 if let Err(e) = r {
-                    self.close(CloseReason::Transport(e));
+                    self.close_with(CloseReason::Transport(e));
                 }
             }
         }
@@ -372,12 +372,12 @@ impl Connection {
     fn handle_timeout(&mut self, now: Duration) {
         if !matches!(self.phase, Phase::Ready) {
             if self.handshake_deadline.is_some_and(|d| now >= d) {
-                self.close(CloseReason::Handshake(HandshakeError::Timeout));
+                self.close_with(CloseReason::Handshake(HandshakeError::Timeout));
             }
             return;
         }
         if self.pong_deadline.is_some_and(|d| now >= d) {
-            self.close(CloseReason::PongTimeout);
+            self.close_with(CloseReason::PongTimeout);
             return;
         }
         let timeout = self.config.request_timeout;
@@ -408,11 +408,11 @@ impl Connection {
                     self.transmit(&p, false);
                 }
                 Ok(Step::Done(_, result)) => self.handshake_done(*result, now),
-                Err(e) => self.close(CloseReason::Handshake(e)),
+                Err(e) => self.close_with(CloseReason::Handshake(e)),
             },
             Phase::ServerStart if auth_key_id == [0; 8] => {
                 let Some(sc) = self.config.server.clone() else {
-                    self.close(CloseReason::Protocol("no handshake configured".into()));
+                    self.close_with(CloseReason::Protocol("no handshake configured".into()));
                     return;
                 };
                 let hs = ServerHandshake::new(sc, now, self.sub_entropy());
@@ -444,7 +444,7 @@ impl Connection {
                         }
                         self.handshake_done(*result, now);
                     }
-                    Err(e) => self.close(CloseReason::Handshake(e)),
+                    Err(e) => self.close_with(CloseReason::Handshake(e)),
                 }
             }
             Phase::Ready => {
@@ -459,7 +459,7 @@ impl Connection {
         if let Some(t) = &mut self.transport {
             t.encode_error(-404, &mut self.wire);
         }
-        self.close(CloseReason::UnknownAuthKey);
+        self.close_with(CloseReason::UnknownAuthKey);
     }
 
     fn handshake_done(&mut self, result: HandshakeResult, now: Duration) {

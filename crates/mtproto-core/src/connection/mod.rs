@@ -17,7 +17,7 @@
 //! ```
 //!
 //! After every input, drain `poll_output` until it returns a `Timeout`.
-//! `now` is the current unix time as a [`Duration`]; the Connection never
+//! `now` is the current unix time as a [`Duration`](core::time::Duration); the Connection never
 //! reads a clock.
 
 mod config;
