@@ -5,60 +5,19 @@
 //! Fails when Telethon cannot complete; set MTPROTO_SKIP_INTEROP=1 to skip.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-#[path = "../../crates/mtproto-core/examples/common/std_driver.rs"]
-#[allow(dead_code)]
-mod std_driver;
+mod common;
 
-use mtproto_core::connection::ConnectionConfig;
-use mtproto_core::handshake::ServerConfig;
-use mtproto_core::{Connection, Event};
-use mtproto_crypto::AuthKey;
 use mtproto_tests::server_rsa_key;
-use std::collections::HashMap;
-use std::net::TcpListener;
+
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
-use std_driver::{Flow, Wire, drive, now};
 
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 fn start_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let keys: Arc<Mutex<HashMap<i64, AuthKey>>> = Arc::default();
-    let config = ServerConfig::new(vec![server_rsa_key().clone()]).unwrap();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let keys = Arc::clone(&keys);
-            let lookup_keys = Arc::clone(&keys);
-            let mut cfg = ConnectionConfig::server(config.clone());
-            cfg.key_lookup = Some(Arc::new(move |id| lookup_keys.lock().ok()?.get(&id).cloned()));
-            std::thread::spawn(move || {
-                let mut conn = Connection::server(cfg, now()).unwrap();
-                let _ = drive(
-                    &mut conn,
-                    &mut stream,
-                    &mut Wire::default(),
-                    |conn, ev| {
-                        match ev {
-                            Event::Ready { auth_key, .. } => {
-                                keys.lock().unwrap().insert(auth_key.id(), *auth_key);
-                            }
-                            Event::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
-                            _ => {}
-                        }
-                        Flow::Continue
-                    },
-                    |_| Flow::Continue,
-                );
-            });
-        }
-    });
-    addr
+    common::start(1000, |_| {}).addr
 }
 
 #[test]

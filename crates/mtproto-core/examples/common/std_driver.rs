@@ -67,7 +67,7 @@ pub fn drive(
                 }
             }
         };
-        let wait = deadline.saturating_sub(now()).clamp(Duration::from_micros(200), Duration::from_millis(5));
+        let wait = deadline.saturating_sub(now()).clamp(Duration::from_micros(200), Duration::from_millis(50));
         stream.set_read_timeout(Some(wait))?;
         match stream.read(&mut buf) {
             Ok(0) => return Err(std::io::Error::new(ErrorKind::UnexpectedEof, "peer closed")),

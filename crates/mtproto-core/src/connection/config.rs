@@ -75,6 +75,9 @@ pub struct ConnectionConfig {
     pub msg_id_future: Duration,
     /// How many received msg_ids are remembered to refuse replays. Default 2048.
     pub replay_window: usize,
+    /// A frame started but not completed within this time closes the
+    /// connection (slowloris defence). Default 30 s.
+    pub frame_timeout: Duration,
 }
 
 impl core::fmt::Debug for ConnectionConfig {
@@ -107,6 +110,7 @@ impl Default for ConnectionConfig {
             msg_id_past: Duration::from_secs(300),
             msg_id_future: Duration::from_secs(30),
             replay_window: 2048,
+            frame_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Connection {
     /// messages are the client's to re-send, so they are not processed.
     session_first_msg_id: i64,
     force_bad_msg: Option<i32>,
+    /// Since when a partial frame has been waiting for its remaining bytes.
+    partial_since: Option<Duration>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -189,6 +191,7 @@ impl Connection {
             old_sessions: VecDeque::new(),
             session_first_msg_id: 0,
             force_bad_msg: None,
+            partial_since: None,
             config,
         };
         if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
@@ -281,22 +284,31 @@ impl Connection {
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
     pub fn poll_output(&mut self, now: Duration) -> Output {
+        // Bytes already produced go first: a transport error code such as -404
+        // must reach the socket before the Closed event ends the driver.
+        if let Some(out) = self.take_transmit() {
+            return out;
+        }
         if let Some(ev) = self.events.pop_front() {
             return Output::Event(ev);
         }
         if matches!(self.phase, Phase::Ready) {
             self.flush(now, false);
         }
-        if let Some(p) = self.pending_transmits.pop_front() {
-            return Output::Transmit(p);
-        }
-        if !self.wire.is_empty() {
-            return Output::Transmit(std::mem::take(&mut self.wire));
+        if let Some(out) = self.take_transmit() {
+            return out;
         }
         if let Some(ev) = self.events.pop_front() {
             return Output::Event(ev);
         }
         Output::Timeout(self.next_deadline(now))
+    }
+
+    fn take_transmit(&mut self) -> Option<Output> {
+        if let Some(p) = self.pending_transmits.pop_front() {
+            return Some(Output::Transmit(p));
+        }
+        (!self.wire.is_empty()).then(|| Output::Transmit(std::mem::take(&mut self.wire)))
     }
 
     fn next_deadline(&self, now: Duration) -> Duration {
@@ -310,6 +322,7 @@ impl Connection {
                 d = d.min(t);
             }
         };
+        consider(self.partial_since.map(|t| t + self.config.frame_timeout));
         if !matches!(self.phase, Phase::Ready) {
             consider(self.handshake_deadline);
             return d;
@@ -364,12 +377,19 @@ impl Connection {
                 }
                 if let Err(e) = r {
                     self.close_with(CloseReason::Transport(e));
+                    return;
                 }
+                let buffered = self.transport.as_ref().map_or(0, Transport::buffered);
+                self.partial_since = if buffered == 0 { None } else { self.partial_since.or(Some(now)) };
             }
         }
     }
 
     fn handle_timeout(&mut self, now: Duration) {
+        if self.partial_since.is_some_and(|t| now >= t + self.config.frame_timeout) {
+            self.close_with(CloseReason::Protocol("frame left incomplete".into()));
+            return;
+        }
         if !matches!(self.phase, Phase::Ready) {
             if self.handshake_deadline.is_some_and(|d| now >= d) {
                 self.close_with(CloseReason::Handshake(HandshakeError::Timeout));
@@ -701,10 +721,12 @@ impl Connection {
     }
 
     fn set_salt(&mut self, salt: i64) {
-        if let Some(s) = &mut self.session {
+        if let Some(s) = &mut self.session
+            && s.salt() != salt
+        {
             s.set_salt(salt);
+            self.events.push_back(Event::SaltChanged { salt });
         }
-        self.events.push_back(Event::SaltChanged { salt });
     }
 
     /// Packs the queue (and pending acks) into packets.

@@ -1,0 +1,179 @@
+//! The message layer and the Connection beside the crypto floor (one SHA-256
+//! pass + one AES-256-IGE pass with the `aes` crate's per-block calls, over
+//! the same bytes). `cargo bench -p mtproto-core --bench wire`
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use core::time::Duration;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};
+use mtproto_core::message::{EncryptedSession, Role, container};
+use mtproto_core::{Connection, Event, Input, Output};
+use mtproto_crypto::{AuthKey, SeededEntropy, ige};
+use sha2::{Digest, Sha256};
+use std::hint::black_box;
+use std::sync::Arc;
+
+fn floor(data: &mut [u8]) {
+    black_box(Sha256::digest(&*data));
+    ige::encrypt_portable(&[7; 32], &[9; 32], data).unwrap();
+}
+
+fn key() -> AuthKey {
+    AuthKey::from_bytes(core::array::from_fn(|i| (i * 7) as u8))
+}
+
+const NOW: Duration = Duration::from_secs(1_780_000_000);
+
+fn message_layer(c: &mut Criterion) {
+    let mut client = EncryptedSession::with_entropy(key(), Role::Client, 1, 2, 0, Box::new(SeededEntropy::new(1)));
+    let server = EncryptedSession::with_entropy(key(), Role::Server, 1, 2, 0, Box::new(SeededEntropy::new(2)));
+    let body = vec![0x42u8; 1024];
+    let mut out = Vec::with_capacity(4096);
+    let mut g = c.benchmark_group("message_1KiB");
+    g.throughput(Throughput::Bytes(1024));
+    let mut fl = vec![0u8; 1024 + 32 + 16];
+    g.bench_function("floor", |b| b.iter(|| floor(&mut fl)));
+    g.bench_function("pack", |b| {
+        b.iter(|| {
+            out.clear();
+            client.pack(black_box(&body), true, NOW, &mut out)
+        })
+    });
+    out.clear();
+    client.pack(&body, true, NOW, &mut out);
+    let sealed = out.clone();
+    let mut work = sealed.clone();
+    g.bench_function("unpack", |b| {
+        b.iter(|| {
+            work.copy_from_slice(&sealed);
+            server.unpack(black_box(&mut work)).unwrap().body.len()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("container_100x64B");
+    g.throughput(Throughput::Bytes(100 * 64));
+    let mut cbody = Vec::with_capacity(16 * 1024);
+    let mut fl = vec![0u8; 100 * 80 + 64];
+    g.bench_function("floor", |b| b.iter(|| floor(&mut fl)));
+    g.bench_function("pack", |b| {
+        b.iter(|| {
+            cbody.clear();
+            let mut cb = container::ContainerBuilder::new(&mut cbody, 100, 1 << 20);
+            for i in 0..100 {
+                cb.push(i * 4 + 4, 1, &body[..64]);
+            }
+            cb.finish();
+            out.clear();
+            client.pack(&cbody, false, NOW, &mut out)
+        })
+    });
+    let sealed = out.clone();
+    let mut work = sealed.clone();
+    g.bench_function("unpack", |b| {
+        b.iter(|| {
+            work.copy_from_slice(&sealed);
+            let m = server.unpack(&mut work).unwrap();
+            container::unpack(m.body, m.msg_id, Role::Client, 1020).unwrap().len()
+        })
+    });
+    g.finish();
+}
+
+fn pair() -> (Connection, Connection) {
+    let k = key();
+    let mut sc = ConnectionConfig { transport: Transporting::Unframed, ..ConnectionConfig::default() };
+    sc.key_lookup = Some(Arc::new(move |_| Some(k.clone())));
+    let mut cc =
+        ConnectionConfig { transport: Transporting::Unframed, ping_interval: None, ..ConnectionConfig::default() };
+    cc.resume = Some(Persisted { auth_key: key(), salt: 0, time_offset: 0 });
+    let mut client = Connection::client_with_entropy(cc, NOW, Box::new(SeededEntropy::new(1)));
+    let mut server = Connection::server_with_entropy(sc, NOW, Box::new(SeededEntropy::new(2)));
+    // One exchange to settle salt and session.
+    client.send(vec![0; 16], SendOptions::default());
+    pump(&mut client, &mut server);
+    (client, server)
+}
+
+/// Moves every packet both ways until both are idle; the server echoes.
+/// Returns the number of answers the client received.
+fn pump(client: &mut Connection, server: &mut Connection) -> usize {
+    let mut answers = 0;
+    loop {
+        let mut moved = false;
+        loop {
+            match server.poll_output(NOW) {
+                Output::Transmit(mut p) => {
+                    client.handle_input(Input::Packet(&mut p), NOW);
+                    moved = true;
+                }
+                Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
+                Output::Event(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        loop {
+            match client.poll_output(NOW) {
+                Output::Transmit(mut p) => {
+                    server.handle_input(Input::Packet(&mut p), NOW);
+                    moved = true;
+                }
+                Output::Event(Event::RpcResult { .. }) => answers += 1,
+                Output::Event(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+        if !moved {
+            return answers;
+        }
+    }
+}
+
+fn connection(c: &mut Criterion) {
+    for size in [64usize, 1024] {
+        let (mut client, mut server) = pair();
+        let mut g = c.benchmark_group(format!("connection_round_trip_{size}B"));
+        g.throughput(Throughput::Bytes(size as u64));
+        // The floor of a round trip: both messages sealed once each direction.
+        let mut fl = vec![0u8; size + 64];
+        g.bench_function("floor_x2", |b| {
+            b.iter(|| {
+                floor(&mut fl);
+                floor(&mut fl);
+            })
+        });
+        let body = vec![0x17u8; size];
+        g.bench_function("request_response", |b| {
+            b.iter(|| {
+                client.send(body.clone(), SendOptions { no_gzip: true, ..SendOptions::default() });
+                assert_eq!(pump(&mut client, &mut server), 1);
+            })
+        });
+        g.finish();
+    }
+    let (mut client, mut server) = pair();
+    let mut g = c.benchmark_group("connection_100k_small");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(100_000));
+    let body = vec![0x17u8; 32];
+    g.bench_function("containers", |b| {
+        b.iter(|| {
+            let mut got = 0;
+            for _ in 0..100 {
+                for _ in 0..1000 {
+                    client.send(body.clone(), SendOptions::default());
+                }
+                got += pump(&mut client, &mut server);
+            }
+            assert_eq!(got, 100_000);
+        })
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
+    targets = message_layer, connection
+}
+criterion_main!(benches);
