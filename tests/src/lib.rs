@@ -407,6 +407,16 @@ impl Sim {
         Ok(())
     }
 
+    /// The server connection (for fault injection in tests).
+    pub fn server_mut(&mut self) -> &mut Connection {
+        &mut self.server.conn
+    }
+
+    /// Cancels a request; its handle resolves with a typed failure.
+    pub fn cancel(&mut self, handle: RequestHandle) {
+        self.client.cancel(handle);
+    }
+
     /// Whether the run used a real handshake first.
     pub fn used_handshake(&self) -> bool {
         self.handshake

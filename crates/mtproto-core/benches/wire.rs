@@ -8,14 +8,15 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};
 use mtproto_core::message::{EncryptedSession, Role, container};
 use mtproto_core::{Connection, Event, Input, Output};
-use mtproto_crypto::{AuthKey, SeededEntropy, ige};
-use sha2::{Digest, Sha256};
+use mtproto_crypto::floor::Floor;
+use mtproto_crypto::{AuthKey, SeededEntropy};
 use std::hint::black_box;
 use std::sync::Arc;
 
+static FLOOR: std::sync::LazyLock<Floor> = std::sync::LazyLock::new(Floor::default);
+
 fn floor(data: &mut [u8]) {
-    black_box(Sha256::digest(&*data));
-    ige::encrypt_portable(&[7; 32], &[9; 32], data).unwrap();
+    black_box(FLOOR.run(data));
 }
 
 fn key() -> AuthKey {
@@ -39,6 +40,19 @@ fn message_layer(c: &mut Criterion) {
             client.pack(black_box(&body), true, NOW, &mut out)
         })
     });
+    // The pure crypto of the same message (header, body, padding already laid out).
+    let k = key();
+    let mut raw = out.clone();
+    g.bench_function("crypto_only_encrypt", |b| {
+        b.iter(|| {
+            mtproto_crypto::envelope::encrypt_in_place(
+                &k,
+                mtproto_crypto::Direction::ClientToServer,
+                black_box(&mut raw),
+            )
+            .unwrap()
+        })
+    });
     out.clear();
     client.pack(&body, true, NOW, &mut out);
     let sealed = out.clone();
@@ -47,6 +61,18 @@ fn message_layer(c: &mut Criterion) {
         b.iter(|| {
             work.copy_from_slice(&sealed);
             server.unpack(black_box(&mut work)).unwrap().body.len()
+        })
+    });
+    g.bench_function("crypto_only_decrypt", |b| {
+        b.iter(|| {
+            work.copy_from_slice(&sealed);
+            mtproto_crypto::envelope::decrypt_in_place(
+                &k,
+                mtproto_crypto::Direction::ClientToServer,
+                black_box(&mut work),
+            )
+            .unwrap()
+            .len()
         })
     });
     g.finish();
@@ -82,7 +108,12 @@ fn message_layer(c: &mut Criterion) {
 
 fn pair() -> (Connection, Connection) {
     let k = key();
-    let mut sc = ConnectionConfig { transport: Transporting::Unframed, ..ConnectionConfig::default() };
+    // gzip off: the benchmark measures the session machinery, not deflate.
+    let mut sc = ConnectionConfig {
+        transport: Transporting::Unframed,
+        gzip_threshold: usize::MAX,
+        ..ConnectionConfig::default()
+    };
     sc.key_lookup = Some(Arc::new(move |_| Some(k.clone())));
     let mut cc =
         ConnectionConfig { transport: Transporting::Unframed, ping_interval: None, ..ConnectionConfig::default() };
@@ -134,12 +165,14 @@ fn connection(c: &mut Criterion) {
         let (mut client, mut server) = pair();
         let mut g = c.benchmark_group(format!("connection_round_trip_{size}B"));
         g.throughput(Throughput::Bytes(size as u64));
-        // The floor of a round trip: both messages sealed once each direction.
+        // The floor of a round trip: request and answer, each sealed and opened
+        // once (four passes over about the body size).
         let mut fl = vec![0u8; size + 64];
-        g.bench_function("floor_x2", |b| {
+        g.bench_function("floor_x4", |b| {
             b.iter(|| {
-                floor(&mut fl);
-                floor(&mut fl);
+                for _ in 0..4 {
+                    floor(&mut fl);
+                }
             })
         });
         let body = vec![0x17u8; size];
@@ -171,9 +204,75 @@ fn connection(c: &mut Criterion) {
     g.finish();
 }
 
+/// One in-memory handshake; returns the CPU time spent in the client's and in
+/// the server's state machine.
+fn one_handshake(seed: u64, key: &mtproto_crypto::rsa::RsaPrivateKey) -> (Duration, Duration) {
+    use mtproto_core::handshake::{ClientConfig, ClientHandshake, ServerConfig, ServerHandshake, Step};
+    use std::time::Instant;
+    let t = Instant::now();
+    let (mut client, mut packet) = ClientHandshake::start(
+        ClientConfig::new(vec![key.public_key().clone()], 2),
+        NOW,
+        Box::new(SeededEntropy::new(seed)),
+    );
+    let mut client_time = t.elapsed();
+    let mut server_time = Duration::ZERO;
+    let mut server =
+        ServerHandshake::new(ServerConfig::new(vec![key.clone()]).unwrap(), NOW, Box::new(SeededEntropy::new(!seed)));
+    loop {
+        let t = Instant::now();
+        let step = server.handle(&packet, NOW, &|_| false).unwrap();
+        server_time += t.elapsed();
+        let reply = match step {
+            Step::Send(p) => p,
+            Step::Done(Some(p), _) => {
+                let t = Instant::now();
+                client.handle(&p, NOW).unwrap();
+                client_time += t.elapsed();
+                return (client_time, server_time);
+            }
+            Step::Done(None, _) => unreachable!(),
+        };
+        let t = Instant::now();
+        match client.handle(&reply, NOW).unwrap() {
+            Step::Send(p) => packet = p,
+            Step::Done(..) => unreachable!(),
+        }
+        client_time += t.elapsed();
+    }
+}
+
+fn handshakes(c: &mut Criterion) {
+    let key = mtproto_crypto::rsa::RsaPrivateKey::generate(&mut SeededEntropy::new(5)).unwrap();
+    let mut g = c.benchmark_group("handshake_cpu");
+    g.sample_size(20);
+    let mut seed = 0;
+    g.bench_function("client", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    seed += 1;
+                    one_handshake(seed, &key).0
+                })
+                .sum()
+        })
+    });
+    g.bench_function("server", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    seed += 1;
+                    one_handshake(seed, &key).1
+                })
+                .sum()
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
-    targets = message_layer, connection
+    targets = message_layer, connection, handshakes
 }
 criterion_main!(benches);

@@ -3,47 +3,21 @@
 //! expensive pieces. Run: `cargo bench -p mtproto-crypto --bench crypto`.
 #![allow(missing_docs, clippy::unwrap_used)]
 
-use aes::Aes256;
-use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mtproto_crypto::floor::Floor;
 use mtproto_crypto::rsa::{self, RsaPrivateKey};
-use mtproto_crypto::{AuthKey, Direction, SeededEntropy, dh, envelope, pq};
-use sha2::{Digest, Sha256};
+use mtproto_crypto::{AuthKey, Direction, SeededEntropy, dh, envelope, ige, pq};
 use std::hint::black_box;
-
-/// The floor: SHA-256 over the bytes, then AES-256-IGE over the same bytes,
-/// with the `aes` crate's one-block calls.
-fn floor(key: &Aes256, data: &mut [u8]) -> [u8; 32] {
-    let digest: [u8; 32] = Sha256::digest(&*data).into();
-    let mut prev_c = [0u8; 16];
-    let mut prev_p = [0u8; 16];
-    for chunk in data.chunks_exact_mut(16) {
-        let mut p = [0u8; 16];
-        p.copy_from_slice(chunk);
-        let mut x = [0u8; 16];
-        for i in 0..16 {
-            x[i] = p[i] ^ prev_c[i];
-        }
-        let mut block = Array::from(x);
-        key.encrypt_block(&mut block);
-        for i in 0..16 {
-            chunk[i] = block[i] ^ prev_p[i];
-        }
-        prev_c.copy_from_slice(chunk);
-        prev_p = p;
-    }
-    digest
-}
 
 fn messages(c: &mut Criterion) {
     let key = AuthKey::from_bytes([0x42; 256]);
-    let aes = Aes256::new(&Array::from([7u8; 32]));
+    let floor = Floor::default();
     for size in [64usize, 1 << 10, 16 << 10, 256 << 10, 1 << 20] {
         let mut g = c.benchmark_group(format!("message/{size}"));
         g.throughput(Throughput::Bytes(size as u64));
         let mut buf = vec![0x5a_u8; envelope::HEADER_LEN + size];
         g.bench_function(BenchmarkId::new("floor_sha256_plus_aes_ige", size), |b| {
-            b.iter(|| black_box(floor(&aes, &mut buf[envelope::HEADER_LEN..])))
+            b.iter(|| floor.run(&mut buf[envelope::HEADER_LEN..]))
         });
         g.bench_function(BenchmarkId::new("encrypt", size), |b| {
             b.iter(|| envelope::encrypt_in_place(&key, Direction::ClientToServer, black_box(&mut buf)).unwrap())
@@ -57,14 +31,39 @@ fn messages(c: &mut Criterion) {
                 envelope::decrypt_in_place(&key, Direction::ServerToClient, black_box(&mut work)).unwrap().len()
             })
         });
+        let mut work2 = sealed.clone();
+        g.bench_function(BenchmarkId::new("decrypt_unfused", size), |b| {
+            b.iter(|| {
+                work2.copy_from_slice(&sealed);
+                envelope::decrypt_in_place_unfused(&key, Direction::ServerToClient, black_box(&mut work2))
+                    .unwrap()
+                    .len()
+            })
+        });
         g.finish();
     }
 }
 
+/// IGE alone (the AES-NI loop and the portable loop, both with a key schedule
+/// per call), beside the floor.
+fn ige_only(c: &mut Criterion) {
+    let mut buf = vec![0x33u8; 16 * 1024];
+    let mut g = c.benchmark_group("ige_16KiB");
+    g.throughput(Throughput::Bytes(buf.len() as u64));
+    g.bench_function("aes_ni_loop", |b| b.iter(|| ige::encrypt(&[7; 32], &[9; 32], black_box(&mut buf)).unwrap()));
+    g.bench_function("portable", |b| {
+        b.iter(|| ige::encrypt_portable(&[7; 32], &[9; 32], black_box(&mut buf)).unwrap())
+    });
+    let floor = Floor::default();
+    g.bench_function("floor_sha256_plus_prekeyed_aes_crate_ige", |b| b.iter(|| floor.run(black_box(&mut buf))));
+    g.bench_function("floor_keyed_per_call", |b| b.iter(|| Floor::run_keyed(&[7; 32], black_box(&mut buf))));
+    g.finish();
+}
+
 fn handshake_pieces(c: &mut Criterion) {
     let mut g = c.benchmark_group("handshake");
-    // A 63-bit pq of two 31/32-bit primes, as Telegram sends.
-    g.bench_function("pq_factorize_63bit", |b| b.iter(|| pq::factorize(black_box(0x7b5f_1a2b_9e0f_3c77 | 1))));
+    // A 63-bit pq: (2^31 - 1) * (2^32 - 5), the largest balanced case.
+    g.bench_function("pq_factorize_63bit", |b| b.iter(|| pq::factorize(black_box(2_147_483_647 * 4_294_967_291))));
     g.bench_function("pq_factorize_doc_sample", |b| b.iter(|| pq::factorize(black_box(2694724800268887959))));
     let key = RsaPrivateKey::generate(&mut SeededEntropy::new(1)).unwrap();
     let mut e = SeededEntropy::new(2);
@@ -81,6 +80,6 @@ fn handshake_pieces(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = messages, handshake_pieces
+    targets = messages, ige_only, handshake_pieces
 }
 criterion_main!(benches);

@@ -62,12 +62,6 @@ pub fn decrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), Cryp
     decrypt_portable(key, iv, buf)
 }
 
-fn xor16(a: &mut [u8; 16], b: &[u8; 16]) {
-    for (x, y) in a.iter_mut().zip(b) {
-        *x ^= y;
-    }
-}
-
 fn split_iv(iv: &[u8; 32]) -> ([u8; 16], [u8; 16]) {
     let mut lo = [0u8; 16];
     let mut hi = [0u8; 16];
@@ -88,14 +82,16 @@ pub fn encrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result
     for chunk in buf.chunks_exact_mut(16) {
         let mut p = [0u8; 16];
         p.copy_from_slice(chunk);
-        let mut block = p;
-        xor16(&mut block, &prev_c);
-        let mut arr = Array::from(block);
-        cipher.encrypt_block(&mut arr);
-        let mut c: [u8; 16] = arr.into();
-        xor16(&mut c, &prev_p);
-        chunk.copy_from_slice(&c);
-        prev_c = c;
+        let mut x = [0u8; 16];
+        for i in 0..16 {
+            x[i] = p[i] ^ prev_c[i];
+        }
+        let mut block = Array::from(x);
+        cipher.encrypt_block(&mut block);
+        for i in 0..16 {
+            chunk[i] = block[i] ^ prev_p[i];
+        }
+        prev_c.copy_from_slice(chunk);
         prev_p = p;
     }
     prev_p.zeroize();
@@ -114,15 +110,17 @@ pub fn decrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result
     for chunk in buf.chunks_exact_mut(16) {
         let mut c = [0u8; 16];
         c.copy_from_slice(chunk);
-        let mut block = c;
-        xor16(&mut block, &prev_p);
-        let mut arr = Array::from(block);
-        cipher.decrypt_block(&mut arr);
-        let mut p: [u8; 16] = arr.into();
-        xor16(&mut p, &prev_c);
-        chunk.copy_from_slice(&p);
+        let mut x = [0u8; 16];
+        for i in 0..16 {
+            x[i] = c[i] ^ prev_p[i];
+        }
+        let mut block = Array::from(x);
+        cipher.decrypt_block(&mut block);
+        for i in 0..16 {
+            chunk[i] = block[i] ^ prev_c[i];
+        }
+        prev_p.copy_from_slice(chunk);
         prev_c = c;
-        prev_p = p;
     }
     prev_p.zeroize();
     Ok(())

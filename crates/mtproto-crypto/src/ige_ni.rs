@@ -143,6 +143,100 @@ fn decrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     }
 }
 
+/// SHA-256 initial state.
+const SHA256_IV: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+
+#[inline]
+fn compress(state: &mut [u32; 8], block: &[u8]) {
+    let mut b = [0u8; 64];
+    b.copy_from_slice(block);
+    sha2::block_api::compress256(state, core::slice::from_ref(&b));
+}
+
+/// IGE decryption fused with SHA-256(prefix ‖ plaintext): every 64 bytes of
+/// plaintext are compressed as soon as the chain has produced them, so the
+/// SHA rounds run while the AES chain waits on its own latency.
+#[target_feature(enable = "aes,sse2")]
+fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
+    let k = expand_decrypt_keys(key);
+    let mut prev_c = load(&iv[..16]);
+    let mut prev_p = load(&iv[16..]);
+    let mut state = SHA256_IV;
+    let blocks = buf.len() / 16;
+    // The 32-byte prefix shifts SHA blocks by two AES blocks: the first SHA
+    // block is prefix ‖ plaintext[0..32], then plaintext[32 + 64m ..].
+    let mut hashed = 0usize; // plaintext bytes already compressed
+    for i in 0..blocks {
+        let at = i * 16;
+        let c = load(&buf[at..at + 16]);
+        let mut x = _mm_xor_si128(_mm_xor_si128(c, prev_p), k[0]);
+        x = _mm_aesdec_si128(x, k[1]);
+        x = _mm_aesdec_si128(x, k[2]);
+        x = _mm_aesdec_si128(x, k[3]);
+        x = _mm_aesdec_si128(x, k[4]);
+        x = _mm_aesdec_si128(x, k[5]);
+        x = _mm_aesdec_si128(x, k[6]);
+        x = _mm_aesdec_si128(x, k[7]);
+        x = _mm_aesdec_si128(x, k[8]);
+        x = _mm_aesdec_si128(x, k[9]);
+        x = _mm_aesdec_si128(x, k[10]);
+        x = _mm_aesdec_si128(x, k[11]);
+        x = _mm_aesdec_si128(x, k[12]);
+        x = _mm_aesdec_si128(x, k[13]);
+        x = _mm_aesdeclast_si128(x, k[14]);
+        let p = _mm_xor_si128(x, prev_c);
+        store(p, &mut buf[at..at + 16]);
+        prev_c = c;
+        prev_p = p;
+        let done = at + 16;
+        if hashed == 0 && done == 32 {
+            let mut first = [0u8; 64];
+            first[..32].copy_from_slice(prefix);
+            first[32..].copy_from_slice(&buf[..32]);
+            compress(&mut state, &first);
+            hashed = 32;
+        } else if hashed >= 32 && done == hashed + 64 {
+            compress(&mut state, &buf[hashed..done]);
+            hashed = done;
+        }
+    }
+    // The tail and the padding: 0x80, zeros, the bit length (big-endian).
+    let mut tail = [0u8; 128];
+    let rest: &[u8] = if hashed == 0 { &[] } else { &buf[hashed..] };
+    let mut n = 0;
+    if hashed == 0 {
+        tail[..32].copy_from_slice(prefix);
+        tail[32..32 + buf.len()].copy_from_slice(buf);
+        n = 32 + buf.len();
+    } else {
+        tail[..rest.len()].copy_from_slice(rest);
+        n += rest.len();
+    }
+    tail[n] = 0x80;
+    let total_bits = ((32 + buf.len()) as u64) * 8;
+    let end = if n + 1 + 8 <= 64 { 64 } else { 128 };
+    tail[end - 8..end].copy_from_slice(&total_bits.to_be_bytes());
+    compress(&mut state, &tail[..64]);
+    if end == 128 {
+        compress(&mut state, &tail[64..]);
+    }
+    let mut digest = [0u8; 32];
+    for (i, w) in state.iter().enumerate() {
+        digest[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
+    }
+    digest
+}
+
+/// Decrypts whole blocks in place and returns SHA-256(prefix ‖ plaintext).
+/// The caller has checked the length (a multiple of 16, at most 2^32 bytes
+/// and below 96 bytes only with fewer than 2 blocks handled by the tail path).
+pub(crate) fn decrypt_with_sha256(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
+    debug_assert!(available());
+    // SAFETY: every caller checks `available()` (AES-NI present) first.
+    unsafe { decrypt_sha256_inner(key, iv, prefix, buf) }
+}
+
 /// Encrypts whole blocks in place; the caller has checked the length.
 pub(crate) fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     debug_assert!(available());

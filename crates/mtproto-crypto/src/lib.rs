@@ -23,6 +23,8 @@ pub mod entropy;
 pub mod envelope;
 pub mod envelope_v1;
 mod error;
+#[doc(hidden)]
+pub mod floor;
 pub mod ige;
 #[cfg(target_arch = "x86_64")]
 mod ige_ni;

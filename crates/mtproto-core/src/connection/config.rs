@@ -30,6 +30,33 @@ pub struct Persisted {
     pub time_offset: i64,
 }
 
+impl Persisted {
+    /// Bytes in [`Persisted::to_bytes`]: format version, key, salt, offset.
+    pub const ENCODED_LEN: usize = 4 + 256 + 8 + 8;
+    const VERSION: u32 = 1;
+
+    /// A stable binary form to store (it contains the key: keep it secret).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+        let mut v = zeroize::Zeroizing::new(Vec::with_capacity(Self::ENCODED_LEN));
+        v.extend_from_slice(&Self::VERSION.to_le_bytes());
+        v.extend_from_slice(self.auth_key.as_bytes());
+        v.extend_from_slice(&self.salt.to_le_bytes());
+        v.extend_from_slice(&self.time_offset.to_le_bytes());
+        v
+    }
+
+    /// Reads [`Persisted::to_bytes`] back; `None` for anything else.
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != Self::ENCODED_LEN || b[..4] != Self::VERSION.to_le_bytes() {
+            return None;
+        }
+        let key: [u8; 256] = b[4..260].try_into().ok()?;
+        let salt = i64::from_le_bytes(b[260..268].try_into().ok()?);
+        let time_offset = i64::from_le_bytes(b[268..276].try_into().ok()?);
+        Some(Self { auth_key: AuthKey::from_bytes(key), salt, time_offset })
+    }
+}
+
 /// Connection settings. Every field has a documented default.
 #[derive(Clone)]
 pub struct ConnectionConfig {

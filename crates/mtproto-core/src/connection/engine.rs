@@ -15,7 +15,7 @@ use crate::tl::{Deserialize, Reader, Serialize};
 use crate::transport::{Frame, Transport};
 use core::time::Duration;
 use mtproto_crypto::{AuthKey, Direction, Entropy, OsEntropy, envelope};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// Most messages kept for re-sending (server role: unacknowledged answers).
 const MAX_KEPT: usize = 4096;
@@ -67,7 +67,9 @@ pub struct Connection {
     sent: HashMap<i64, Sent>,
     sent_order: VecDeque<i64>,
     handles: HashMap<RequestHandle, i64>,
-    containers: HashMap<i64, Vec<i64>>,
+    /// Sent containers and their messages, for re-sends; the oldest are
+    /// forgotten beyond `MAX_KEPT`.
+    containers: BTreeMap<i64, Vec<i64>>,
     acks: Vec<i64>,
     ack_since: Option<Duration>,
     replay: ReplayWindow,
@@ -174,7 +176,7 @@ impl Connection {
             sent: HashMap::new(),
             sent_order: VecDeque::new(),
             handles: HashMap::new(),
-            containers: HashMap::new(),
+            containers: BTreeMap::new(),
             acks: Vec::new(),
             ack_since: None,
             replay,
@@ -251,6 +253,14 @@ impl Connection {
     }
 
     // ------------------------------------------------------------------ output
+
+    /// Sends a packet this connection built and owns (no copy when unframed).
+    fn transmit_owned(&mut self, packet: Vec<u8>, quick_ack: bool) {
+        match &mut self.transport {
+            Some(t) => t.encode(&packet, quick_ack, &mut self.wire),
+            None => self.pending_transmits.push_back(packet),
+        }
+    }
 
     fn transmit(&mut self, packet: &[u8], quick_ack: bool) {
         match &mut self.transport {
@@ -782,7 +792,7 @@ impl Connection {
                 break;
             }
         }
-        let mut packet = Vec::new();
+        let mut packet = Vec::with_capacity(size + 128);
         let mut sent_ids = Vec::with_capacity(batch.len());
         let quick_ack;
         if batch.len() == 1 {
@@ -814,12 +824,8 @@ impl Connection {
             let seq = session.next_seq_no(false);
             session.pack_with(container_id, seq, &body, &mut packet);
             self.containers.insert(container_id, sent_ids.clone());
-            if self.containers.len() > MAX_KEPT {
-                let drop: Vec<i64> =
-                    self.containers.keys().copied().filter(|k| *k < container_id - (300i64 << 32)).collect();
-                for k in drop {
-                    self.containers.remove(&k);
-                }
+            while self.containers.len() > MAX_KEPT {
+                self.containers.pop_first();
             }
         }
         for (o, msg_id) in batch.into_iter().zip(sent_ids) {
@@ -832,7 +838,7 @@ impl Connection {
             }
         }
         self.trim_sent();
-        self.transmit(&packet, quick_ack);
+        self.transmit_owned(packet, quick_ack);
     }
 
     /// Bounds what is kept for re-sending: pending requests stay (they are
@@ -892,11 +898,11 @@ impl Connection {
                 if !self.replay.insert(m.msg_id) {
                     return;
                 }
-                let (msg_id, seq_no, body) = (m.msg_id, m.seq_no, m.body.to_vec());
                 if let Some(s) = self.session.as_mut() {
-                    s.clock_mut().learn_from_msg_id(msg_id, now);
+                    s.clock_mut().learn_from_msg_id(m.msg_id, now);
                 }
-                self.dispatch(msg_id, seq_no, &body, true, now);
+                // The body stays a view into the caller's buffer: no copy.
+                self.dispatch(m.msg_id, m.seq_no, m.body, true, now);
             }
             Role::Server => {
                 let key = session.auth_key().clone();
@@ -913,14 +919,12 @@ impl Connection {
                 let Ok(m) = message::parse_decrypted(plain) else {
                     return;
                 };
-                let (salt, session_id, msg_id, seq_no, body) =
-                    (m.salt, m.session_id, m.msg_id, m.seq_no, m.body.to_vec());
-                self.server_message(salt, session_id, msg_id, seq_no, body, now);
+                self.server_message(m.salt, m.session_id, m.msg_id, m.seq_no, m.body, now);
             }
         }
     }
 
-    fn server_message(&mut self, salt: i64, session_id: i64, msg_id: i64, seq_no: i32, body: Vec<u8>, now: Duration) {
+    fn server_message(&mut self, salt: i64, session_id: i64, msg_id: i64, seq_no: i32, body: &[u8], now: Duration) {
         // A new session: adopt it and announce it.
         if self.client_session != Some(session_id) {
             if let Some(old) = self.client_session.replace(session_id) {
@@ -931,7 +935,7 @@ impl Connection {
             let server_salt = self.current_salt(now);
             // The first message of the session: for a container, its first inner
             // message (the container's own id is larger than all of them).
-            let first_msg_id = container::unpack(&body, msg_id, Role::Client, container::MAX_MESSAGES)
+            let first_msg_id = container::unpack(body, msg_id, Role::Client, container::MAX_MESSAGES)
                 .ok()
                 .and_then(|inner| inner.iter().map(|m| m.msg_id).min())
                 .unwrap_or(msg_id);
@@ -967,7 +971,7 @@ impl Connection {
             return;
         }
         // seq_no parity must match content-relatedness.
-        let content = is_content_related(&body);
+        let content = is_content_related(body);
         if content && seq_no % 2 == 0 {
             self.bad_msg(msg_id, seq_no, 34);
             return;
@@ -982,7 +986,7 @@ impl Connection {
             self.push_response(n.to_bytes());
             return;
         }
-        self.dispatch(msg_id, seq_no, &body, true, now);
+        self.dispatch(msg_id, seq_no, body, true, now);
     }
 
     fn bad_msg(&mut self, bad_msg_id: i64, bad_msg_seqno: i32, error_code: i32) {
@@ -1028,11 +1032,9 @@ impl Connection {
             let Ok(inner) = container::unpack(body, msg_id, sender, container::MAX_MESSAGES) else {
                 return;
             };
-            let inner: Vec<(i64, i32, Vec<u8>)> =
-                inner.into_iter().map(|m| (m.msg_id, m.seq_no, m.body.to_vec())).collect();
-            for (id, seq, b) in inner {
-                if self.replay.insert(id) {
-                    self.dispatch(id, seq, &b, false, now);
+            for m in inner {
+                if self.replay.insert(m.msg_id) {
+                    self.dispatch(m.msg_id, m.seq_no, m.body, false, now);
                 }
             }
             return;
