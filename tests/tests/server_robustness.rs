@@ -43,7 +43,7 @@ fn plain(msg_id: i64, body: &[u8]) -> Vec<u8> {
 /// What a hostile connection sends, and what it must get back before EOF.
 fn hostile(kind: usize) -> (Vec<u8>, Option<Vec<u8>>) {
     let good_msg_id = (now().as_secs() as i64) << 32;
-    match kind % 8 {
+    match kind % 9 {
         // Slowloris: a frame header announcing 1000 bytes, then silence.
         0 => ([&[0xee; 4][..], &1000u32.to_le_bytes(), &[1, 2, 3]].concat(), None),
         // An absurd length prefix.
@@ -61,6 +61,8 @@ fn hostile(kind: usize) -> (Vec<u8>, Option<Vec<u8>>) {
             intermediate(&plain(good_msg_id, &[&ReqPqMulti { nonce: [1; 16] }.to_bytes()[..], &[0; 4]].concat())),
             None,
         ),
+        // A handshake message with an unknown constructor.
+        7 => (intermediate(&plain(good_msg_id, &[&0xdead_beefu32.to_le_bytes()[..], &[0; 16]].concat())), None),
         // An encrypted message under an unknown auth_key_id: -404, then close.
         _ => {
             let mut packet = vec![0x5a; 72];
@@ -122,7 +124,7 @@ fn hundreds_of_hostile_connections_and_an_honest_client() {
     // Warm up (one honest session), then take the memory baseline.
     honest_client(server.addr, 20).unwrap();
     let baseline = rss_kib();
-    let hostile_count = 320;
+    let hostile_count = 324;
     let handles: Vec<_> = (0..hostile_count)
         .map(|i| {
             let addr = server.addr;
@@ -138,11 +140,11 @@ fn hundreds_of_hostile_connections_and_an_honest_client() {
                     match s.read_to_end(&mut got) {
                         Ok(_) => {}
                         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
-                        Err(e) => return Err(format!("kind {}: not closed after {:?}: {e}", i % 8, started.elapsed())),
+                        Err(e) => return Err(format!("kind {}: not closed after {:?}: {e}", i % 9, started.elapsed())),
                     }
                     match expect {
-                        Some(want) if got != want => Err(format!("kind {}: got {got:02x?}, want {want:02x?}", i % 8)),
-                        None if !got.is_empty() => Err(format!("kind {}: answered with {} bytes", i % 8, got.len())),
+                        Some(want) if got != want => Err(format!("kind {}: got {got:02x?}, want {want:02x?}", i % 9)),
+                        None if !got.is_empty() => Err(format!("kind {}: answered with {} bytes", i % 9, got.len())),
                         _ => Ok(()),
                     }
                 })
