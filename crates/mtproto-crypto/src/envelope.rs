@@ -101,7 +101,7 @@ pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizi
 /// block aligned.
 pub fn encrypt_in_place(key: &AuthKey, dir: Direction, buf: &mut [u8]) -> Result<(), CryptoError> {
     let plain_len = buf.len().saturating_sub(HEADER_LEN);
-    if buf.len() <= HEADER_LEN || plain_len % 16 != 0 {
+    if buf.len() <= HEADER_LEN || !plain_len.is_multiple_of(16) {
         return Err(CryptoError::BadPlaintextLayout { len: plain_len });
     }
     let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
@@ -159,7 +159,7 @@ fn decrypt_with<'a>(
     if buf.len() < HEADER_LEN + MIN_PLAINTEXT_LEN {
         return Err(CryptoError::MessageTooShort { len: buf.len() });
     }
-    if (buf.len() - HEADER_LEN) % 16 != 0 {
+    if !(buf.len() - HEADER_LEN).is_multiple_of(16) {
         return Err(CryptoError::NotBlockAligned { len: buf.len() - HEADER_LEN });
     }
     let (header, body) = buf.split_at_mut(HEADER_LEN);

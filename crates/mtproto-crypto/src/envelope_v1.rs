@@ -48,7 +48,7 @@ pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizi
 /// [`CryptoError::BadPlaintextLayout`] for a length that is not a positive
 /// multiple of 16 or an `unpadded_len` beyond it.
 pub fn encrypt(key: &AuthKey, dir: Direction, plaintext: &[u8], unpadded_len: usize) -> Result<Vec<u8>, CryptoError> {
-    if plaintext.is_empty() || plaintext.len() % 16 != 0 || unpadded_len > plaintext.len() {
+    if plaintext.is_empty() || !plaintext.len().is_multiple_of(16) || unpadded_len > plaintext.len() {
         return Err(CryptoError::BadPlaintextLayout { len: plaintext.len() });
     }
     let mk = msg_key(&plaintext[..unpadded_len]);
@@ -77,7 +77,7 @@ pub fn decrypt(
     if message.len() < 24 + 32 {
         return Err(CryptoError::MessageTooShort { len: message.len() });
     }
-    if (message.len() - 24) % 16 != 0 {
+    if !(message.len() - 24).is_multiple_of(16) {
         return Err(CryptoError::NotBlockAligned { len: message.len() - 24 });
     }
     if !bool::from(message[..8].ct_eq(&key.id_bytes())) {

@@ -31,7 +31,7 @@ pub fn backend() -> Backend {
 }
 
 fn check_len(buf: &[u8]) -> Result<(), CryptoError> {
-    if buf.len() % 16 == 0 { Ok(()) } else { Err(CryptoError::NotBlockAligned { len: buf.len() }) }
+    if buf.len().is_multiple_of(16) { Ok(()) } else { Err(CryptoError::NotBlockAligned { len: buf.len() }) }
 }
 
 /// Encrypts `buf` in place with AES-256-IGE.

@@ -418,12 +418,12 @@ impl Connection {
             .map(|(id, _)| *id)
             .collect();
         for id in expired {
-            if let Some(s) = self.sent.remove(&id) {
-                if let Some(handle) = s.out.handle {
-                    self.handles.remove(&handle);
-                    self.queued_bytes = self.queued_bytes.saturating_sub(s.out.body.len());
-                    self.events.push_back(Event::RequestFailed { handle, reason: "request timed out".into() });
-                }
+            if let Some(s) = self.sent.remove(&id)
+                && let Some(handle) = s.out.handle
+            {
+                self.handles.remove(&handle);
+                self.queued_bytes = self.queued_bytes.saturating_sub(s.out.body.len());
+                self.events.push_back(Event::RequestFailed { handle, reason: "request timed out".into() });
             }
         }
         self.flush(now, false);
@@ -721,10 +721,10 @@ impl Connection {
                 .filter(|s| s.valid_since <= server_now && server_now < s.valid_until)
                 .max_by_key(|s| s.valid_since)
                 .map(|s| s.salt);
-            if let Some(salt) = best {
-                if salt != session.salt() {
-                    self.set_salt(salt);
-                }
+            if let Some(salt) = best
+                && salt != session.salt()
+            {
+                self.set_salt(salt);
             }
             self.future_salts.retain(|s| s.valid_until > server_now);
         }
@@ -1147,12 +1147,12 @@ impl Connection {
                     return;
                 };
                 self.sent.remove(&p.msg_id);
-                if let Some((id, at)) = self.ping {
-                    if id == p.ping_id {
-                        self.ping = None;
-                        self.pong_deadline = None;
-                        self.events.push_back(Event::Pong { rtt: now.saturating_sub(at) });
-                    }
+                if let Some((id, at)) = self.ping
+                    && id == p.ping_id
+                {
+                    self.ping = None;
+                    self.pong_deadline = None;
+                    self.events.push_back(Event::Pong { rtt: now.saturating_sub(at) });
                 }
             }
             FutureSalts::ID => {
@@ -1261,12 +1261,12 @@ impl Connection {
                 self.requeue(n.bad_msg_id, true);
             }
             code => {
-                if let Some(s) = self.sent.remove(&n.bad_msg_id) {
-                    if let Some(handle) = s.out.handle {
-                        self.handles.remove(&handle);
-                        self.events
-                            .push_back(Event::RequestFailed { handle, reason: format!("bad_msg_notification {code}") });
-                    }
+                if let Some(s) = self.sent.remove(&n.bad_msg_id)
+                    && let Some(handle) = s.out.handle
+                {
+                    self.handles.remove(&handle);
+                    self.events
+                        .push_back(Event::RequestFailed { handle, reason: format!("bad_msg_notification {code}") });
                 }
             }
         }

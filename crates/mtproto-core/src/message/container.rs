@@ -110,7 +110,7 @@ pub fn unpack(
         let msg_id = r.i64()?;
         let seq_no = r.i32()?;
         let len = r.u32()? as usize;
-        if len % 4 != 0 {
+        if !len.is_multiple_of(4) {
             return Err(MessageError::BadLength { declared: len as i64, actual: r.remaining() });
         }
         let inner = r.raw(len)?;

@@ -259,7 +259,7 @@ pub fn parse_decrypted(plain: &[u8]) -> Result<DecryptedMessage<'_>, MessageErro
     let seq_no = i32::from_le_bytes([plain[24], plain[25], plain[26], plain[27]]);
     let len = u32::from_le_bytes([plain[28], plain[29], plain[30], plain[31]]) as usize;
     let room = plain.len() - INNER_HEADER_LEN;
-    if len % 4 != 0 || len > room {
+    if !len.is_multiple_of(4) || len > room {
         return Err(MessageError::BadLength { declared: len as i64, actual: room });
     }
     let padding = room - len;

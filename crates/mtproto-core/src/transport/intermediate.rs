@@ -82,7 +82,7 @@ impl Framing for Intermediate {
         if len > self.max {
             return Err(TransportError::FrameTooLarge { len, max: self.max });
         }
-        if len < 4 || (self.padding.is_none() && len % 4 != 0) {
+        if len < 4 || (self.padding.is_none() && !len.is_multiple_of(4)) {
             return Err(TransportError::BadLength { len });
         }
         if rx.len() < 4 + len {
