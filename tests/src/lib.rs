@@ -448,6 +448,18 @@ impl Sim {
         if self.client.pending_requests() != 0 {
             return Err("requests still pending".into());
         }
+        // Memory stays bounded: nothing left over on either side beyond the
+        // fixed-size windows.
+        for (side, stats) in [("client", self.client.stats()), ("server", self.server.conn.stats())] {
+            if stats.queued > 0
+                || stats.open_requests > 0
+                || stats.awaiting_ack_or_answer > 4096
+                || stats.containers_remembered > 4096
+                || stats.replay_window > 2048
+            {
+                return Err(format!("{side} state not bounded: {stats:?}"));
+            }
+        }
         Ok(self.report.clone())
     }
 }

@@ -2,6 +2,7 @@
 
 use super::config::{ConnectionConfig, Transporting};
 use super::events::{CloseReason, Event, Input, Output, RequestHandle, SendOptions};
+use super::idmap::IdMap;
 use super::replay::ReplayWindow;
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
 use crate::message::{self, EncryptedSession, Role, container, gzip};
@@ -15,7 +16,7 @@ use crate::tl::{Deserialize, Reader, Serialize};
 use crate::transport::{Frame, Transport};
 use core::time::Duration;
 use mtproto_crypto::{AuthKey, Direction, Entropy, OsEntropy, envelope};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Most messages kept for re-sending (server role: unacknowledged answers).
 const MAX_KEPT: usize = 4096;
@@ -64,17 +65,18 @@ pub struct Connection {
     session: Option<EncryptedSession>,
     next_handle: u64,
     queue: VecDeque<Outgoing>,
-    sent: HashMap<i64, Sent>,
+    sent: IdMap<i64, Sent>,
     sent_order: VecDeque<i64>,
-    handles: HashMap<RequestHandle, i64>,
+    handles: IdMap<RequestHandle, i64>,
     /// Sent containers and their messages, for re-sends; the oldest are
     /// forgotten beyond `MAX_KEPT`.
-    containers: BTreeMap<i64, Vec<i64>>,
+    containers: IdMap<i64, Vec<i64>>,
+    container_order: VecDeque<i64>,
     acks: Vec<i64>,
     ack_since: Option<Duration>,
     replay: ReplayWindow,
     queued_bytes: usize,
-    quick_acks: HashMap<u32, RequestHandle>,
+    quick_acks: IdMap<u32, RequestHandle>,
     // client timers and salts
     next_ping: Option<Duration>,
     ping: Option<(i64, Duration)>,
@@ -92,6 +94,8 @@ pub struct Connection {
     force_bad_msg: Option<i32>,
     /// Since when a partial frame has been waiting for its remaining bytes.
     partial_since: Option<Duration>,
+    /// Reused buffer for container bodies.
+    scratch: Vec<u8>,
 }
 
 impl core::fmt::Debug for Connection {
@@ -173,15 +177,16 @@ impl Connection {
             session: None,
             next_handle: 1,
             queue: VecDeque::new(),
-            sent: HashMap::new(),
+            sent: IdMap::default(),
             sent_order: VecDeque::new(),
-            handles: HashMap::new(),
-            containers: BTreeMap::new(),
+            handles: IdMap::default(),
+            containers: IdMap::default(),
+            container_order: VecDeque::new(),
             acks: Vec::new(),
             ack_since: None,
             replay,
             queued_bytes: 0,
-            quick_acks: HashMap::new(),
+            quick_acks: IdMap::default(),
             next_ping: None,
             ping: None,
             pong_deadline: None,
@@ -194,6 +199,7 @@ impl Connection {
             session_first_msg_id: 0,
             force_bad_msg: None,
             partial_since: None,
+            scratch: Vec::new(),
             config,
         };
         if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
@@ -231,6 +237,19 @@ impl Connection {
     /// The current session id (once ready).
     pub fn session_id(&self) -> Option<i64> {
         self.session.as_ref().map(EncryptedSession::session_id)
+    }
+
+    /// Sizes of the internal state, to check that memory stays bounded.
+    pub fn stats(&self) -> super::Stats {
+        super::Stats {
+            queued: self.queue.len(),
+            awaiting_ack_or_answer: self.sent.len(),
+            open_requests: self.handles.len(),
+            containers_remembered: self.containers.len(),
+            replay_window: self.replay.len(),
+            pending_acks: self.acks.len(),
+            buffered_transport_bytes: self.transport.as_ref().map_or(0, Transport::buffered),
+        }
     }
 
     /// A description of the internal queues, for debugging simulations.
@@ -744,11 +763,12 @@ impl Connection {
         if self.role == Role::Client {
             self.client_timers(now);
         }
+        // Acks go out when the batch is full or the oldest has waited `ack_delay`;
+        // they then ride in the same container as whatever else is queued.
         let ack_due = !self.acks.is_empty()
             && (force_acks
                 || self.acks.len() >= self.config.ack_batch
-                || self.ack_since.is_some_and(|t| now >= t + self.config.ack_delay)
-                || !self.queue.is_empty());
+                || self.ack_since.is_some_and(|t| now >= t + self.config.ack_delay));
         if ack_due {
             let ids = std::mem::take(&mut self.acks);
             self.ack_since = None;
@@ -811,7 +831,9 @@ impl Connection {
             sent_ids.push(msg_id);
         } else {
             quick_ack = false;
-            let mut body = Vec::with_capacity(size);
+            // The container body is built in a buffer kept across flushes.
+            let mut body = std::mem::take(&mut self.scratch);
+            body.clear();
             let mut c = container::ContainerBuilder::new(&mut body, max_msgs, usize::MAX);
             for o in &batch {
                 let msg_id = session.next_msg_id(now, o.response);
@@ -823,9 +845,15 @@ impl Connection {
             let container_id = session.next_msg_id(now, false);
             let seq = session.next_seq_no(false);
             session.pack_with(container_id, seq, &body, &mut packet);
+            if body.capacity() <= 1 << 20 {
+                self.scratch = body;
+            }
             self.containers.insert(container_id, sent_ids.clone());
-            while self.containers.len() > MAX_KEPT {
-                self.containers.pop_first();
+            self.container_order.push_back(container_id);
+            while self.container_order.len() > MAX_KEPT {
+                if let Some(old) = self.container_order.pop_front() {
+                    self.containers.remove(&old);
+                }
             }
         }
         for (o, msg_id) in batch.into_iter().zip(sent_ids) {

@@ -23,9 +23,29 @@
 mod config;
 mod engine;
 mod events;
+mod idmap;
 mod replay;
 
 pub use config::{ConnectionConfig, KeyLookup, Persisted, Transporting};
 pub use engine::Connection;
 pub use events::{CloseReason, Event, Input, Output, RequestHandle, ResetAction, SendOptions};
 pub use replay::ReplayWindow;
+
+/// Sizes of a Connection's internal state ([`Connection::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stats {
+    /// Messages waiting to be sent.
+    pub queued: usize,
+    /// Sent messages kept until acknowledged or answered (bounded).
+    pub awaiting_ack_or_answer: usize,
+    /// Requests without an answer yet.
+    pub open_requests: usize,
+    /// Sent containers remembered for re-sends (bounded).
+    pub containers_remembered: usize,
+    /// Received msg_ids remembered against replays (bounded by the window).
+    pub replay_window: usize,
+    /// Acks not yet sent.
+    pub pending_acks: usize,
+    /// Bytes of an incomplete transport frame.
+    pub buffered_transport_bytes: usize,
+}

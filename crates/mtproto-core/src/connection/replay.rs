@@ -1,21 +1,23 @@
 //! A bounded window of received msg_ids that refuses replays.
 
-use std::collections::{BTreeSet, VecDeque};
+use super::idmap::IdSet;
+use std::collections::VecDeque;
 
-/// Remembers the last `capacity` msg_ids; anything at or below the oldest
-/// remembered one, once the window is full, counts as too old.
+/// Remembers the last `capacity` msg_ids; anything at or below the newest
+/// forgotten one counts as too old.
 #[derive(Debug, Clone)]
 pub struct ReplayWindow {
     capacity: usize,
     order: VecDeque<i64>,
-    set: BTreeSet<i64>,
+    set: IdSet,
     floor: i64,
+    max: Option<i64>,
 }
 
 impl ReplayWindow {
     /// A window of `capacity` msg_ids (at least 1).
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), order: VecDeque::new(), set: BTreeSet::new(), floor: i64::MIN }
+        Self { capacity: capacity.max(1), order: VecDeque::new(), set: IdSet::default(), floor: i64::MIN, max: None }
     }
 
     /// Records `msg_id`; false when it was seen before or is below the window.
@@ -23,6 +25,7 @@ impl ReplayWindow {
         if msg_id <= self.floor || !self.set.insert(msg_id) {
             return false;
         }
+        self.max = Some(self.max.map_or(msg_id, |m| m.max(msg_id)));
         self.order.push_back(msg_id);
         if self.order.len() > self.capacity {
             // Everything at or below an evicted id can no longer be told
@@ -52,7 +55,7 @@ impl ReplayWindow {
 
     /// The largest id recorded, if any.
     pub fn max(&self) -> Option<i64> {
-        self.set.iter().next_back().copied()
+        self.max
     }
 
     /// Whether nothing is remembered.
