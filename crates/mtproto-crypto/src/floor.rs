@@ -2,7 +2,10 @@
 //! plus one AES-256-IGE pass over the same bytes, built directly on the `sha2`
 //! and `aes` crates with the cipher keyed once (the most favourable use of the
 //! `aes` crate: no key schedule per message, one block call per block).
-//! Not part of the protocol API.
+//! Not part of the protocol API. The loop is written out here on purpose
+//! rather than shared with `ige::encrypt_portable`: the floor must be the
+//! fastest form, and sharing the function measurably changed its codegen
+//! (31 µs vs 34–42 µs for 16 KiB), which would flatter every ratio.
 
 use aes::Aes256;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};

@@ -77,8 +77,14 @@ fn split_iv(iv: &[u8; 32]) -> ([u8; 16], [u8; 16]) {
 /// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
 pub fn encrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
     check_len(buf)?;
-    let cipher = Aes256::new(&Array::from(*key));
-    let (mut prev_c, mut prev_p) = split_iv(iv);
+    let (prev_c, prev_p) = split_iv(iv);
+    encrypt_with_cipher(&Aes256::new(&Array::from(*key)), prev_c, prev_p, buf);
+    Ok(())
+}
+
+/// The IGE encryption loop over whole blocks with a keyed `aes` cipher (also
+/// the benchmark floor's IGE pass).
+pub(crate) fn encrypt_with_cipher(cipher: &Aes256, mut prev_c: [u8; 16], mut prev_p: [u8; 16], buf: &mut [u8]) {
     for chunk in buf.chunks_exact_mut(16) {
         let mut p = [0u8; 16];
         p.copy_from_slice(chunk);
@@ -95,7 +101,6 @@ pub fn encrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result
         prev_p = p;
     }
     prev_p.zeroize();
-    Ok(())
 }
 
 /// The portable decryption loop on the `aes` crate (public for differential tests

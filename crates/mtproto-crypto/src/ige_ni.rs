@@ -85,6 +85,28 @@ fn expand_decrypt_keys(key: &[u8; 32]) -> [__m128i; 15] {
     d
 }
 
+/// AES-256 encryption of one block with the expanded keys.
+#[inline]
+#[target_feature(enable = "aes,sse2")]
+fn encrypt_block(block: __m128i, k: &[__m128i; 15]) -> __m128i {
+    let mut x = _mm_xor_si128(block, k[0]);
+    for key in &k[1..14] {
+        x = _mm_aesenc_si128(x, *key);
+    }
+    _mm_aesenclast_si128(x, k[14])
+}
+
+/// AES-256 decryption of one block with the inverse expanded keys.
+#[inline]
+#[target_feature(enable = "aes,sse2")]
+fn decrypt_block(block: __m128i, k: &[__m128i; 15]) -> __m128i {
+    let mut x = _mm_xor_si128(block, k[0]);
+    for key in &k[1..14] {
+        x = _mm_aesdec_si128(x, *key);
+    }
+    _mm_aesdeclast_si128(x, k[14])
+}
+
 #[target_feature(enable = "aes,sse2")]
 fn encrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     let k = expand_encrypt_keys(key);
@@ -92,22 +114,7 @@ fn encrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     let mut prev_p = load(&iv[16..]);
     for chunk in buf.chunks_exact_mut(16) {
         let p = load(chunk);
-        let mut x = _mm_xor_si128(_mm_xor_si128(p, prev_c), k[0]);
-        x = _mm_aesenc_si128(x, k[1]);
-        x = _mm_aesenc_si128(x, k[2]);
-        x = _mm_aesenc_si128(x, k[3]);
-        x = _mm_aesenc_si128(x, k[4]);
-        x = _mm_aesenc_si128(x, k[5]);
-        x = _mm_aesenc_si128(x, k[6]);
-        x = _mm_aesenc_si128(x, k[7]);
-        x = _mm_aesenc_si128(x, k[8]);
-        x = _mm_aesenc_si128(x, k[9]);
-        x = _mm_aesenc_si128(x, k[10]);
-        x = _mm_aesenc_si128(x, k[11]);
-        x = _mm_aesenc_si128(x, k[12]);
-        x = _mm_aesenc_si128(x, k[13]);
-        x = _mm_aesenclast_si128(x, k[14]);
-        let c = _mm_xor_si128(x, prev_p);
+        let c = _mm_xor_si128(encrypt_block(_mm_xor_si128(p, prev_c), &k), prev_p);
         store(c, chunk);
         prev_c = c;
         prev_p = p;
@@ -121,22 +128,7 @@ fn decrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     let mut prev_p = load(&iv[16..]);
     for chunk in buf.chunks_exact_mut(16) {
         let c = load(chunk);
-        let mut x = _mm_xor_si128(_mm_xor_si128(c, prev_p), k[0]);
-        x = _mm_aesdec_si128(x, k[1]);
-        x = _mm_aesdec_si128(x, k[2]);
-        x = _mm_aesdec_si128(x, k[3]);
-        x = _mm_aesdec_si128(x, k[4]);
-        x = _mm_aesdec_si128(x, k[5]);
-        x = _mm_aesdec_si128(x, k[6]);
-        x = _mm_aesdec_si128(x, k[7]);
-        x = _mm_aesdec_si128(x, k[8]);
-        x = _mm_aesdec_si128(x, k[9]);
-        x = _mm_aesdec_si128(x, k[10]);
-        x = _mm_aesdec_si128(x, k[11]);
-        x = _mm_aesdec_si128(x, k[12]);
-        x = _mm_aesdec_si128(x, k[13]);
-        x = _mm_aesdeclast_si128(x, k[14]);
-        let p = _mm_xor_si128(x, prev_c);
+        let p = _mm_xor_si128(decrypt_block(_mm_xor_si128(c, prev_p), &k), prev_c);
         store(p, chunk);
         prev_c = c;
         prev_p = p;
@@ -170,22 +162,7 @@ fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &
     for i in 0..blocks {
         let at = i * 16;
         let c = load(&buf[at..at + 16]);
-        let mut x = _mm_xor_si128(_mm_xor_si128(c, prev_p), k[0]);
-        x = _mm_aesdec_si128(x, k[1]);
-        x = _mm_aesdec_si128(x, k[2]);
-        x = _mm_aesdec_si128(x, k[3]);
-        x = _mm_aesdec_si128(x, k[4]);
-        x = _mm_aesdec_si128(x, k[5]);
-        x = _mm_aesdec_si128(x, k[6]);
-        x = _mm_aesdec_si128(x, k[7]);
-        x = _mm_aesdec_si128(x, k[8]);
-        x = _mm_aesdec_si128(x, k[9]);
-        x = _mm_aesdec_si128(x, k[10]);
-        x = _mm_aesdec_si128(x, k[11]);
-        x = _mm_aesdec_si128(x, k[12]);
-        x = _mm_aesdec_si128(x, k[13]);
-        x = _mm_aesdeclast_si128(x, k[14]);
-        let p = _mm_xor_si128(x, prev_c);
+        let p = _mm_xor_si128(decrypt_block(_mm_xor_si128(c, prev_p), &k), prev_c);
         store(p, &mut buf[at..at + 16]);
         prev_c = c;
         prev_p = p;

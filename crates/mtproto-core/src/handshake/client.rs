@@ -1,6 +1,6 @@
 //! The client side: step functions and the state machine over them.
 
-use super::{HandshakeError, HandshakeResult, Step, be_min, be_u64, parse_with_hash, with_hash_padded};
+use super::{HandshakeError, HandshakeResult, Step, be_min, be_u64, check_nonces, open_with_tmp_key, with_hash_padded};
 use crate::message::{self, MsgIdClock, MsgKind, Role};
 use crate::tl::schema::{
     ClientDhInnerData, DhGenFail, DhGenOk, DhGenRetry, PqInnerData, PqInnerFields, ReqDhParams, ReqPqMulti, ResPq,
@@ -200,22 +200,9 @@ pub fn step3(
     cache: &mut PrimeCache,
     entropy: &mut dyn Entropy,
 ) -> Result<(SetClientDhParams, Step3), HandshakeError> {
-    if !ct_eq(&answer.nonce, &state.nonce) {
-        return Err(HandshakeError::NonceMismatch);
-    }
-    if !ct_eq(&answer.server_nonce, &state.server_nonce) {
-        return Err(HandshakeError::ServerNonceMismatch);
-    }
-    let (tmp_key, tmp_iv) = nonce::tmp_aes_key_iv(&state.new_nonce, &state.server_nonce);
-    let mut plain = Zeroizing::new(answer.encrypted_answer.clone());
-    ige::decrypt(&tmp_key, &tmp_iv, &mut plain)?;
-    let inner: ServerDhInnerData = parse_with_hash(&plain)?;
-    if !ct_eq(&inner.nonce, &state.nonce) {
-        return Err(HandshakeError::NonceMismatch);
-    }
-    if !ct_eq(&inner.server_nonce, &state.server_nonce) {
-        return Err(HandshakeError::ServerNonceMismatch);
-    }
+    check_nonces(&answer.nonce, &answer.server_nonce, &state.nonce, &state.server_nonce)?;
+    let inner: ServerDhInnerData = open_with_tmp_key(&state.new_nonce, &state.server_nonce, &answer.encrypted_answer)?;
+    check_nonces(&inner.nonce, &inner.server_nonce, &state.nonce, &state.server_nonce)?;
     let g = u32::try_from(inner.g).map_err(|_| mtproto_crypto::CryptoError::DhGeneratorOutOfRange { g: 0 })?;
     let group = DhGroup::new(&inner.dh_prime, g, cache)?;
     group.check_public(&inner.g_a)?;
@@ -274,12 +261,7 @@ pub fn finish(
         DhGenAnswer::Retry(a) => (a.nonce, a.server_nonce, a.new_nonce_hash2, 2),
         DhGenAnswer::Fail(a) => (a.nonce, a.server_nonce, a.new_nonce_hash3, 3),
     };
-    if !ct_eq(&nonce, &s2.nonce) {
-        return Err(HandshakeError::NonceMismatch);
-    }
-    if !ct_eq(&server_nonce, &s2.server_nonce) {
-        return Err(HandshakeError::ServerNonceMismatch);
-    }
+    check_nonces(&nonce, &server_nonce, &s2.nonce, &s2.server_nonce)?;
     if !ct_eq(&nonce::new_nonce_hash(&s2.new_nonce, number, &state.auth_key), &hash) {
         return Err(HandshakeError::NewNonceHashMismatch);
     }

@@ -85,6 +85,40 @@ pub(crate) fn parse_with_hash<'a, T: crate::tl::Deserialize<'a>>(plain: &'a [u8]
     Ok(v)
 }
 
+/// Checks that a message echoes both nonces (constant-time compares).
+pub(crate) fn check_nonces(
+    nonce: &[u8; 16],
+    server_nonce: &[u8; 16],
+    our_nonce: &[u8; 16],
+    our_server_nonce: &[u8; 16],
+) -> Result<(), HandshakeError> {
+    use subtle::ConstantTimeEq;
+    if !bool::from(nonce.ct_eq(our_nonce)) {
+        return Err(HandshakeError::NonceMismatch);
+    }
+    if !bool::from(server_nonce.ct_eq(our_server_nonce)) {
+        return Err(HandshakeError::ServerNonceMismatch);
+    }
+    Ok(())
+}
+
+/// Decrypts `SHA1 ‖ object ‖ padding` with the tmp key derived from the
+/// nonces, parses the object and checks its hash (server_DH_inner_data on the
+/// client, client_DH_inner_data on the server).
+pub(crate) fn open_with_tmp_key<T>(
+    new_nonce: &[u8; 32],
+    server_nonce: &[u8; 16],
+    encrypted: &[u8],
+) -> Result<T, HandshakeError>
+where
+    T: for<'a> crate::tl::Deserialize<'a>,
+{
+    let (tmp_key, tmp_iv) = mtproto_crypto::nonce::tmp_aes_key_iv(new_nonce, server_nonce);
+    let mut plain = zeroize::Zeroizing::new(encrypted.to_vec());
+    mtproto_crypto::ige::decrypt(&tmp_key, &tmp_iv, &mut plain)?;
+    parse_with_hash(&plain)
+}
+
 /// Minimal big-endian bytes of a u64.
 pub(crate) fn be_min(v: u64) -> Vec<u8> {
     let b = v.to_be_bytes();

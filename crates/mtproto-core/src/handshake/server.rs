@@ -1,6 +1,6 @@
 //! The server side of the handshake.
 
-use super::{HandshakeError, HandshakeResult, Step, be_min, be_u64, parse_with_hash, with_hash_padded};
+use super::{HandshakeError, HandshakeResult, Step, be_u64, check_nonces, open_with_tmp_key, with_hash_padded};
 use crate::message::{self, MsgIdClock, MsgKind, Role};
 use crate::tl::schema::{
     ClientDhInnerData, DhGenOk, DhGenRetry, PqInnerData, ReqDhParams, ReqPq, ReqPqMulti, ResPq, ServerDhInnerData,
@@ -12,7 +12,6 @@ use mtproto_crypto::dh::{DH_BYTES, DhGroup, PrimeCache, TELEGRAM_DH_PRIME};
 use mtproto_crypto::rsa::{RsaPrivateKey, legacy_decrypt, rsa_pad_decrypt};
 use mtproto_crypto::{AuthKey, CryptoError, Entropy, ige, nonce, pq};
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// Server handshake settings.
@@ -77,10 +76,6 @@ impl core::fmt::Debug for ServerHandshake {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ServerHandshake").field("deadline", &self.deadline).finish_non_exhaustive()
     }
-}
-
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
 }
 
 /// A random prime in [2^30, 2^31).
@@ -181,12 +176,7 @@ impl ServerHandshake {
                     return Err(HandshakeError::UnexpectedMessage { constructor });
                 }
                 let req = ReqDhParams::from_bytes(m.body)?;
-                if !ct_eq(&req.nonce, &st.nonce) {
-                    return Err(HandshakeError::NonceMismatch);
-                }
-                if !ct_eq(&req.server_nonce, &st.server_nonce) {
-                    return Err(HandshakeError::ServerNonceMismatch);
-                }
+                check_nonces(&req.nonce, &req.server_nonce, &st.nonce, &st.server_nonce)?;
                 if be_u64(&req.p) != Some(st.p) || be_u64(&req.q) != Some(st.q) {
                     return Err(HandshakeError::PqMismatch);
                 }
@@ -197,12 +187,7 @@ impl ServerHandshake {
                     .ok_or(HandshakeError::UnknownFingerprint { fingerprint: req.public_key_fingerprint })?;
                 let inner = self.decrypt_inner(key, &req.encrypted_data)?;
                 let f = inner.fields();
-                if !ct_eq(&f.nonce, &st.nonce) {
-                    return Err(HandshakeError::NonceMismatch);
-                }
-                if !ct_eq(&f.server_nonce, &st.server_nonce) {
-                    return Err(HandshakeError::ServerNonceMismatch);
-                }
+                check_nonces(&f.nonce, &f.server_nonce, &st.nonce, &st.server_nonce)?;
                 if be_u64(&f.pq) != Some(st.pq) || be_u64(&f.p) != Some(st.p) || be_u64(&f.q) != Some(st.q) {
                     return Err(HandshakeError::PqMismatch);
                 }
@@ -246,22 +231,9 @@ impl ServerHandshake {
                     return Err(HandshakeError::UnexpectedMessage { constructor });
                 }
                 let req = SetClientDhParams::from_bytes(m.body)?;
-                if !ct_eq(&req.nonce, &st.nonce) {
-                    return Err(HandshakeError::NonceMismatch);
-                }
-                if !ct_eq(&req.server_nonce, &st.server_nonce) {
-                    return Err(HandshakeError::ServerNonceMismatch);
-                }
-                let (tmp_key, tmp_iv) = nonce::tmp_aes_key_iv(&st.new_nonce, &st.server_nonce);
-                let mut plain = Zeroizing::new(req.encrypted_data.clone());
-                ige::decrypt(&tmp_key, &tmp_iv, &mut plain)?;
-                let inner: ClientDhInnerData = parse_with_hash(&plain)?;
-                if !ct_eq(&inner.nonce, &st.nonce) {
-                    return Err(HandshakeError::NonceMismatch);
-                }
-                if !ct_eq(&inner.server_nonce, &st.server_nonce) {
-                    return Err(HandshakeError::ServerNonceMismatch);
-                }
+                check_nonces(&req.nonce, &req.server_nonce, &st.nonce, &st.server_nonce)?;
+                let inner: ClientDhInnerData = open_with_tmp_key(&st.new_nonce, &st.server_nonce, &req.encrypted_data)?;
+                check_nonces(&inner.nonce, &inner.server_nonce, &st.nonce, &st.server_nonce)?;
                 if inner.retry_id != st.retry_of.unwrap_or(0) {
                     return Err(HandshakeError::BadRetryId);
                 }
@@ -314,11 +286,4 @@ impl ServerHandshake {
             Err(e) => Err(e.into()),
         }
     }
-}
-
-#[allow(dead_code)]
-fn _assert_send() {
-    fn is_send<T: Send>() {}
-    is_send::<ServerHandshake>();
-    let _ = be_min;
 }
