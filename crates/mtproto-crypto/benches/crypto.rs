@@ -60,6 +60,71 @@ fn ige_only(c: &mut Criterion) {
     g.finish();
 }
 
+/// Several independent messages encrypted in one call (multi-buffer) against
+/// one after another and against the floor for the same bytes.
+fn multi_buffer(c: &mut Criterion) {
+    let keys: Vec<AuthKey> = (0..4u8).map(|i| AuthKey::from_bytes([0x42 ^ i; 256])).collect();
+    let floor = Floor::default();
+    for (count, size) in [(2usize, 16 << 10), (2, 1 << 20), (4, 16 << 10)] {
+        let mut g = c.benchmark_group(format!("encrypt_{count}x{size}"));
+        g.throughput(Throughput::Bytes((count * size) as u64));
+        let mut bufs: Vec<Vec<u8>> = (0..count).map(|_| vec![0x5a_u8; envelope::HEADER_LEN + size]).collect();
+        g.bench_function("floor", |b| {
+            b.iter(|| {
+                for buf in bufs.iter_mut() {
+                    floor.run(&mut buf[envelope::HEADER_LEN..]);
+                }
+            })
+        });
+        g.bench_function("one_by_one", |b| {
+            b.iter(|| {
+                for (buf, key) in bufs.iter_mut().zip(&keys) {
+                    envelope::encrypt_in_place(key, Direction::ClientToServer, buf).unwrap();
+                }
+            })
+        });
+        g.bench_function("encrypt_many", |b| {
+            b.iter(|| {
+                let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> = bufs
+                    .iter_mut()
+                    .zip(&keys)
+                    .map(|(buf, key)| (key, Direction::ClientToServer, &mut buf[..]))
+                    .collect();
+                envelope::encrypt_many(&mut jobs).unwrap();
+            })
+        });
+        let sealed: Vec<Vec<u8>> = bufs
+            .iter()
+            .zip(&keys)
+            .map(|(buf, key)| {
+                let mut v = buf.clone();
+                envelope::encrypt_in_place(key, Direction::ServerToClient, &mut v).unwrap();
+                v
+            })
+            .collect();
+        let mut work = sealed.clone();
+        g.bench_function("decrypt_one_by_one", |b| {
+            b.iter(|| {
+                for ((w, s), key) in work.iter_mut().zip(&sealed).zip(&keys) {
+                    w.copy_from_slice(s);
+                    envelope::decrypt_in_place(key, Direction::ServerToClient, w).unwrap();
+                }
+            })
+        });
+        g.bench_function("decrypt_many", |b| {
+            b.iter(|| {
+                for (w, s) in work.iter_mut().zip(&sealed) {
+                    w.copy_from_slice(s);
+                }
+                let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
+                    work.iter_mut().zip(&keys).map(|(w, key)| (key, Direction::ServerToClient, &mut w[..])).collect();
+                assert!(envelope::decrypt_many(&mut jobs).iter().all(Result::is_ok));
+            })
+        });
+        g.finish();
+    }
+}
+
 fn handshake_pieces(c: &mut Criterion) {
     let mut g = c.benchmark_group("handshake");
     // A 63-bit pq: (2^31 - 1) * (2^32 - 5), the largest balanced case.
@@ -80,6 +145,6 @@ fn handshake_pieces(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(std::time::Duration::from_millis(300)).measurement_time(std::time::Duration::from_secs(1));
-    targets = messages, ige_only, handshake_pieces
+    targets = messages, ige_only, multi_buffer, handshake_pieces
 }
 criterion_main!(benches);

@@ -113,6 +113,110 @@ pub fn encrypt_in_place(key: &AuthKey, dir: Direction, buf: &mut [u8]) -> Result
     Ok(())
 }
 
+/// Encrypts several independent messages in one call (keys and directions may
+/// differ), each laid out as for [`encrypt_in_place`]. On AES-NI CPUs the IGE
+/// chains of up to four messages run interleaved, which is faster than one
+/// after another because each chain is bound by AES latency, not throughput.
+///
+/// # Errors
+/// The first [`CryptoError::BadPlaintextLayout`], before anything is encrypted.
+pub fn encrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Result<(), CryptoError> {
+    for (_, _, buf) in jobs.iter() {
+        let plain_len = buf.len().saturating_sub(HEADER_LEN);
+        if buf.len() <= HEADER_LEN || !plain_len.is_multiple_of(16) {
+            return Err(CryptoError::BadPlaintextLayout { len: plain_len });
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if crate::ige_ni::available() {
+        for group in jobs.chunks_mut(crate::ige_ni::LANES) {
+            let mut keys = [[0u8; 32]; crate::ige_ni::LANES];
+            let mut ivs = [[0u8; 32]; crate::ige_ni::LANES];
+            let mut bodies: Vec<&mut [u8]> = Vec::with_capacity(group.len());
+            for (l, (key, dir, buf)) in group.iter_mut().enumerate() {
+                let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
+                let mk = msg_key(key, *dir, plaintext);
+                let (k, iv) = derive_aes(key, *dir, &mk);
+                keys[l] = *k;
+                ivs[l] = *iv;
+                header[..8].copy_from_slice(&key.id_bytes());
+                header[8..24].copy_from_slice(&mk);
+                bodies.push(plaintext);
+            }
+            crate::ige_ni::encrypt_multi(&keys[..bodies.len()], &ivs[..bodies.len()], &mut bodies);
+            keys.zeroize();
+            ivs.zeroize();
+        }
+        return Ok(());
+    }
+    for (key, dir, buf) in jobs.iter_mut() {
+        encrypt_in_place(key, *dir, buf)?;
+    }
+    Ok(())
+}
+
+/// Decrypts several received messages in one call, interleaving their IGE
+/// chains on AES-NI CPUs (as [`encrypt_many`] does), then checks each
+/// msg_key in constant time. Each result says whether that message
+/// authenticated; on `Ok` its plaintext is `buf[HEADER_LEN..]`, on a msg_key
+/// mismatch the buffer's plaintext part is wiped.
+pub fn decrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Vec<Result<(), CryptoError>> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::ige_ni::available() {
+        let mut results = Vec::with_capacity(jobs.len());
+        for group in jobs.chunks_mut(crate::ige_ni::LANES) {
+            let mut keys = [[0u8; 32]; crate::ige_ni::LANES];
+            let mut ivs = [[0u8; 32]; crate::ige_ni::LANES];
+            let mut bodies: Vec<&mut [u8]> = Vec::with_capacity(group.len());
+            let mut checks: Vec<(usize, [u8; 16])> = Vec::with_capacity(group.len());
+            let first = results.len();
+            for (l, (key, dir, buf)) in group.iter_mut().enumerate() {
+                match check_envelope(key, buf) {
+                    Err(e) => results.push(Err(e)),
+                    Ok(received) => {
+                        let (k, iv) = derive_aes(key, *dir, &received);
+                        keys[bodies.len()] = *k;
+                        ivs[bodies.len()] = *iv;
+                        bodies.push(&mut buf[HEADER_LEN..]);
+                        checks.push((l, received));
+                        results.push(Ok(()));
+                    }
+                }
+            }
+            crate::ige_ni::decrypt_multi(&keys[..bodies.len()], &ivs[..bodies.len()], &mut bodies);
+            keys.zeroize();
+            ivs.zeroize();
+            drop(bodies);
+            for (l, received) in checks {
+                let (key, dir, buf) = &mut group[l];
+                let body = &mut buf[HEADER_LEN..];
+                if !bool::from(msg_key(key, *dir, body).ct_eq(&received)) {
+                    body.zeroize();
+                    results[first + l] = Err(CryptoError::MsgKeyMismatch);
+                }
+            }
+        }
+        return results;
+    }
+    jobs.iter_mut().map(|(key, dir, buf)| decrypt_in_place(key, *dir, buf).map(|_| ())).collect()
+}
+
+/// The checks before decryption: length, alignment, auth_key_id. Returns the received msg_key.
+fn check_envelope(key: &AuthKey, buf: &[u8]) -> Result<[u8; 16], CryptoError> {
+    if buf.len() < HEADER_LEN + MIN_PLAINTEXT_LEN {
+        return Err(CryptoError::MessageTooShort { len: buf.len() });
+    }
+    if !(buf.len() - HEADER_LEN).is_multiple_of(16) {
+        return Err(CryptoError::NotBlockAligned { len: buf.len() - HEADER_LEN });
+    }
+    if !bool::from(buf[..8].ct_eq(&key.id_bytes())) {
+        return Err(CryptoError::AuthKeyIdMismatch);
+    }
+    let mut received = [0u8; 16];
+    received.copy_from_slice(&buf[8..24]);
+    Ok(received)
+}
+
 /// Reads the auth_key_id of an encrypted message without decrypting it.
 pub fn peek_auth_key_id(buf: &[u8]) -> Option<[u8; 8]> {
     buf.get(..8).map(|b| {
@@ -156,18 +260,8 @@ fn decrypt_with<'a>(
     buf: &'a mut [u8],
     fused: bool,
 ) -> Result<&'a mut [u8], CryptoError> {
-    if buf.len() < HEADER_LEN + MIN_PLAINTEXT_LEN {
-        return Err(CryptoError::MessageTooShort { len: buf.len() });
-    }
-    if !(buf.len() - HEADER_LEN).is_multiple_of(16) {
-        return Err(CryptoError::NotBlockAligned { len: buf.len() - HEADER_LEN });
-    }
-    let (header, body) = buf.split_at_mut(HEADER_LEN);
-    if !bool::from(header[..8].ct_eq(&key.id_bytes())) {
-        return Err(CryptoError::AuthKeyIdMismatch);
-    }
-    let mut received = [0u8; 16];
-    received.copy_from_slice(&header[8..24]);
+    let received = check_envelope(key, buf)?;
+    let body = &mut buf[HEADER_LEN..];
     let (aes_key, aes_iv) = derive_aes(key, dir, &received);
     let computed = match fused_backend(fused) {
         #[cfg(target_arch = "x86_64")]

@@ -343,3 +343,84 @@ fn fused_decrypt_matches_unfused_on_large_messages() {
         assert_eq!(envelope::decrypt_in_place_unfused(&key, Direction::ServerToClient, &mut b).unwrap(), &plain[..]);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Multi-buffer encryption equals encrypting each message alone, for any
+    /// mix of keys, directions and lengths (lanes that end early included).
+    #[test]
+    fn encrypt_many_matches_one_by_one(specs in proptest::collection::vec((any::<u8>(), any::<bool>(), 1usize..200), 1..10)) {
+        let keys: Vec<AuthKey> = specs.iter().map(|(s, _, _)| key_from(*s)).collect();
+        let plains: Vec<Vec<u8>> = specs
+            .iter()
+            .map(|(s, _, blocks)| {
+                let mut v = vec![0u8; envelope::HEADER_LEN];
+                v.extend((0..blocks * 16).map(|i| (i as u8).wrapping_mul(*s | 1)));
+                v
+            })
+            .collect();
+        let mut expected = plains.clone();
+        for ((buf, key), (_, client, _)) in expected.iter_mut().zip(&keys).zip(&specs) {
+            envelope::encrypt_in_place(key, dir(*client), buf).unwrap();
+        }
+        let mut got = plains.clone();
+        let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
+            got.iter_mut().zip(&keys).zip(&specs).map(|((buf, key), (_, client, _))| (key, dir(*client), &mut buf[..])).collect();
+        envelope::encrypt_many(&mut jobs).unwrap();
+        prop_assert_eq!(got, expected);
+    }
+}
+
+#[test]
+fn encrypt_many_refuses_a_bad_layout_before_encrypting_anything() {
+    let key = key_from(1);
+    let mut good = vec![0u8; envelope::HEADER_LEN + 48];
+    let before = good.clone();
+    let mut bad = [0u8; envelope::HEADER_LEN + 20];
+    let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
+        vec![(&key, Direction::ClientToServer, &mut good[..]), (&key, Direction::ClientToServer, &mut bad[..])];
+    assert_eq!(envelope::encrypt_many(&mut jobs), Err(CryptoError::BadPlaintextLayout { len: 20 }));
+    assert_eq!(good, before);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Multi-buffer decryption agrees with one-by-one decryption, including
+    /// which messages fail (a flipped byte, a foreign key, a short buffer).
+    #[test]
+    fn decrypt_many_matches_one_by_one(specs in proptest::collection::vec((any::<u8>(), any::<bool>(), 3usize..150, 0u8..4), 1..10)) {
+        let keys: Vec<AuthKey> = specs.iter().map(|(s, ..)| key_from(*s)).collect();
+        let other = key_from(200);
+        let mut sealed: Vec<Vec<u8>> = Vec::new();
+        for ((s, client, blocks, fault), key) in specs.iter().zip(&keys) {
+            let mut v = vec![0u8; envelope::HEADER_LEN];
+            v.extend((0..blocks * 16).map(|i| (i as u8) ^ *s));
+            envelope::encrypt_in_place(key, dir(*client), &mut v).unwrap();
+            match fault {
+                1 => { let n = v.len(); v[n - 1] ^= 1; }
+                2 => v.truncate(40),
+                _ => {}
+            }
+            sealed.push(v);
+        }
+        let use_key = |i: usize| if specs[i].3 == 3 { &other } else { &keys[i] };
+        let mut expected = sealed.clone();
+        let want: Vec<Result<(), CryptoError>> = expected
+            .iter_mut()
+            .enumerate()
+            .map(|(i, buf)| envelope::decrypt_in_place(use_key(i), dir(specs[i].1), buf).map(|_| ()))
+            .collect();
+        let mut got = sealed.clone();
+        let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
+            got.iter_mut().enumerate().map(|(i, buf)| (use_key(i), dir(specs[i].1), &mut buf[..])).collect();
+        let results = envelope::decrypt_many(&mut jobs);
+        prop_assert_eq!(&results, &want);
+        for (i, r) in results.iter().enumerate() {
+            if r.is_ok() {
+                prop_assert_eq!(&got[i], &expected[i]);
+            }
+        }
+    }
+}
