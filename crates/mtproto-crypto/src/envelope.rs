@@ -5,7 +5,6 @@
 //! Both functions work on one caller-owned buffer and allocate nothing.
 
 use crate::{AuthKey, CryptoError, ige};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -45,11 +44,15 @@ impl Direction {
 
 /// msg_key_large = SHA-256(auth_key[88+x .. 120+x] ‖ plaintext).
 pub fn msg_key_large(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> [u8; 32] {
+    crate::sha::prefixed(&msg_key_prefix(key, dir), plaintext)
+}
+
+/// The 32 auth-key bytes msg_key hashes before the plaintext.
+fn msg_key_prefix(key: &AuthKey, dir: Direction) -> [u8; 32] {
     let x = dir.x();
-    let mut h = Sha256::new();
-    h.update(&key.as_bytes()[88 + x..120 + x]);
-    h.update(plaintext);
-    h.finalize().into()
+    let mut prefix = [0u8; 32];
+    prefix.copy_from_slice(&key.as_bytes()[88 + x..120 + x]);
+    prefix
 }
 
 /// msg_key = msg_key_large[8..24].
@@ -71,14 +74,8 @@ pub fn quick_ack_token(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> u32 {
 pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizing<[u8; 32]>, Zeroizing<[u8; 32]>) {
     let x = dir.x();
     let k = key.as_bytes();
-    let mut a = Sha256::new();
-    a.update(msg_key);
-    a.update(&k[x..x + 36]);
-    let a = Zeroizing::new(<[u8; 32]>::from(a.finalize()));
-    let mut b = Sha256::new();
-    b.update(&k[40 + x..76 + x]);
-    b.update(msg_key);
-    let b = Zeroizing::new(<[u8; 32]>::from(b.finalize()));
+    let a = Zeroizing::new(crate::sha::short(msg_key, &k[x..x + 36]));
+    let b = Zeroizing::new(crate::sha::short(&k[40 + x..76 + x], msg_key));
     let mut aes_key = Zeroizing::new([0u8; 32]);
     aes_key[..8].copy_from_slice(&a[..8]);
     aes_key[8..24].copy_from_slice(&b[8..24]);
@@ -266,9 +263,7 @@ fn decrypt_with<'a>(
     let computed = match fused_backend(fused) {
         #[cfg(target_arch = "x86_64")]
         true => {
-            let x = dir.x();
-            let mut prefix = [0u8; 32];
-            prefix.copy_from_slice(&key.as_bytes()[88 + x..120 + x]);
+            let mut prefix = msg_key_prefix(key, dir);
             let digest = crate::ige_ni::decrypt_with_sha256(&aes_key, &aes_iv, &prefix, body);
             prefix.zeroize();
             let mut mk = [0u8; 16];

@@ -135,17 +135,6 @@ fn decrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     }
 }
 
-/// SHA-256 initial state.
-const SHA256_IV: [u32; 8] =
-    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-
-#[inline]
-fn compress(state: &mut [u32; 8], block: &[u8]) {
-    let mut b = [0u8; 64];
-    b.copy_from_slice(block);
-    sha2::block_api::compress256(state, core::slice::from_ref(&b));
-}
-
 /// IGE decryption fused with SHA-256(prefix ‖ plaintext): every 64 bytes of
 /// plaintext are compressed as soon as the chain has produced them, so the
 /// SHA rounds run while the AES chain waits on its own latency.
@@ -154,7 +143,7 @@ fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &
     let k = expand_decrypt_keys(key);
     let mut prev_c = load(&iv[..16]);
     let mut prev_p = load(&iv[16..]);
-    let mut state = SHA256_IV;
+    let mut sha = crate::sha::Blocks::new();
     let blocks = buf.len() / 16;
     // The 32-byte prefix shifts SHA blocks by two AES blocks: the first SHA
     // block is prefix ‖ plaintext[0..32], then plaintext[32 + 64m ..].
@@ -171,38 +160,21 @@ fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &
             let mut first = [0u8; 64];
             first[..32].copy_from_slice(prefix);
             first[32..].copy_from_slice(&buf[..32]);
-            compress(&mut state, &first);
+            sha.block(&first);
             hashed = 32;
         } else if hashed >= 32 && done == hashed + 64 {
-            compress(&mut state, &buf[hashed..done]);
+            sha.blocks(&buf[hashed..done]);
             hashed = done;
         }
     }
-    // The tail and the padding: 0x80, zeros, the bit length (big-endian).
-    let mut tail = [0u8; 128];
-    let rest: &[u8] = if hashed == 0 { &[] } else { &buf[hashed..] };
-    let mut n = 0;
     if hashed == 0 {
+        // Fewer than two blocks: prefix and plaintext fit the final block.
+        let mut tail = [0u8; 64];
         tail[..32].copy_from_slice(prefix);
         tail[32..32 + buf.len()].copy_from_slice(buf);
-        n = 32 + buf.len();
-    } else {
-        tail[..rest.len()].copy_from_slice(rest);
-        n += rest.len();
+        return sha.finish(&tail[..32 + buf.len()]);
     }
-    tail[n] = 0x80;
-    let total_bits = ((32 + buf.len()) as u64) * 8;
-    let end = if n + 1 + 8 <= 64 { 64 } else { 128 };
-    tail[end - 8..end].copy_from_slice(&total_bits.to_be_bytes());
-    compress(&mut state, &tail[..64]);
-    if end == 128 {
-        compress(&mut state, &tail[64..]);
-    }
-    let mut digest = [0u8; 32];
-    for (i, w) in state.iter().enumerate() {
-        digest[4 * i..4 * i + 4].copy_from_slice(&w.to_be_bytes());
-    }
-    digest
+    sha.finish(&buf[hashed..])
 }
 
 /// Decrypts whole blocks in place and returns SHA-256(prefix ‖ plaintext).

@@ -32,6 +32,7 @@ pub mod nonce;
 pub mod obfuscated2;
 pub mod pq;
 pub mod rsa;
+mod sha;
 
 pub use auth_key::AuthKey;
 pub use entropy::{Entropy, OsEntropy, SeededEntropy};
