@@ -76,7 +76,8 @@ pub struct Connection {
     ack_since: Option<Duration>,
     replay: ReplayWindow,
     queued_bytes: usize,
-    quick_acks: IdMap<u32, RequestHandle>,
+    /// Quick-ack token of a sent packet -> the requests in it that asked for one.
+    quick_acks: IdMap<u32, Vec<RequestHandle>>,
     // client timers and salts
     next_ping: Option<Duration>,
     ping: Option<(i64, Duration)>,
@@ -392,7 +393,7 @@ impl Connection {
                     match f {
                         Frame::Packet { mut data, quick_ack } => self.handle_packet(&mut data, quick_ack, now),
                         Frame::QuickAck(token) => {
-                            if let Some(handle) = self.quick_acks.remove(&(token | 0x8000_0000)) {
+                            for handle in self.quick_acks.remove(&(token | 0x8000_0000)).unwrap_or_default() {
                                 self.events.push_back(Event::QuickAck { handle });
                             }
                         }
@@ -784,15 +785,35 @@ impl Connection {
                 });
             }
         }
+        // Frame every packet first, then encrypt them together: several
+        // packets (a large upload, a burst of answers) go through the
+        // multi-buffer path, their AES chains interleaved.
+        let mut packets: Vec<(Vec<u8>, bool)> = Vec::new();
         while !self.queue.is_empty() {
-            self.flush_batch(now);
+            match self.frame_batch(now) {
+                Some(p) => packets.push(p),
+                None => break,
+            }
+        }
+        if let Some(session) = self.session.as_ref() {
+            match packets.as_mut_slice() {
+                [] => {}
+                [(one, _)] => session.seal(one),
+                many => {
+                    let mut framed: Vec<&mut [u8]> = many.iter_mut().map(|(p, _)| &mut p[..]).collect();
+                    session.seal_many(&mut framed);
+                }
+            }
+        }
+        for (packet, quick_ack) in packets {
+            self.transmit_owned(packet, quick_ack);
         }
     }
 
-    fn flush_batch(&mut self, now: Duration) {
-        let Some(session) = self.session.as_mut() else {
-            return;
-        };
+    /// Takes one container's worth (or one message) off the queue and frames
+    /// it, unencrypted; returns the packet and whether a quick ack was asked.
+    fn frame_batch(&mut self, now: Duration) -> Option<(Vec<u8>, bool)> {
+        let session = self.session.as_mut()?;
         let max_msgs = self.config.container_max_messages.clamp(1, container::MAX_MESSAGES);
         let max_bytes = self.config.container_max_bytes;
         // Take as many as fit one container; a lone or oversized message goes alone.
@@ -820,17 +841,12 @@ impl Connection {
             let msg_id = session.next_msg_id(now, o.response);
             let seq = session.next_seq_no(o.content_related);
             quick_ack = o.quick_ack;
-            if o.quick_ack {
-                let token = session.pack_with_quick_ack(msg_id, seq, &o.body, &mut packet);
-                if let Some(h) = o.handle {
-                    self.quick_acks.insert(token, h);
-                }
-            } else {
-                session.pack_with(msg_id, seq, &o.body, &mut packet);
-            }
+            session.frame_with(msg_id, seq, &o.body, &mut packet);
             sent_ids.push(msg_id);
         } else {
-            quick_ack = false;
+            // One packet, one token: a container asks for a quick ack when any
+            // of its requests did, and the ack reaches all of those.
+            quick_ack = batch.iter().any(|o| o.quick_ack);
             // The container body is built in a buffer kept across flushes.
             let mut body = std::mem::take(&mut self.scratch);
             body.clear();
@@ -844,7 +860,7 @@ impl Connection {
             c.finish();
             let container_id = session.next_msg_id(now, false);
             let seq = session.next_seq_no(false);
-            session.pack_with(container_id, seq, &body, &mut packet);
+            session.frame_with(container_id, seq, &body, &mut packet);
             if body.capacity() <= 1 << 20 {
                 self.scratch = body;
             }
@@ -854,6 +870,17 @@ impl Connection {
                 if let Some(old) = self.container_order.pop_front() {
                     self.containers.remove(&old);
                 }
+            }
+        }
+        if quick_ack {
+            let token = session.quick_ack_token(&packet);
+            let asked: Vec<RequestHandle> = batch.iter().filter(|o| o.quick_ack).filter_map(|o| o.handle).collect();
+            if !asked.is_empty() {
+                self.quick_acks.insert(token, asked);
+            }
+            // Tokens of packets never acknowledged are forgotten beyond a bound.
+            if self.quick_acks.len() > MAX_KEPT {
+                self.quick_acks.clear();
             }
         }
         for (o, msg_id) in batch.into_iter().zip(sent_ids) {
@@ -866,7 +893,7 @@ impl Connection {
             }
         }
         self.trim_sent();
-        self.transmit_owned(packet, quick_ack);
+        Some((packet, quick_ack))
     }
 
     /// Bounds what is kept for re-sending: pending requests stay (they are

@@ -193,6 +193,17 @@ impl EncryptedSession {
     }
 
     fn pack_inner(&mut self, msg_id: i64, seq_no: i32, body: &[u8], out: &mut Vec<u8>, token: bool) -> u32 {
+        let start = self.frame_with(msg_id, seq_no, body, out);
+        let token = if token { self.quick_ack_token(&out[start..]) } else { 0 };
+        self.seal(&mut out[start..]);
+        token
+    }
+
+    /// Lays out a message (room for auth_key_id and msg_key, the inner header,
+    /// `body`, random padding) at the end of `out` without encrypting it, and
+    /// returns where it starts. Seal it with [`EncryptedSession::seal`] or,
+    /// with others, [`EncryptedSession::seal_many`].
+    pub fn frame_with(&mut self, msg_id: i64, seq_no: i32, body: &[u8], out: &mut Vec<u8>) -> usize {
         let start = out.len();
         let pad = padding_len(body.len());
         out.resize(start + HEADER_LEN, 0);
@@ -205,12 +216,28 @@ impl EncryptedSession {
         let pad_start = out.len();
         out.resize(pad_start + pad, 0);
         self.entropy.fill(&mut out[pad_start..]);
-        let dir = self.my_direction();
-        let token = if token { envelope::quick_ack_token(&self.key, dir, &out[start + HEADER_LEN..]) } else { 0 };
-        // The layout above is block aligned by construction, so this cannot fail.
-        let sealed = envelope::encrypt_in_place(&self.key, dir, &mut out[start..]);
+        start
+    }
+
+    /// The quick-ack token the peer will return for a framed, not yet sealed message.
+    pub fn quick_ack_token(&self, framed: &[u8]) -> u32 {
+        envelope::quick_ack_token(&self.key, self.my_direction(), framed.get(HEADER_LEN..).unwrap_or(&[]))
+    }
+
+    /// Encrypts one message laid out by [`EncryptedSession::frame_with`].
+    pub fn seal(&self, framed: &mut [u8]) {
+        // The layout is block aligned by construction, so this cannot fail.
+        let sealed = envelope::encrypt_in_place(&self.key, self.my_direction(), framed);
         debug_assert!(sealed.is_ok());
-        token
+    }
+
+    /// Encrypts several framed messages at once, their AES chains interleaved.
+    pub fn seal_many(&self, framed: &mut [&mut [u8]]) {
+        let dir = self.my_direction();
+        let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
+            framed.iter_mut().map(|f| (&self.key, dir, &mut **f)).collect();
+        let sealed = envelope::encrypt_many(&mut jobs);
+        debug_assert!(sealed.is_ok());
     }
 
     /// Decrypts a message in place and checks it: auth_key_id, msg_key (in
