@@ -139,7 +139,9 @@ pub enum Event {
         /// What the caller should do.
         action: ResetAction,
     },
-    /// The server acknowledged receipt of a request (quick ack).
+    /// The server acknowledged receipt of a packet carrying this request
+    /// (quick ack); reported once per transmission, so a re-sent request may
+    /// see it more than once.
     QuickAck {
         /// The request.
         handle: RequestHandle,
