@@ -190,6 +190,89 @@ pub fn connection_input(data: &[u8]) {
     }
 }
 
+/// Differential: the multi-buffer and fused fast paths against the one-by-one
+/// portable paths, on fuzzer-chosen keys, directions, lengths and contents,
+/// with a fuzzer-chosen byte flipped after sealing. Any disagreement panics.
+pub fn crypto_paths(data: &[u8]) {
+    let mut jobs_spec = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 3 && jobs_spec.len() < 6 {
+        let (head, tail) = rest.split_at(3);
+        let blocks = 3 + (head[2] as usize % 40);
+        let take = tail.len().min(blocks * 16);
+        jobs_spec.push((head[0], head[1] & 1 == 0, blocks, &tail[..take]));
+        rest = &tail[take..];
+    }
+    if jobs_spec.is_empty() {
+        return;
+    }
+    let key_of =
+        |seed: u8| AuthKey::from_bytes(core::array::from_fn(|i| (i as u8).wrapping_mul(seed | 1).wrapping_add(seed)));
+    let keys: Vec<AuthKey> = jobs_spec.iter().map(|(s, ..)| key_of(*s)).collect();
+    let dirs: Vec<Direction> = jobs_spec
+        .iter()
+        .map(|(_, c, ..)| if *c { Direction::ClientToServer } else { Direction::ServerToClient })
+        .collect();
+    let plains: Vec<Vec<u8>> = jobs_spec
+        .iter()
+        .map(|(_, _, blocks, bytes)| {
+            let mut v = vec![0u8; envelope::HEADER_LEN + blocks * 16];
+            v[envelope::HEADER_LEN..envelope::HEADER_LEN + bytes.len()].copy_from_slice(bytes);
+            v
+        })
+        .collect();
+    let mut one_by_one = plains.clone();
+    for ((buf, key), dir) in one_by_one.iter_mut().zip(&keys).zip(&dirs) {
+        envelope::encrypt_in_place(key, *dir, buf).expect("aligned");
+    }
+    let mut many = plains.clone();
+    {
+        let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
+            many.iter_mut().zip(&keys).zip(&dirs).map(|((b, k), d)| (k, *d, &mut b[..])).collect();
+        envelope::encrypt_many(&mut jobs).expect("aligned");
+    }
+    assert_eq!(many, one_by_one, "encrypt_many disagrees");
+    // Flip one byte of the first message (chosen by the input), then every
+    // decrypt path must agree on the outcome and the plaintext.
+    if let Some(&at) = data.first() {
+        let n = many[0].len();
+        many[0][at as usize % n] ^= data.get(1).copied().unwrap_or(1) | 1;
+    }
+    let sealed = many.clone();
+    let expect: Vec<_> = sealed
+        .iter()
+        .zip(&keys)
+        .zip(&dirs)
+        .map(|((s, k), d)| {
+            let mut b = s.clone();
+            envelope::decrypt_in_place_unfused(k, *d, &mut b).map(|p| p.to_vec())
+        })
+        .collect();
+    let fused: Vec<_> = sealed
+        .iter()
+        .zip(&keys)
+        .zip(&dirs)
+        .map(|((s, k), d)| {
+            let mut b = s.clone();
+            envelope::decrypt_in_place(k, *d, &mut b).map(|p| p.to_vec())
+        })
+        .collect();
+    assert_eq!(fused, expect, "fused decrypt disagrees");
+    let mut work = sealed.clone();
+    let results = {
+        let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
+            work.iter_mut().zip(&keys).zip(&dirs).map(|((b, k), d)| (k, *d, &mut b[..])).collect();
+        envelope::decrypt_many(&mut jobs)
+    };
+    for ((r, w), e) in results.iter().zip(&work).zip(&expect) {
+        match (r, e) {
+            (Ok(()), Ok(p)) => assert_eq!(&w[envelope::HEADER_LEN..], &p[..], "decrypt_many plaintext"),
+            (Err(a), Err(b)) => assert_eq!(a, b, "decrypt_many error"),
+            _ => panic!("decrypt_many outcome disagrees"),
+        }
+    }
+}
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
@@ -201,4 +284,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("tl_decode", tl_decode),
     ("handshake", handshake),
     ("connection_input", connection_input),
+    ("crypto_paths", crypto_paths),
 ];
