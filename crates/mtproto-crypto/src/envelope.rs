@@ -127,12 +127,27 @@ pub fn encrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Result<(),
     #[cfg(target_arch = "x86_64")]
     if crate::ige_ni::available() {
         for group in jobs.chunks_mut(crate::ige_ni::LANES) {
+            // msg_keys two at a time: with the SHA extensions the two SHA-256
+            // chains run interleaved.
+            let mut mks = [[0u8; 16]; crate::ige_ni::LANES];
+            for (pair, out) in group.chunks(2).zip(mks.chunks_mut(2)) {
+                match pair {
+                    [(ka, da, ba), (kb, db, bb)] => {
+                        let (pa, pb) = (msg_key_prefix(ka, *da), msg_key_prefix(kb, *db));
+                        let (x, y) = crate::sha::prefixed_pair((&pa, &ba[HEADER_LEN..]), (&pb, &bb[HEADER_LEN..]));
+                        out[0].copy_from_slice(&x[8..24]);
+                        out[1].copy_from_slice(&y[8..24]);
+                    }
+                    [(k, d, b)] => out[0] = msg_key(k, *d, &b[HEADER_LEN..]),
+                    _ => {}
+                }
+            }
             let mut keys = [[0u8; 32]; crate::ige_ni::LANES];
             let mut ivs = [[0u8; 32]; crate::ige_ni::LANES];
             let mut bodies: Vec<&mut [u8]> = Vec::with_capacity(group.len());
             for (l, (key, dir, buf)) in group.iter_mut().enumerate() {
                 let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
-                let mk = msg_key(key, *dir, plaintext);
+                let mk = mks[l];
                 let (k, iv) = derive_aes(key, *dir, &mk);
                 keys[l] = *k;
                 ivs[l] = *iv;
@@ -184,11 +199,31 @@ pub fn decrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Vec<Result
             keys.zeroize();
             ivs.zeroize();
             drop(bodies);
-            for (l, received) in checks {
-                let (key, dir, buf) = &mut group[l];
-                let body = &mut buf[HEADER_LEN..];
-                if !bool::from(msg_key(key, *dir, body).ct_eq(&received)) {
-                    body.zeroize();
+            // msg_keys of the decrypted messages, two at a time (interleaved
+            // SHA-256 chains), then compared in constant time.
+            let mut computed: Vec<(usize, [u8; 16], [u8; 16])> = Vec::with_capacity(checks.len());
+            for pair in checks.chunks(2) {
+                match pair {
+                    [(la, ra), (lb, rb)] => {
+                        let ((ka, da, ba), (kb, db, bb)) = (&group[*la], &group[*lb]);
+                        let (pa, pb) = (msg_key_prefix(ka, *da), msg_key_prefix(kb, *db));
+                        let (x, y) = crate::sha::prefixed_pair((&pa, &ba[HEADER_LEN..]), (&pb, &bb[HEADER_LEN..]));
+                        let (mut ma, mut mb) = ([0u8; 16], [0u8; 16]);
+                        ma.copy_from_slice(&x[8..24]);
+                        mb.copy_from_slice(&y[8..24]);
+                        computed.push((*la, ma, *ra));
+                        computed.push((*lb, mb, *rb));
+                    }
+                    [(l, r)] => {
+                        let (k, d, b) = &group[*l];
+                        computed.push((*l, msg_key(k, *d, &b[HEADER_LEN..]), *r));
+                    }
+                    _ => {}
+                }
+            }
+            for (l, mk, received) in computed {
+                if !bool::from(mk.ct_eq(&received)) {
+                    group[l].2[HEADER_LEN..].zeroize();
                     results[first + l] = Err(CryptoError::MsgKeyMismatch);
                 }
             }

@@ -18,6 +18,20 @@ pub(crate) fn available() -> bool {
     std::is_x86_feature_detected!("aes")
 }
 
+/// Loads 16 bytes into a register (shared with the SHA-NI module).
+#[inline]
+#[target_feature(enable = "sse2")]
+pub(crate) fn load_bytes(b: &[u8]) -> __m128i {
+    load(b)
+}
+
+/// Stores a register into 16 bytes (shared with the SHA-NI module).
+#[inline]
+#[target_feature(enable = "sse2")]
+pub(crate) fn store_bytes(x: __m128i, out: &mut [u8]) {
+    store(x, out)
+}
+
 #[inline]
 #[target_feature(enable = "sse2")]
 fn load(b: &[u8]) -> __m128i {

@@ -33,6 +33,8 @@ pub mod obfuscated2;
 pub mod pq;
 pub mod rsa;
 mod sha;
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
 
 pub use auth_key::AuthKey;
 pub use entropy::{Entropy, OsEntropy, SeededEntropy};
