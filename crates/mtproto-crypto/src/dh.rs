@@ -2,6 +2,8 @@
 //! security guidelines and constant-time 2048-bit modular exponentiation.
 
 use crate::CryptoError;
+use alloc::vec;
+use alloc::vec::Vec;
 use crypto_bigint::modular::{FixedMontyForm, FixedMontyParams};
 use crypto_bigint::{Odd, U2048};
 use zeroize::Zeroize;

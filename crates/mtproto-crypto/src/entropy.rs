@@ -8,6 +8,8 @@
 
 use crate::CryptoError;
 use aes::Aes256;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 use ctr::Ctr128BE;
 use ctr::cipher::{KeyIvInit, StreamCipher};
 use zeroize::Zeroize;

@@ -5,6 +5,7 @@
 //! Both functions work on one caller-owned buffer and allocate nothing.
 
 use crate::{AuthKey, CryptoError, ige};
+use alloc::vec::Vec;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 

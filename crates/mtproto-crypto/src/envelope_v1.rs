@@ -3,6 +3,7 @@
 //! with the permanent key under the 1.0 scheme.
 
 use crate::{AuthKey, CryptoError, Direction, ige};
+use alloc::vec::Vec;
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};

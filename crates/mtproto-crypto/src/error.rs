@@ -107,4 +107,4 @@ impl fmt::Display for CryptoError {
     }
 }
 
-impl std::error::Error for CryptoError {}
+impl core::error::Error for CryptoError {}

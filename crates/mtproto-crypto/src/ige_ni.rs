@@ -13,9 +13,11 @@ use core::arch::x86_64::{
     _mm_unpackhi_epi64, _mm_xor_si128,
 };
 
+cpufeatures::new!(cpuid_aes, "aes");
+
 /// True when this CPU has AES-NI (and SSE2, always present on x86-64).
 pub(crate) fn available() -> bool {
-    std::is_x86_feature_detected!("aes")
+    cpuid_aes::get()
 }
 
 /// Loads 16 bytes into a register (shared with the SHA-NI module).

@@ -14,8 +14,11 @@
 //! | [`pq`] | factorization of the handshake's 64-bit pq |
 //! | [`obfuscated2`] | obfuscated2 key derivation and the AES-256-CTR stream |
 //! | [`entropy`] | the entropy trait, an OS-seeded CSPRNG and a seeded test RNG |
+#![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+extern crate alloc;
 
 pub mod auth_key;
 pub mod dh;

@@ -5,6 +5,8 @@
 
 use crate::entropy::RandCoreAdapter;
 use crate::{CryptoError, Entropy, ige};
+use alloc::string::String;
+use alloc::vec::Vec;
 use rsa::BoxedUint;
 use rsa::hazmat::{rsa_decrypt_and_check, rsa_encrypt};
 use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey, EncodeRsaPrivateKey, EncodeRsaPublicKey};
@@ -364,6 +366,7 @@ pub fn legacy_decrypt(
 /// Which keys a client trusts: Telegram's built-in production and test keys.
 pub mod builtin {
     use super::RsaPublicKey;
+    use alloc::vec::Vec;
 
     /// Telegram's current production key (fingerprint 0xd09d1d85de64fd85).
     pub const PRODUCTION_PEM: &str = "-----BEGIN RSA PUBLIC KEY-----

@@ -11,10 +11,10 @@ use core::arch::x86_64::{
 
 /// Whether this CPU has the SHA extensions and the SSSE3/SSE4.1 shuffles used here.
 pub(crate) fn available() -> bool {
-    std::is_x86_feature_detected!("sha")
-        && std::is_x86_feature_detected!("sse4.1")
-        && std::is_x86_feature_detected!("ssse3")
+    cpuid_sha::get()
 }
+
+cpufeatures::new!(cpuid_sha, "sha", "sse4.1", "ssse3");
 
 const K: [u32; 64] = [
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
