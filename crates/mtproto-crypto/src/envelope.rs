@@ -98,10 +98,7 @@ pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizi
 /// [`CryptoError::BadPlaintextLayout`] when the plaintext part is empty or not
 /// block aligned.
 pub fn encrypt_in_place(key: &AuthKey, dir: Direction, buf: &mut [u8]) -> Result<(), CryptoError> {
-    let plain_len = buf.len().saturating_sub(HEADER_LEN);
-    if buf.len() <= HEADER_LEN || !plain_len.is_multiple_of(16) {
-        return Err(CryptoError::BadPlaintextLayout { len: plain_len });
-    }
+    check_layout(buf)?;
     let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
     let mk = msg_key(key, dir, plaintext);
     let (aes_key, aes_iv) = derive_aes(key, dir, &mk);
@@ -120,29 +117,15 @@ pub fn encrypt_in_place(key: &AuthKey, dir: Direction, buf: &mut [u8]) -> Result
 /// The first [`CryptoError::BadPlaintextLayout`], before anything is encrypted.
 pub fn encrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Result<(), CryptoError> {
     for (_, _, buf) in jobs.iter() {
-        let plain_len = buf.len().saturating_sub(HEADER_LEN);
-        if buf.len() <= HEADER_LEN || !plain_len.is_multiple_of(16) {
-            return Err(CryptoError::BadPlaintextLayout { len: plain_len });
-        }
+        check_layout(buf)?;
     }
     #[cfg(target_arch = "x86_64")]
     if crate::ige_ni::available() {
         for group in jobs.chunks_mut(crate::ige_ni::LANES) {
-            // msg_keys two at a time: with the SHA extensions the two SHA-256
-            // chains run interleaved.
-            let mut mks = [[0u8; 16]; crate::ige_ni::LANES];
-            for (pair, out) in group.chunks(2).zip(mks.chunks_mut(2)) {
-                match pair {
-                    [(ka, da, ba), (kb, db, bb)] => {
-                        let (pa, pb) = (msg_key_prefix(ka, *da), msg_key_prefix(kb, *db));
-                        let (x, y) = crate::sha::prefixed_pair((&pa, &ba[HEADER_LEN..]), (&pb, &bb[HEADER_LEN..]));
-                        out[0].copy_from_slice(&x[8..24]);
-                        out[1].copy_from_slice(&y[8..24]);
-                    }
-                    [(k, d, b)] => out[0] = msg_key(k, *d, &b[HEADER_LEN..]),
-                    _ => {}
-                }
-            }
+            let plain: Vec<(&AuthKey, Direction, &[u8])> =
+                group.iter().map(|(k, d, b)| (*k, *d, &b[HEADER_LEN..])).collect();
+            let mks = msg_keys_paired(&plain);
+            drop(plain);
             let mut keys = [[0u8; 32]; crate::ige_ni::LANES];
             let mut ivs = [[0u8; 32]; crate::ige_ni::LANES];
             let mut bodies: Vec<&mut [u8]> = Vec::with_capacity(group.len());
@@ -200,29 +183,12 @@ pub fn decrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Vec<Result
             keys.zeroize();
             ivs.zeroize();
             drop(bodies);
-            // msg_keys of the decrypted messages, two at a time (interleaved
-            // SHA-256 chains), then compared in constant time.
-            let mut computed: Vec<(usize, [u8; 16], [u8; 16])> = Vec::with_capacity(checks.len());
-            for pair in checks.chunks(2) {
-                match pair {
-                    [(la, ra), (lb, rb)] => {
-                        let ((ka, da, ba), (kb, db, bb)) = (&group[*la], &group[*lb]);
-                        let (pa, pb) = (msg_key_prefix(ka, *da), msg_key_prefix(kb, *db));
-                        let (x, y) = crate::sha::prefixed_pair((&pa, &ba[HEADER_LEN..]), (&pb, &bb[HEADER_LEN..]));
-                        let (mut ma, mut mb) = ([0u8; 16], [0u8; 16]);
-                        ma.copy_from_slice(&x[8..24]);
-                        mb.copy_from_slice(&y[8..24]);
-                        computed.push((*la, ma, *ra));
-                        computed.push((*lb, mb, *rb));
-                    }
-                    [(l, r)] => {
-                        let (k, d, b) = &group[*l];
-                        computed.push((*l, msg_key(k, *d, &b[HEADER_LEN..]), *r));
-                    }
-                    _ => {}
-                }
-            }
-            for (l, mk, received) in computed {
+            // msg_keys of the decrypted messages, then compared in constant time.
+            let plain: Vec<(&AuthKey, Direction, &[u8])> =
+                checks.iter().map(|(l, _)| (group[*l].0, group[*l].1, &group[*l].2[HEADER_LEN..])).collect();
+            let mks = msg_keys_paired(&plain);
+            drop(plain);
+            for (&(l, received), mk) in checks.iter().zip(mks) {
                 if !bool::from(mk.ct_eq(&received)) {
                     group[l].2[HEADER_LEN..].zeroize();
                     results[first + l] = Err(CryptoError::MsgKeyMismatch);
@@ -232,6 +198,39 @@ pub fn decrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Vec<Result
         return results;
     }
     jobs.iter_mut().map(|(key, dir, buf)| decrypt_in_place(key, *dir, buf).map(|_| ())).collect()
+}
+
+/// The layout [`encrypt_in_place`] needs: header room plus a positive
+/// multiple of 16 bytes of plaintext.
+fn check_layout(buf: &[u8]) -> Result<(), CryptoError> {
+    let plain_len = buf.len().saturating_sub(HEADER_LEN);
+    if buf.len() <= HEADER_LEN || !plain_len.is_multiple_of(16) {
+        return Err(CryptoError::BadPlaintextLayout { len: plain_len });
+    }
+    Ok(())
+}
+
+/// msg_keys of several plaintexts, two at a time: with the SHA extensions
+/// the two SHA-256 chains run interleaved.
+#[cfg(target_arch = "x86_64")]
+fn msg_keys_paired(plain: &[(&AuthKey, Direction, &[u8])]) -> Vec<[u8; 16]> {
+    let mut out = Vec::with_capacity(plain.len());
+    for pair in plain.chunks(2) {
+        match pair {
+            [(ka, da, a), (kb, db, b)] => {
+                let (pa, pb) = (msg_key_prefix(ka, *da), msg_key_prefix(kb, *db));
+                let (x, y) = crate::sha::prefixed_pair((&pa, a), (&pb, b));
+                for digest in [x, y] {
+                    let mut mk = [0u8; 16];
+                    mk.copy_from_slice(&digest[8..24]);
+                    out.push(mk);
+                }
+            }
+            [(k, d, p)] => out.push(msg_key(k, *d, p)),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The checks before decryption: length, alignment, auth_key_id. Returns the received msg_key.

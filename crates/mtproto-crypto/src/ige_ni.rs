@@ -205,11 +205,12 @@ pub(crate) fn decrypt_with_sha256(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 3
 /// Most buffers one interleaved pass handles.
 pub(crate) const LANES: usize = 4;
 
-/// IGE encryption of up to [`LANES`] independent buffers (each with its own
-/// key and IV) in one loop: the AES chains are independent, so the core runs
-/// them side by side instead of waiting on one chain's latency.
+/// IGE encryption (`DECRYPT = false`) or decryption of up to [`LANES`]
+/// independent buffers, each with its own key and IV, in one loop: the AES
+/// chains are independent, so the core runs them side by side instead of
+/// waiting on one chain's latency.
 #[target_feature(enable = "aes,sse2")]
-fn encrypt_multi_inner(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
+fn multi_inner<const DECRYPT: bool>(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
     let n = bufs.len().min(LANES).min(keys.len()).min(ivs.len());
     let zero = _mm_setzero_si128();
     let mut k = [[zero; 15]; LANES];
@@ -217,7 +218,7 @@ fn encrypt_multi_inner(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8
     let mut prev_p = [zero; LANES];
     let mut blocks = [0usize; LANES];
     for l in 0..n {
-        k[l] = expand_encrypt_keys(&keys[l]);
+        k[l] = if DECRYPT { expand_decrypt_keys(&keys[l]) } else { expand_encrypt_keys(&keys[l]) };
         prev_c[l] = load(&ivs[l][..16]);
         prev_p[l] = load(&ivs[l][16..]);
         blocks[l] = bufs[l].len() / 16;
@@ -227,39 +228,13 @@ fn encrypt_multi_inner(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8
         let at = j * 16;
         for l in 0..n {
             if j < blocks[l] {
-                let p = load(&bufs[l][at..at + 16]);
-                let c = _mm_xor_si128(encrypt_block(_mm_xor_si128(p, prev_c[l]), &k[l]), prev_p[l]);
-                store(c, &mut bufs[l][at..at + 16]);
-                prev_c[l] = c;
-                prev_p[l] = p;
-            }
-        }
-    }
-}
-
-/// IGE decryption of up to [`LANES`] independent buffers in one loop.
-#[target_feature(enable = "aes,sse2")]
-fn decrypt_multi_inner(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
-    let n = bufs.len().min(LANES).min(keys.len()).min(ivs.len());
-    let zero = _mm_setzero_si128();
-    let mut k = [[zero; 15]; LANES];
-    let mut prev_c = [zero; LANES];
-    let mut prev_p = [zero; LANES];
-    let mut blocks = [0usize; LANES];
-    for l in 0..n {
-        k[l] = expand_decrypt_keys(&keys[l]);
-        prev_c[l] = load(&ivs[l][..16]);
-        prev_p[l] = load(&ivs[l][16..]);
-        blocks[l] = bufs[l].len() / 16;
-    }
-    let longest = blocks.iter().copied().max().unwrap_or(0);
-    for j in 0..longest {
-        let at = j * 16;
-        for l in 0..n {
-            if j < blocks[l] {
-                let c = load(&bufs[l][at..at + 16]);
-                let p = _mm_xor_si128(decrypt_block(_mm_xor_si128(c, prev_p[l]), &k[l]), prev_c[l]);
-                store(p, &mut bufs[l][at..at + 16]);
+                let input = load(&bufs[l][at..at + 16]);
+                let (c, p) = if DECRYPT {
+                    (input, _mm_xor_si128(decrypt_block(_mm_xor_si128(input, prev_p[l]), &k[l]), prev_c[l]))
+                } else {
+                    (_mm_xor_si128(encrypt_block(_mm_xor_si128(input, prev_c[l]), &k[l]), prev_p[l]), input)
+                };
+                store(if DECRYPT { p } else { c }, &mut bufs[l][at..at + 16]);
                 prev_c[l] = c;
                 prev_p[l] = p;
             }
@@ -271,14 +246,14 @@ fn decrypt_multi_inner(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8
 pub(crate) fn decrypt_multi(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
     debug_assert!(available());
     // SAFETY: every caller checks `available()` (AES-NI present) first.
-    unsafe { decrypt_multi_inner(keys, ivs, bufs) }
+    unsafe { multi_inner::<true>(keys, ivs, bufs) }
 }
 
 /// Encrypts up to [`LANES`] buffers in place, interleaved; lengths checked by the caller.
 pub(crate) fn encrypt_multi(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
     debug_assert!(available());
     // SAFETY: every caller checks `available()` (AES-NI present) first.
-    unsafe { encrypt_multi_inner(keys, ivs, bufs) }
+    unsafe { multi_inner::<false>(keys, ivs, bufs) }
 }
 
 /// Encrypts whole blocks in place; the caller has checked the length.

@@ -133,7 +133,7 @@ impl Connection {
             let (hs, packet) = ClientHandshake::start(cc, now, me.sub_entropy());
             me.handshake_deadline = Some(hs.deadline());
             me.phase = Phase::ClientHandshake(Box::new(hs));
-            me.transmit(&packet, false);
+            me.transmit(packet, false);
         } else {
             me.close_with(CloseReason::Protocol("client without handshake config or saved key".into()));
         }
@@ -274,19 +274,12 @@ impl Connection {
 
     // ------------------------------------------------------------------ output
 
-    /// Sends a packet this connection built and owns (no copy when unframed).
-    fn transmit_owned(&mut self, packet: Vec<u8>, quick_ack: bool) {
+    /// Sends a packet this connection built and owns: framed into the wire
+    /// buffer, or (unframed) handed out as its own transmit, without a copy.
+    fn transmit(&mut self, packet: Vec<u8>, quick_ack: bool) {
         match &mut self.transport {
             Some(t) => t.encode(&packet, quick_ack, &mut self.wire),
             None => self.pending_transmits.push_back(packet),
-        }
-    }
-
-    fn transmit(&mut self, packet: &[u8], quick_ack: bool) {
-        match &mut self.transport {
-            Some(t) => t.encode(packet, quick_ack, &mut self.wire),
-            // Unframed: each packet is its own transmit.
-            None => self.pending_transmits.push_back(packet.to_vec()),
         }
     }
 
@@ -455,7 +448,7 @@ impl Connection {
             Phase::ClientHandshake(mut hs) => match hs.handle(packet, now) {
                 Ok(Step::Send(p)) => {
                     self.phase = Phase::ClientHandshake(hs);
-                    self.transmit(&p, false);
+                    self.transmit(p, false);
                 }
                 Ok(Step::Done(_, result)) => self.handshake_done(*result, now),
                 Err(e) => self.close_with(CloseReason::Handshake(e)),
@@ -486,11 +479,11 @@ impl Connection {
                 match hs.handle(packet, now, &taken) {
                     Ok(Step::Send(p)) => {
                         self.phase = Phase::ServerHandshake(hs);
-                        self.transmit(&p, false);
+                        self.transmit(p, false);
                     }
                     Ok(Step::Done(p, result)) => {
                         if let Some(p) = p {
-                            self.transmit(&p, false);
+                            self.transmit(p, false);
                         }
                         self.handshake_done(*result, now);
                     }
@@ -806,7 +799,7 @@ impl Connection {
             }
         }
         for (packet, quick_ack) in packets {
-            self.transmit_owned(packet, quick_ack);
+            self.transmit(packet, quick_ack);
         }
     }
 
