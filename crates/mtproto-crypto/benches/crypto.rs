@@ -136,9 +136,18 @@ fn handshake_pieces(c: &mut Criterion) {
         b.iter(|| rsa::rsa_pad_encrypt(key.public_key(), black_box(&[1u8; 96]), &mut e).unwrap())
     });
     let group = dh::DhGroup::new(&dh::TELEGRAM_DH_PRIME, 3, &mut dh::PrimeCache::default()).unwrap();
-    let exp = [0x77u8; 256];
+    // A random-looking exponent (num-bigint's time depends on its bits).
+    let exp = group.pow_g(&[0x34; 256]);
     let base = group.pow_g(&[0x12; 256]);
     g.bench_function("modexp_2048", |b| b.iter(|| group.pow(black_box(&base), black_box(&exp))));
+    g.bench_function("modexp_2048_crypto_bigint", |b| b.iter(|| group.pow_portable(black_box(&base), black_box(&exp))));
+    let (nb_base, nb_exp, nb_p) = (
+        num_bigint::BigUint::from_bytes_be(&base),
+        num_bigint::BigUint::from_bytes_be(&exp),
+        num_bigint::BigUint::from_bytes_be(&dh::TELEGRAM_DH_PRIME),
+    );
+    assert_eq!(nb_base.modpow(&nb_exp, &nb_p).to_bytes_be(), dh::trim(&group.pow(&base, &exp)));
+    g.bench_function("modexp_2048_num_bigint", |b| b.iter(|| black_box(&nb_base).modpow(black_box(&nb_exp), &nb_p)));
     g.finish();
 }
 

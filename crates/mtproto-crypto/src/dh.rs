@@ -42,6 +42,9 @@ pub struct DhGroup {
     prime: [u8; DH_BYTES],
     g: u32,
     params: FixedMontyParams<{ U2048::LIMBS }>,
+    /// The AVX-512 IFMA form of the modulus, when this CPU has IFMA.
+    #[cfg(target_arch = "x86_64")]
+    ifma: Option<crate::modexp_ifma::IfmaModulus>,
 }
 
 /// Remembers primes that passed the safe-prime test, so it runs once per new
@@ -124,7 +127,16 @@ impl DhGroup {
         }
         cache.check(&p)?;
         let odd = Odd::new(U2048::from_be_slice(&p)).into_option().ok_or(CryptoError::DhPrimeNotSafe)?;
-        Ok(Self { prime: p, g, params: FixedMontyParams::new_vartime(odd) })
+        let params = FixedMontyParams::new_vartime(odd);
+        #[cfg(target_arch = "x86_64")]
+        let ifma = crate::modexp_ifma::available().then(|| ifma_modulus(&params));
+        Ok(Self {
+            prime: p,
+            g,
+            params,
+            #[cfg(target_arch = "x86_64")]
+            ifma,
+        })
     }
 
     /// The prime as 256 big-endian bytes.
@@ -163,7 +175,28 @@ impl DhGroup {
 
     /// base^exponent mod p, constant time in the exponent. `base` must be below
     /// p (check it with [`DhGroup::check_public`] first when it comes from a peer).
+    ///
+    /// Runs on AVX-512 IFMA where the CPU has it (about six times faster on
+    /// the machines we measured), otherwise on crypto-bigint.
     pub fn pow(&self, base: &[u8; DH_BYTES], exponent: &[u8; DH_BYTES]) -> [u8; DH_BYTES] {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(ifma) = &self.ifma {
+            let b = U2048::from_be_slice(base);
+            let mut e = U2048::from_be_slice(exponent);
+            let mut r = U2048::from_words(ifma.pow(b.as_words(), e.as_words()));
+            e.zeroize();
+            let mut out = [0u8; DH_BYTES];
+            out.copy_from_slice(r.to_be_bytes().as_ref());
+            r.zeroize();
+            return out;
+        }
+        self.pow_portable(base, exponent)
+    }
+
+    /// [`DhGroup::pow`] on crypto-bigint whatever the CPU (for differential
+    /// tests and benchmarks).
+    #[doc(hidden)]
+    pub fn pow_portable(&self, base: &[u8; DH_BYTES], exponent: &[u8; DH_BYTES]) -> [u8; DH_BYTES] {
         let b = U2048::from_be_slice(base);
         let mut e = U2048::from_be_slice(exponent);
         let r = FixedMontyForm::new(&b, &self.params).pow(&e).retrieve();
@@ -172,6 +205,22 @@ impl DhGroup {
         out.copy_from_slice(r.to_be_bytes().as_ref());
         out
     }
+}
+
+/// The IFMA form of a modulus: crypto-bigint's R = 2^2048 values scaled to
+/// R = 2^2080 by modular doublings (the modulus is public: variable time is fine).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn ifma_modulus(params: &FixedMontyParams<{ U2048::LIMBS }>) -> crate::modexp_ifma::IfmaModulus {
+    let n = params.modulus().as_nz_ref();
+    let double_times = |mut x: U2048, times: usize| {
+        for _ in 0..times {
+            x = x.add_mod(&x, n);
+        }
+        x
+    };
+    let r = double_times(*params.one(), 32);
+    let r2 = double_times(*params.r2(), 64);
+    crate::modexp_ifma::IfmaModulus::new(params.modulus().as_ref().as_words(), r.as_words(), r2.as_words())
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {

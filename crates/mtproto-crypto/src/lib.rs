@@ -31,6 +31,8 @@ pub mod floor;
 pub mod ige;
 #[cfg(target_arch = "x86_64")]
 mod ige_ni;
+#[cfg(target_arch = "x86_64")]
+mod modexp_ifma;
 pub mod nonce;
 pub mod obfuscated2;
 pub mod pq;
