@@ -8,9 +8,9 @@
 #![allow(unsafe_code)]
 
 use core::arch::x86_64::{
-    __m128i, _mm_aesdec_si128, _mm_aesdeclast_si128, _mm_aesenc_si128, _mm_aesenclast_si128, _mm_aesimc_si128,
-    _mm_aeskeygenassist_si128, _mm_cvtsi128_si64, _mm_set_epi64x, _mm_setzero_si128, _mm_shuffle_epi32, _mm_slli_si128,
-    _mm_unpackhi_epi64, _mm_xor_si128,
+    __m128i, _mm_add_epi32, _mm_aesdec_si128, _mm_aesdeclast_si128, _mm_aesenc_si128, _mm_aesenclast_si128,
+    _mm_aesimc_si128, _mm_aeskeygenassist_si128, _mm_cvtsi128_si64, _mm_set_epi64x, _mm_setzero_si128,
+    _mm_shuffle_epi32, _mm_slli_si128, _mm_unpackhi_epi64, _mm_xor_si128,
 };
 
 cpufeatures::new!(cpuid_aes, "aes");
@@ -101,54 +101,109 @@ fn expand_decrypt_keys(key: &[u8; 32]) -> [__m128i; 15] {
     d
 }
 
-/// AES-256 encryption of one block with the expanded keys.
-#[inline]
-#[target_feature(enable = "aes,sse2")]
-fn encrypt_block(block: __m128i, k: &[__m128i; 15]) -> __m128i {
-    let mut x = _mm_xor_si128(block, k[0]);
-    for key in &k[1..14] {
-        x = _mm_aesenc_si128(x, *key);
-    }
-    _mm_aesenclast_si128(x, k[14])
+/// One IGE chain with no XOR on its critical path: the value carried from
+/// block to block is the next block's AES input (output ⊕ next input ⊕ the
+/// first round key), produced directly by the last AES round, whose round key
+/// is pre-folded with the previous input, the next input and the first round
+/// key. Those operands are known ahead, so their XORs run beside the chain and
+/// the chain itself is 14 AES instructions per block. The output block is
+/// recovered off the chain. `DECRYPT` selects the direction.
+#[derive(Clone, Copy)]
+struct Chain<const DECRYPT: bool> {
+    k: [__m128i; 15],
+    /// Last round key ⊕ first round key.
+    last_first: __m128i,
+    /// The current block's AES input, first round key included.
+    v: __m128i,
+    /// The previous block's input (IGE's second chaining value).
+    prev_in: __m128i,
 }
 
-/// AES-256 decryption of one block with the inverse expanded keys.
-#[inline]
-#[target_feature(enable = "aes,sse2")]
-fn decrypt_block(block: __m128i, k: &[__m128i; 15]) -> __m128i {
-    let mut x = _mm_xor_si128(block, k[0]);
-    for key in &k[1..14] {
-        x = _mm_aesdec_si128(x, *key);
+impl<const DECRYPT: bool> Chain<DECRYPT> {
+    /// A chain keyed with `key` and IGE's two IVs (`iv[..16]` the previous
+    /// ciphertext block, `iv[16..]` the previous plaintext block), whose first
+    /// input block is `first`.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn start(key: &[u8; 32], iv: &[u8; 32], first: __m128i) -> Self {
+        let k = if DECRYPT { expand_decrypt_keys(key) } else { expand_encrypt_keys(key) };
+        // Encrypt: AES input p0 ⊕ c_-1, second value p_-1; decrypt: c0 ⊕ p_-1, c_-1.
+        let (into_first, prev_in) =
+            if DECRYPT { (load(&iv[16..]), load(&iv[..16])) } else { (load(&iv[..16]), load(&iv[16..])) };
+        Self {
+            k,
+            last_first: _mm_xor_si128(k[14], k[0]),
+            v: _mm_xor_si128(_mm_xor_si128(first, into_first), k[0]),
+            prev_in,
+        }
     }
-    _mm_aesdeclast_si128(x, k[14])
+
+    /// Rounds `from..to` (1 ≤ from ≤ to ≤ 14, the last round excluded) applied to `x`.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn apply(&self, mut x: __m128i, from: usize, to: usize) -> __m128i {
+        for key in &self.k[from..to] {
+            x = if DECRYPT { _mm_aesdec_si128(x, *key) } else { _mm_aesenc_si128(x, *key) };
+        }
+        x
+    }
+
+    /// All rounds but the last on the current block.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn rounds(&self) -> __m128i {
+        self.apply(self.v, 1, 14)
+    }
+
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn last_round(x: __m128i, key: __m128i) -> __m128i {
+        if DECRYPT { _mm_aesdeclast_si128(x, key) } else { _mm_aesenclast_si128(x, key) }
+    }
+
+    /// Processes the current block, whose input was `input`, given the next
+    /// input block; returns the current block's output.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn step(&mut self, input: __m128i, next: __m128i) -> __m128i {
+        let x = self.rounds();
+        self.complete(x, input, next)
+    }
+
+    /// [`Chain::step`] after the caller applied rounds 1..14 to `self.v` itself.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn complete(&mut self, x: __m128i, input: __m128i, next: __m128i) -> __m128i {
+        let key = _mm_xor_si128(self.last_first, _mm_xor_si128(self.prev_in, next));
+        self.v = Self::last_round(x, key);
+        self.prev_in = input;
+        _mm_xor_si128(self.v, _mm_xor_si128(next, self.k[0]))
+    }
+
+    /// Processes the final block (no next input); returns its output.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn finish(&self) -> __m128i {
+        Self::last_round(self.rounds(), _mm_xor_si128(self.k[14], self.prev_in))
+    }
 }
 
+/// IGE over whole blocks in place with one [`Chain`].
 #[target_feature(enable = "aes,sse2")]
-fn encrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
-    let k = expand_encrypt_keys(key);
-    let mut prev_c = load(&iv[..16]);
-    let mut prev_p = load(&iv[16..]);
-    for chunk in buf.chunks_exact_mut(16) {
-        let p = load(chunk);
-        let c = _mm_xor_si128(encrypt_block(_mm_xor_si128(p, prev_c), &k), prev_p);
-        store(c, chunk);
-        prev_c = c;
-        prev_p = p;
+fn single_inner<const DECRYPT: bool>(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
+    let blocks = buf.len() / 16;
+    if blocks == 0 {
+        return;
     }
-}
-
-#[target_feature(enable = "aes,sse2")]
-fn decrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
-    let k = expand_decrypt_keys(key);
-    let mut prev_c = load(&iv[..16]);
-    let mut prev_p = load(&iv[16..]);
-    for chunk in buf.chunks_exact_mut(16) {
-        let c = load(chunk);
-        let p = _mm_xor_si128(decrypt_block(_mm_xor_si128(c, prev_p), &k), prev_c);
-        store(p, chunk);
-        prev_c = c;
-        prev_p = p;
+    let mut input = load(&buf[..16]);
+    let mut chain = Chain::<DECRYPT>::start(key, iv, input);
+    for i in 0..blocks - 1 {
+        let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
+        let out = chain.step(input, next);
+        store(out, &mut buf[16 * i..16 * (i + 1)]);
+        input = next;
     }
+    store(chain.finish(), &mut buf[16 * (blocks - 1)..16 * blocks]);
 }
 
 /// IGE decryption fused with SHA-256(prefix ‖ plaintext): every 64 bytes of
@@ -156,31 +211,36 @@ fn decrypt_inner(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
 /// SHA rounds run while the AES chain waits on its own latency.
 #[target_feature(enable = "aes,sse2")]
 fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
-    let k = expand_decrypt_keys(key);
-    let mut prev_c = load(&iv[..16]);
-    let mut prev_p = load(&iv[16..]);
     let mut sha = crate::sha::Blocks::new();
     let blocks = buf.len() / 16;
     // The 32-byte prefix shifts SHA blocks by two AES blocks: the first SHA
     // block is prefix ‖ plaintext[0..32], then plaintext[32 + 64m ..].
     let mut hashed = 0usize; // plaintext bytes already compressed
-    for i in 0..blocks {
-        let at = i * 16;
-        let c = load(&buf[at..at + 16]);
-        let p = _mm_xor_si128(decrypt_block(_mm_xor_si128(c, prev_p), &k), prev_c);
-        store(p, &mut buf[at..at + 16]);
-        prev_c = c;
-        prev_p = p;
-        let done = at + 16;
-        if hashed == 0 && done == 32 {
-            let mut first = [0u8; 64];
-            first[..32].copy_from_slice(prefix);
-            first[32..].copy_from_slice(&buf[..32]);
-            sha.block(&first);
-            hashed = 32;
-        } else if hashed >= 32 && done == hashed + 64 {
-            sha.blocks(&buf[hashed..done]);
-            hashed = done;
+    if blocks > 0 {
+        let mut input = load(&buf[..16]);
+        let mut chain = Chain::<true>::start(key, iv, input);
+        for i in 0..blocks {
+            let at = i * 16;
+            let p = if i + 1 < blocks {
+                let next = load(&buf[at + 16..at + 32]);
+                let p = chain.step(input, next);
+                input = next;
+                p
+            } else {
+                chain.finish()
+            };
+            store(p, &mut buf[at..at + 16]);
+            let done = at + 16;
+            if hashed == 0 && done == 32 {
+                let mut first = [0u8; 64];
+                first[..32].copy_from_slice(prefix);
+                first[32..].copy_from_slice(&buf[..32]);
+                sha.block(&first);
+                hashed = 32;
+            } else if hashed >= 32 && done == hashed + 64 {
+                sha.blocks(&buf[hashed..done]);
+                hashed = done;
+            }
         }
     }
     if hashed == 0 {
@@ -193,11 +253,81 @@ fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &
     sha.finish(&buf[hashed..])
 }
 
+/// The fused decrypt with the SHA-NI rounds written between the AES rounds:
+/// while the chain decrypts 64 bytes, the SHA-256 block that ended before
+/// them is compressed, four SHA rounds after every three or four AES rounds.
+/// In program order the two chains alternate, so neither fills the
+/// out-of-order scheduler with instructions waiting on its own latency (with
+/// a whole compression between groups of AES blocks, the waiting AES rounds
+/// crowd the SHA rounds out). Needs at least 12 blocks; shorter input takes
+/// [`decrypt_sha256_inner`].
+#[target_feature(enable = "aes,sha,sse2,ssse3,sse4.1")]
+fn decrypt_sha256_interleaved(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
+    use crate::sha_ni::{group_first_half, group_second_half, message};
+    let blocks = buf.len() / 16;
+    // Groups of four AES blocks that all have a next block; group g ≥ 1
+    // hashes SHA block g-1 (block 0 is prefix ‖ plaintext[0..32], block m
+    // plaintext[64m-32..64m+32]), complete once group g-1 is done.
+    let groups = (blocks - 1) / 4;
+    let mut input = load(&buf[..16]);
+    let mut chain = Chain::<true>::start(key, iv, input);
+    for i in 0..4 {
+        let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
+        let out = chain.step(input, next);
+        store(out, &mut buf[16 * i..16 * (i + 1)]);
+        input = next;
+    }
+    let mut first = [0u8; 64];
+    first[..32].copy_from_slice(prefix);
+    first[32..].copy_from_slice(&buf[..32]);
+    let mut sha = crate::sha_ni::to_registers(&crate::sha::IV);
+    for g in 1..groups {
+        let mut w = if g == 1 { message(&first) } else { message(&buf[64 * g - 96..64 * g - 32]) };
+        let save = sha;
+        for b in 0..4 {
+            let i = 4 * g + b;
+            let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
+            let mut x = chain.v;
+            for r in 0..4 {
+                x = chain.apply(x, 1 + (13 * r) / 4, 1 + (26 * r + 13) / 8);
+                let m = group_first_half(&mut sha, &mut w, 4 * b + r);
+                x = chain.apply(x, 1 + (26 * r + 13) / 8, 1 + (13 * (r + 1)) / 4);
+                group_second_half(&mut sha, &mut w, 4 * b + r, m);
+            }
+            let out = chain.complete(x, input, next);
+            store(out, &mut buf[16 * i..16 * (i + 1)]);
+            input = next;
+        }
+        sha.abef = _mm_add_epi32(sha.abef, save.abef);
+        sha.cdgh = _mm_add_epi32(sha.cdgh, save.cdgh);
+    }
+    // The blocks after the last whole group, then the rest of the hash.
+    for i in 4 * groups..blocks {
+        let out = if i + 1 < blocks {
+            let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
+            let out = chain.step(input, next);
+            input = next;
+            out
+        } else {
+            chain.finish()
+        };
+        store(out, &mut buf[16 * i..16 * (i + 1)]);
+    }
+    let mut rest = crate::sha::Blocks::resume(crate::sha_ni::from_registers(sha), 64 * (groups as u64 - 1));
+    let tail = rest.blocks(&buf[64 * groups - 96..]);
+    rest.finish(tail)
+}
+
 /// Decrypts whole blocks in place and returns SHA-256(prefix ‖ plaintext).
 /// The caller has checked the length (a multiple of 16, at most 2^32 bytes
 /// and below 96 bytes only with fewer than 2 blocks handled by the tail path).
 pub(crate) fn decrypt_with_sha256(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
     debug_assert!(available());
+    if buf.len() >= 16 * 12 && crate::sha_ni::available() {
+        // SAFETY: every caller checks `available()` (AES-NI present) first,
+        // and `sha_ni::available()` just confirmed SHA, SSSE3 and SSE4.1.
+        return unsafe { decrypt_sha256_interleaved(key, iv, prefix, buf) };
+    }
     // SAFETY: every caller checks `available()` (AES-NI present) first.
     unsafe { decrypt_sha256_inner(key, iv, prefix, buf) }
 }
@@ -213,30 +343,30 @@ pub(crate) const LANES: usize = 4;
 fn multi_inner<const DECRYPT: bool>(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
     let n = bufs.len().min(LANES).min(keys.len()).min(ivs.len());
     let zero = _mm_setzero_si128();
-    let mut k = [[zero; 15]; LANES];
-    let mut prev_c = [zero; LANES];
-    let mut prev_p = [zero; LANES];
+    let mut chains = [None::<Chain<DECRYPT>>; LANES];
+    let mut inputs = [zero; LANES];
     let mut blocks = [0usize; LANES];
     for l in 0..n {
-        k[l] = if DECRYPT { expand_decrypt_keys(&keys[l]) } else { expand_encrypt_keys(&keys[l]) };
-        prev_c[l] = load(&ivs[l][..16]);
-        prev_p[l] = load(&ivs[l][16..]);
         blocks[l] = bufs[l].len() / 16;
+        if blocks[l] > 0 {
+            inputs[l] = load(&bufs[l][..16]);
+            chains[l] = Some(Chain::start(&keys[l], &ivs[l], inputs[l]));
+        }
     }
     let longest = blocks.iter().copied().max().unwrap_or(0);
     for j in 0..longest {
         let at = j * 16;
         for l in 0..n {
-            if j < blocks[l] {
-                let input = load(&bufs[l][at..at + 16]);
-                let (c, p) = if DECRYPT {
-                    (input, _mm_xor_si128(decrypt_block(_mm_xor_si128(input, prev_p[l]), &k[l]), prev_c[l]))
+            if let Some(chain) = chains[l].as_mut().filter(|_| j < blocks[l]) {
+                let out = if j + 1 < blocks[l] {
+                    let next = load(&bufs[l][at + 16..at + 32]);
+                    let out = chain.step(inputs[l], next);
+                    inputs[l] = next;
+                    out
                 } else {
-                    (_mm_xor_si128(encrypt_block(_mm_xor_si128(input, prev_c[l]), &k[l]), prev_p[l]), input)
+                    chain.finish()
                 };
-                store(if DECRYPT { p } else { c }, &mut bufs[l][at..at + 16]);
-                prev_c[l] = c;
-                prev_p[l] = p;
+                store(out, &mut bufs[l][at..at + 16]);
             }
         }
     }
@@ -261,12 +391,45 @@ pub(crate) fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     debug_assert!(available());
     // SAFETY: every caller checks `available()` (AES-NI present) before calling,
     // and SSE2 is part of the x86-64 baseline.
-    unsafe { encrypt_inner(key, iv, buf) }
+    unsafe { single_inner::<false>(key, iv, buf) }
 }
 
 /// Decrypts whole blocks in place; the caller has checked the length.
 pub(crate) fn decrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     debug_assert!(available());
     // SAFETY: as in `encrypt`: AES-NI was detected by the caller.
-    unsafe { decrypt_inner(key, iv, buf) }
+    unsafe { single_inner::<true>(key, iv, buf) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both fused loops (SHA between block groups, SHA rounds between AES
+    /// rounds) agree with IGE decryption followed by SHA-256, at lengths
+    /// around every threshold of the interleaved loop.
+    #[test]
+    fn fused_loops_match_two_passes() {
+        if !available() {
+            return;
+        }
+        let (key, iv, prefix) = ([3u8; 32], [5u8; 32], [7u8; 32]);
+        for blocks in (1..40).chain([63, 64, 65, 1023, 1024, 1025]) {
+            let data: Vec<u8> = (0..16 * blocks).map(|i| (i * 31 + blocks) as u8).collect();
+            let mut expected = data.clone();
+            crate::ige::decrypt_portable(&key, &iv, &mut expected).unwrap();
+            let digest = crate::sha::prefixed(&prefix, &expected);
+            let mut a = data.clone();
+            // SAFETY: AES-NI checked above.
+            assert_eq!(unsafe { decrypt_sha256_inner(&key, &iv, &prefix, &mut a) }, digest, "{blocks} blocks");
+            assert_eq!(a, expected);
+            if blocks >= 12 && crate::sha_ni::available() {
+                let mut b = data.clone();
+                // SAFETY: AES-NI and the SHA extensions checked above.
+                let got = unsafe { decrypt_sha256_interleaved(&key, &iv, &prefix, &mut b) };
+                assert_eq!(got, digest, "{blocks} blocks");
+                assert_eq!(b, expected);
+            }
+        }
+    }
 }

@@ -6,7 +6,8 @@
 use sha2::block_api::compress256;
 
 /// SHA-256 initial state.
-const IV: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+pub(crate) const IV: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
 
 /// An incremental SHA-256 that is fed whole 64-byte blocks and finished with
 /// the tail; the caller keeps the block boundaries.
@@ -18,6 +19,12 @@ pub(crate) struct Blocks {
 impl Blocks {
     pub(crate) fn new() -> Self {
         Self { state: IV, len: 0 }
+    }
+
+    /// Continues from a state after `len` bytes (a multiple of 64).
+    #[cfg(target_arch = "x86_64")]
+    pub(crate) fn resume(state: [u32; 8], len: u64) -> Self {
+        Self { state, len }
     }
 
     /// Compresses one full block.

@@ -29,14 +29,14 @@ const K: [u32; 64] = [
 
 /// A SHA-256 state in the SHA-NI register layout (ABEF, CDGH).
 #[derive(Clone, Copy)]
-struct State {
-    abef: __m128i,
-    cdgh: __m128i,
+pub(crate) struct State {
+    pub(crate) abef: __m128i,
+    pub(crate) cdgh: __m128i,
 }
 
 #[inline]
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-fn to_registers(h: &[u32; 8]) -> State {
+pub(crate) fn to_registers(h: &[u32; 8]) -> State {
     let dcba = _mm_set_epi32(h[3] as i32, h[2] as i32, h[1] as i32, h[0] as i32);
     let hgfe = _mm_set_epi32(h[7] as i32, h[6] as i32, h[5] as i32, h[4] as i32);
     let cdab = _mm_shuffle_epi32::<0xB1>(dcba);
@@ -46,7 +46,7 @@ fn to_registers(h: &[u32; 8]) -> State {
 
 #[inline]
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-fn from_registers(s: State) -> [u32; 8] {
+pub(crate) fn from_registers(s: State) -> [u32; 8] {
     let feba = _mm_shuffle_epi32::<0x1B>(s.abef);
     let dchg = _mm_shuffle_epi32::<0xB1>(s.cdgh);
     let dcba = _mm_blend_epi16::<0xF0>(feba, dchg);
@@ -71,7 +71,7 @@ fn k4(i: usize) -> __m128i {
 
 #[inline]
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-fn message(block: &[u8]) -> [__m128i; 4] {
+pub(crate) fn message(block: &[u8]) -> [__m128i; 4] {
     let mask = _mm_set_epi64x(0x0c0d_0e0f_0809_0a0b, 0x0405_0607_0001_0203);
     core::array::from_fn(|i| _mm_shuffle_epi8(crate::ige_ni::load_bytes(&block[16 * i..16 * i + 16]), mask))
 }
@@ -79,18 +79,34 @@ fn message(block: &[u8]) -> [__m128i; 4] {
 /// One 4-round group: rounds 4i..4i+3 with the message schedule update.
 #[inline]
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-fn group(s: &mut State, w: &mut [__m128i; 4], i: usize) {
+pub(crate) fn group(s: &mut State, w: &mut [__m128i; 4], i: usize) {
+    let m = group_first_half(s, w, i);
+    group_second_half(s, w, i, m);
+}
+
+/// Rounds 4i, 4i+1 and the schedule step that needs only them; returns the
+/// message words the second half uses.
+#[inline]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+pub(crate) fn group_first_half(s: &mut State, w: &mut [__m128i; 4], i: usize) -> __m128i {
     let cur = w[i % 4];
-    let mut m = _mm_add_epi32(cur, k4(i));
+    let m = _mm_add_epi32(cur, k4(i));
     s.cdgh = _mm_sha256rnds2_epu32(s.cdgh, s.abef, m);
     if (3..=14).contains(&i) {
         let next = (i + 1) % 4;
         let t = _mm_alignr_epi8::<4>(cur, w[(i + 3) % 4]);
         w[next] = _mm_sha256msg2_epu32(_mm_add_epi32(w[next], t), cur);
     }
-    m = _mm_shuffle_epi32::<0x0E>(m);
+    _mm_shuffle_epi32::<0x0E>(m)
+}
+
+/// Rounds 4i+2, 4i+3 and the rest of the schedule step.
+#[inline]
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+pub(crate) fn group_second_half(s: &mut State, w: &mut [__m128i; 4], i: usize, m: __m128i) {
     s.abef = _mm_sha256rnds2_epu32(s.abef, s.cdgh, m);
     if (1..=12).contains(&i) {
+        let cur = w[i % 4];
         let prev = (i + 3) % 4;
         w[prev] = _mm_sha256msg1_epu32(w[prev], cur);
     }
