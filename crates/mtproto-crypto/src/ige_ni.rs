@@ -253,69 +253,133 @@ fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &
     sha.finish(&buf[hashed..])
 }
 
-/// The fused decrypt with the SHA-NI rounds written between the AES rounds:
-/// while the chain decrypts 64 bytes, the SHA-256 block that ended before
-/// them is compressed, four SHA rounds after every three or four AES rounds.
-/// In program order the two chains alternate, so neither fills the
-/// out-of-order scheduler with instructions waiting on its own latency (with
-/// a whole compression between groups of AES blocks, the waiting AES rounds
-/// crowd the SHA rounds out). Needs at least 12 blocks; shorter input takes
-/// [`decrypt_sha256_inner`].
-#[target_feature(enable = "aes,sha,sse2,ssse3,sse4.1")]
-fn decrypt_sha256_interleaved(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
-    use crate::sha_ni::{group_first_half, group_second_half, message};
-    let blocks = buf.len() / 16;
-    // Groups of four AES blocks that all have a next block; group g ≥ 1
-    // hashes SHA block g-1 (block 0 is prefix ‖ plaintext[0..32], block m
-    // plaintext[64m-32..64m+32]), complete once group g-1 is done.
-    let groups = (blocks - 1) / 4;
-    let mut input = load(&buf[..16]);
-    let mut chain = Chain::<true>::start(key, iv, input);
-    for i in 0..4 {
-        let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
-        let out = chain.step(input, next);
-        store(out, &mut buf[16 * i..16 * (i + 1)]);
-        input = next;
-    }
-    let mut first = [0u8; 64];
-    first[..32].copy_from_slice(prefix);
-    first[32..].copy_from_slice(&buf[..32]);
-    let mut sha = crate::sha_ni::to_registers(&crate::sha::IV);
-    for g in 1..groups {
-        let mut w = if g == 1 { message(&first) } else { message(&buf[64 * g - 96..64 * g - 32]) };
-        let save = sha;
-        for b in 0..4 {
-            let i = 4 * g + b;
+/// Fewest blocks the interleaved fused decrypt takes (two groups of four
+/// after the first, plus one); shorter input takes [`decrypt_sha256_inner`].
+const INTERLEAVED_MIN_BLOCKS: usize = 12;
+
+/// One message of the interleaved fused decrypt: while the chain decrypts a
+/// group of four blocks (64 bytes), the SHA-256 block that ended before them
+/// is compressed, one SHA round pair after every one or two AES rounds. In
+/// program order the chains alternate, so neither fills the out-of-order
+/// scheduler with instructions waiting on its own latency (with a whole
+/// compression between groups of AES blocks, the waiting AES rounds crowd
+/// the SHA rounds out and little overlaps).
+///
+/// SHA block 0 is prefix ‖ plaintext[0..32], block m ≥ 1 is
+/// plaintext[64m-32..64m+32]; group g ≥ 1 hashes SHA block g-1, which is
+/// complete once group g-1 is done.
+struct FusedLane {
+    chain: Chain<true>,
+    /// The current block's ciphertext.
+    input: __m128i,
+    sha: crate::sha_ni::State,
+    /// SHA block 0.
+    first: [u8; 64],
+    blocks: usize,
+}
+
+/// AES rounds before the `half`-th SHA round pair of an AES block (eight
+/// pairs spread over rounds 1..14).
+const fn split(half: usize) -> usize {
+    1 + (13 * half) / 8
+}
+
+impl FusedLane {
+    /// Keys the chain and decrypts group 0 (at least `INTERLEAVED_MIN_BLOCKS` blocks in `buf`).
+    #[inline]
+    #[target_feature(enable = "aes,sha,sse2,ssse3,sse4.1")]
+    fn begin(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> Self {
+        let mut input = load(&buf[..16]);
+        let mut chain = Chain::<true>::start(key, iv, input);
+        for i in 0..4 {
             let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
-            let mut x = chain.v;
-            for r in 0..4 {
-                x = chain.apply(x, 1 + (13 * r) / 4, 1 + (26 * r + 13) / 8);
-                let m = group_first_half(&mut sha, &mut w, 4 * b + r);
-                x = chain.apply(x, 1 + (26 * r + 13) / 8, 1 + (13 * (r + 1)) / 4);
-                group_second_half(&mut sha, &mut w, 4 * b + r, m);
-            }
-            let out = chain.complete(x, input, next);
+            let out = chain.step(input, next);
             store(out, &mut buf[16 * i..16 * (i + 1)]);
             input = next;
         }
-        sha.abef = _mm_add_epi32(sha.abef, save.abef);
-        sha.cdgh = _mm_add_epi32(sha.cdgh, save.cdgh);
+        let mut first = [0u8; 64];
+        first[..32].copy_from_slice(prefix);
+        first[32..].copy_from_slice(&buf[..32]);
+        let sha = crate::sha_ni::to_registers(&crate::sha::IV);
+        Self { chain, input, sha, first, blocks: buf.len() / 16 }
     }
-    // The blocks after the last whole group, then the rest of the hash.
-    for i in 4 * groups..blocks {
-        let out = if i + 1 < blocks {
-            let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
-            let out = chain.step(input, next);
-            input = next;
-            out
+
+    /// Groups of four blocks that all have a next block (the loop's range is 1..groups).
+    fn groups(&self) -> usize {
+        (self.blocks - 1) / 4
+    }
+
+    /// The message words of SHA block g-1, hashed during group g.
+    #[inline]
+    #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+    fn message(&self, buf: &[u8], g: usize) -> [__m128i; 4] {
+        if g == 1 {
+            crate::sha_ni::message(&self.first)
         } else {
-            chain.finish()
-        };
-        store(out, &mut buf[16 * i..16 * (i + 1)]);
+            crate::sha_ni::message(&buf[64 * g - 96..64 * g - 32])
+        }
     }
-    let mut rest = crate::sha::Blocks::resume(crate::sha_ni::from_registers(sha), 64 * (groups as u64 - 1));
-    let tail = rest.blocks(&buf[64 * groups - 96..]);
-    rest.finish(tail)
+
+    /// Group g ≥ 1 of this lane alone.
+    #[inline]
+    #[target_feature(enable = "aes,sha,sse2,ssse3,sse4.1")]
+    fn group(&mut self, buf: &mut [u8], g: usize) {
+        use crate::sha_ni::{group_first_half, group_second_half};
+        let mut w = self.message(buf, g);
+        let save = self.sha;
+        for b in 0..4 {
+            let i = 4 * g + b;
+            let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
+            let mut x = self.chain.v;
+            for r in 0..4 {
+                x = self.chain.apply(x, split(2 * r), split(2 * r + 1));
+                let m = group_first_half(&mut self.sha, &mut w, 4 * b + r);
+                x = self.chain.apply(x, split(2 * r + 1), split(2 * r + 2));
+                group_second_half(&mut self.sha, &mut w, 4 * b + r, m);
+            }
+            let out = self.chain.complete(x, self.input, next);
+            store(out, &mut buf[16 * i..16 * (i + 1)]);
+            self.input = next;
+        }
+        self.sha.abef = _mm_add_epi32(self.sha.abef, save.abef);
+        self.sha.cdgh = _mm_add_epi32(self.sha.cdgh, save.cdgh);
+    }
+
+    /// The blocks after the last whole group, then the rest of the hash.
+    #[inline]
+    #[target_feature(enable = "aes,sha,sse2,ssse3,sse4.1")]
+    fn end(mut self, buf: &mut [u8]) -> [u8; 32] {
+        let groups = self.groups();
+        for i in 4 * groups..self.blocks {
+            let out = if i + 1 < self.blocks {
+                let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
+                let out = self.chain.step(self.input, next);
+                self.input = next;
+                out
+            } else {
+                self.chain.finish()
+            };
+            store(out, &mut buf[16 * i..16 * (i + 1)]);
+        }
+        let state = crate::sha_ni::from_registers(self.sha);
+        let mut rest = crate::sha::Blocks::resume(state, 64 * (groups as u64 - 1));
+        let tail = rest.blocks(&buf[64 * groups - 96..]);
+        rest.finish(tail)
+    }
+}
+
+#[target_feature(enable = "aes,sha,sse2,ssse3,sse4.1")]
+fn decrypt_sha256_interleaved(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
+    let mut lane = FusedLane::begin(key, iv, prefix, buf);
+    for g in 1..lane.groups() {
+        lane.group(buf, g);
+    }
+    lane.end(buf)
+}
+
+/// Whether the interleaved fused decrypt runs here (AES-NI and the SHA extensions).
+pub(crate) fn interleaved_available() -> bool {
+    available() && crate::sha_ni::available()
 }
 
 /// Decrypts whole blocks in place and returns SHA-256(prefix ‖ plaintext).
@@ -323,7 +387,7 @@ fn decrypt_sha256_interleaved(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], 
 /// and below 96 bytes only with fewer than 2 blocks handled by the tail path).
 pub(crate) fn decrypt_with_sha256(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
     debug_assert!(available());
-    if buf.len() >= 16 * 12 && crate::sha_ni::available() {
+    if buf.len() >= 16 * INTERLEAVED_MIN_BLOCKS && crate::sha_ni::available() {
         // SAFETY: every caller checks `available()` (AES-NI present) first,
         // and `sha_ni::available()` just confirmed SHA, SSSE3 and SSE4.1.
         return unsafe { decrypt_sha256_interleaved(key, iv, prefix, buf) };
@@ -423,7 +487,7 @@ mod tests {
             // SAFETY: AES-NI checked above.
             assert_eq!(unsafe { decrypt_sha256_inner(&key, &iv, &prefix, &mut a) }, digest, "{blocks} blocks");
             assert_eq!(a, expected);
-            if blocks >= 12 && crate::sha_ni::available() {
+            if blocks >= INTERLEAVED_MIN_BLOCKS && crate::sha_ni::available() {
                 let mut b = data.clone();
                 // SAFETY: AES-NI and the SHA extensions checked above.
                 let got = unsafe { decrypt_sha256_interleaved(&key, &iv, &prefix, &mut b) };

@@ -387,7 +387,7 @@ fn encrypt_many_refuses_a_bad_layout_before_encrypting_anything() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Multi-buffer decryption agrees with one-by-one decryption, including
+    /// Multi-buffer decryption agrees with one-by-one portable two-pass decryption, including
     /// which messages fail (a flipped byte, a foreign key, a short buffer).
     #[test]
     fn decrypt_many_matches_one_by_one(specs in proptest::collection::vec((any::<u8>(), any::<bool>(), 3usize..150, 0u8..4), 1..10)) {
@@ -410,17 +410,14 @@ proptest! {
         let want: Vec<Result<(), CryptoError>> = expected
             .iter_mut()
             .enumerate()
-            .map(|(i, buf)| envelope::decrypt_in_place(use_key(i), dir(specs[i].1), buf).map(|_| ()))
+            .map(|(i, buf)| envelope::decrypt_in_place_unfused(use_key(i), dir(specs[i].1), buf).map(|_| ()))
             .collect();
         let mut got = sealed.clone();
         let mut jobs: Vec<(&AuthKey, Direction, &mut [u8])> =
             got.iter_mut().enumerate().map(|(i, buf)| (use_key(i), dir(specs[i].1), &mut buf[..])).collect();
         let results = envelope::decrypt_many(&mut jobs);
         prop_assert_eq!(&results, &want);
-        for (i, r) in results.iter().enumerate() {
-            if r.is_ok() {
-                prop_assert_eq!(&got[i], &expected[i]);
-            }
-        }
+        // Same plaintexts, and the same wiped or untouched buffers where a check failed.
+        prop_assert_eq!(&got, &expected);
     }
 }
