@@ -125,11 +125,38 @@ fn multi_buffer(c: &mut Criterion) {
     }
 }
 
+/// Products of a 31-bit and a 32-bit prime from a fixed xorshift sequence.
+fn random_pqs(count: usize) -> Vec<u64> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut prime = |bits: u32| loop {
+        let candidate = (next() >> (64 - bits)) | (1 << (bits - 1)) | 1;
+        if pq::is_prime_u64(candidate) {
+            return candidate;
+        }
+    };
+    (0..count).map(|_| prime(31) * prime(32)).collect()
+}
+
 fn handshake_pieces(c: &mut Criterion) {
     let mut g = c.benchmark_group("handshake");
     // A 63-bit pq: (2^31 - 1) * (2^32 - 5), the largest balanced case.
     g.bench_function("pq_factorize_63bit", |b| b.iter(|| pq::factorize(black_box(2_147_483_647 * 4_294_967_291))));
     g.bench_function("pq_factorize_doc_sample", |b| b.iter(|| pq::factorize(black_box(2694724800268887959))));
+    // 64 products of a random 31-bit and a random 32-bit prime: the time is
+    // per batch, so divide by 64 for the average per pq.
+    let batch = random_pqs(64);
+    g.bench_function("pq_factorize_64_random_63bit", |b| {
+        b.iter(|| batch.iter().map(|&n| pq::factorize(black_box(n)).unwrap().0).sum::<u64>())
+    });
+    g.bench_function("pq_factorize_64_random_63bit_rho_only", |b| {
+        b.iter(|| batch.iter().map(|&n| pq::factorize_rho(black_box(n)).unwrap().0).sum::<u64>())
+    });
     let key = RsaPrivateKey::generate(&mut SeededEntropy::new(1)).unwrap();
     let mut e = SeededEntropy::new(2);
     g.bench_function("rsa_pad_encrypt", |b| {

@@ -123,6 +123,22 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Telegram-sized pq (a 31- or 32-bit prime times another): ECM alone and
+    /// Pollard–Brent rho alone both find the exact factors.
+    #[test]
+    fn pq_ecm_and_rho_each_factor_telegram_sized(a in (1u32 << 30).., b in (1u32 << 30)..) {
+        let (p, q) = (next_prime(a), next_prime(b));
+        prop_assume!(p > 3 && q > 3);
+        let n = p as u64 * q as u64;
+        let want = Ok((p.min(q) as u64, p.max(q) as u64));
+        prop_assert_eq!(pq::factorize_ecm(n), want);
+        prop_assert_eq!(pq::factorize_rho(n), want);
+    }
+}
+
 fn next_prime(mut n: u32) -> u32 {
     n |= 1;
     while !pq::is_prime_u64(n as u64) {
