@@ -44,7 +44,7 @@ pub struct DhGroup {
     params: FixedMontyParams<{ U2048::LIMBS }>,
     /// The AVX-512 IFMA form of the modulus, when this CPU has IFMA.
     #[cfg(target_arch = "x86_64")]
-    ifma: Option<crate::modexp_ifma::IfmaModulus>,
+    ifma: Option<crate::arch::modexp_ifma::IfmaModulus>,
 }
 
 /// Remembers primes that passed the safe-prime test, so it runs once per new
@@ -129,7 +129,7 @@ impl DhGroup {
         let odd = Odd::new(U2048::from_be_slice(&p)).into_option().ok_or(CryptoError::DhPrimeNotSafe)?;
         let params = FixedMontyParams::new_vartime(odd);
         #[cfg(target_arch = "x86_64")]
-        let ifma = crate::modexp_ifma::available().then(|| ifma_modulus(&params));
+        let ifma = crate::arch::modexp_ifma::available().then(|| ifma_modulus(&params));
         Ok(Self {
             prime: p,
             g,
@@ -210,7 +210,7 @@ impl DhGroup {
 /// The IFMA form of a modulus: crypto-bigint's R = 2^2048 values scaled to
 /// R = 2^2080 by modular doublings (the modulus is public: variable time is fine).
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn ifma_modulus(params: &FixedMontyParams<{ U2048::LIMBS }>) -> crate::modexp_ifma::IfmaModulus {
+pub(crate) fn ifma_modulus(params: &FixedMontyParams<{ U2048::LIMBS }>) -> crate::arch::modexp_ifma::IfmaModulus {
     let n = params.modulus().as_nz_ref();
     let double_times = |mut x: U2048, times: usize| {
         for _ in 0..times {
@@ -220,7 +220,7 @@ pub(crate) fn ifma_modulus(params: &FixedMontyParams<{ U2048::LIMBS }>) -> crate
     };
     let r = double_times(*params.one(), 32);
     let r2 = double_times(*params.r2(), 64);
-    crate::modexp_ifma::IfmaModulus::new(params.modulus().as_ref().as_words(), r.as_words(), r2.as_words())
+    crate::arch::modexp_ifma::IfmaModulus::new(params.modulus().as_ref().as_words(), r.as_words(), r2.as_words())
 }
 
 fn strip_leading_zeros(b: &[u8]) -> &[u8] {

@@ -120,14 +120,14 @@ pub fn encrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Result<(),
         check_layout(buf)?;
     }
     #[cfg(target_arch = "x86_64")]
-    if crate::ige_ni::available() {
-        for group in jobs.chunks_mut(crate::ige_ni::LANES) {
+    if crate::arch::ige_ni::available() {
+        for group in jobs.chunks_mut(crate::arch::ige_ni::LANES) {
             let plain: Vec<(&AuthKey, Direction, &[u8])> =
                 group.iter().map(|(k, d, b)| (*k, *d, &b[HEADER_LEN..])).collect();
             let mks = msg_keys_paired(&plain);
             drop(plain);
-            let mut keys = [[0u8; 32]; crate::ige_ni::LANES];
-            let mut ivs = [[0u8; 32]; crate::ige_ni::LANES];
+            let mut keys = [[0u8; 32]; crate::arch::ige_ni::LANES];
+            let mut ivs = [[0u8; 32]; crate::arch::ige_ni::LANES];
             let mut bodies: Vec<&mut [u8]> = Vec::with_capacity(group.len());
             for (l, (key, dir, buf)) in group.iter_mut().enumerate() {
                 let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
@@ -139,7 +139,7 @@ pub fn encrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Result<(),
                 header[8..24].copy_from_slice(&mk);
                 bodies.push(plaintext);
             }
-            crate::ige_ni::encrypt_multi(&keys[..bodies.len()], &ivs[..bodies.len()], &mut bodies);
+            crate::arch::ige_ni::encrypt_multi(&keys[..bodies.len()], &ivs[..bodies.len()], &mut bodies);
             keys.zeroize();
             ivs.zeroize();
         }
@@ -164,15 +164,15 @@ pub fn encrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Result<(),
 /// interleaved beat it).
 pub fn decrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Vec<Result<(), CryptoError>> {
     #[cfg(target_arch = "x86_64")]
-    if crate::ige_ni::available() {
+    if crate::arch::ige_ni::available() {
         let mut results = Vec::with_capacity(jobs.len());
-        for group in jobs.chunks_mut(crate::ige_ni::LANES) {
-            if group.len() <= 2 && crate::ige_ni::interleaved_available() {
+        for group in jobs.chunks_mut(crate::arch::ige_ni::LANES) {
+            if group.len() <= 2 && crate::arch::ige_ni::interleaved_available() {
                 results.extend(group.iter_mut().map(|(key, dir, buf)| decrypt_in_place(key, *dir, buf).map(|_| ())));
                 continue;
             }
-            let mut keys = [[0u8; 32]; crate::ige_ni::LANES];
-            let mut ivs = [[0u8; 32]; crate::ige_ni::LANES];
+            let mut keys = [[0u8; 32]; crate::arch::ige_ni::LANES];
+            let mut ivs = [[0u8; 32]; crate::arch::ige_ni::LANES];
             let mut bodies: Vec<&mut [u8]> = Vec::with_capacity(group.len());
             let mut checks: Vec<(usize, [u8; 16])> = Vec::with_capacity(group.len());
             let first = results.len();
@@ -189,7 +189,7 @@ pub fn decrypt_many(jobs: &mut [(&AuthKey, Direction, &mut [u8])]) -> Vec<Result
                     }
                 }
             }
-            crate::ige_ni::decrypt_multi(&keys[..bodies.len()], &ivs[..bodies.len()], &mut bodies);
+            crate::arch::ige_ni::decrypt_multi(&keys[..bodies.len()], &ivs[..bodies.len()], &mut bodies);
             keys.zeroize();
             ivs.zeroize();
             drop(bodies);
@@ -309,7 +309,7 @@ fn decrypt_with<'a>(
         #[cfg(target_arch = "x86_64")]
         true => {
             let mut prefix = msg_key_prefix(key, dir);
-            let digest = crate::ige_ni::decrypt_with_sha256(&aes_key, &aes_iv, &prefix, body);
+            let digest = crate::arch::ige_ni::decrypt_with_sha256(&aes_key, &aes_iv, &prefix, body);
             prefix.zeroize();
             let mut mk = [0u8; 16];
             mk.copy_from_slice(&digest[8..24]);
@@ -335,7 +335,7 @@ fn decrypt_with<'a>(
 fn fused_backend(wanted: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        wanted && crate::ige_ni::available()
+        wanted && crate::arch::ige_ni::available()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {

@@ -24,7 +24,7 @@ pub enum Backend {
 /// The backend chosen on this CPU.
 pub fn backend() -> Backend {
     #[cfg(target_arch = "x86_64")]
-    if crate::ige_ni::available() {
+    if crate::arch::ige_ni::available() {
         return Backend::AesNi;
     }
     Backend::Portable
@@ -41,8 +41,8 @@ fn check_len(buf: &[u8]) -> Result<(), CryptoError> {
 pub fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
     check_len(buf)?;
     #[cfg(target_arch = "x86_64")]
-    if crate::ige_ni::available() {
-        crate::ige_ni::encrypt(key, iv, buf);
+    if crate::arch::ige_ni::available() {
+        crate::arch::ige_ni::encrypt(key, iv, buf);
         return Ok(());
     }
     encrypt_portable(key, iv, buf)
@@ -55,8 +55,8 @@ pub fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), Cryp
 pub fn decrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
     check_len(buf)?;
     #[cfg(target_arch = "x86_64")]
-    if crate::ige_ni::available() {
-        crate::ige_ni::decrypt(key, iv, buf);
+    if crate::arch::ige_ni::available() {
+        crate::arch::ige_ni::decrypt(key, iv, buf);
         return Ok(());
     }
     decrypt_portable(key, iv, buf)

@@ -20,6 +20,8 @@
 
 extern crate alloc;
 
+#[cfg(target_arch = "x86_64")]
+mod arch;
 pub mod auth_key;
 pub mod dh;
 pub mod entropy;
@@ -29,17 +31,11 @@ mod error;
 #[doc(hidden)]
 pub mod floor;
 pub mod ige;
-#[cfg(target_arch = "x86_64")]
-mod ige_ni;
-#[cfg(target_arch = "x86_64")]
-mod modexp_ifma;
 pub mod nonce;
 pub mod obfuscated2;
 pub mod pq;
 pub mod rsa;
 mod sha;
-#[cfg(target_arch = "x86_64")]
-mod sha_ni;
 
 pub use auth_key::AuthKey;
 pub use entropy::{Entropy, OsEntropy, SeededEntropy};

@@ -5,7 +5,6 @@
 //! support the feature. Every call site checks [`available`] first. The loops
 //! themselves use no raw pointers: blocks are moved in and out of registers
 //! with the safe `_mm_set_epi64x` / `_mm_cvtsi128_si64` intrinsics.
-#![allow(unsafe_code)]
 
 use core::arch::x86_64::{
     __m128i, _mm_add_epi32, _mm_aesdec_si128, _mm_aesdeclast_si128, _mm_aesenc_si128, _mm_aesenclast_si128,
@@ -272,7 +271,7 @@ struct FusedLane {
     chain: Chain<true>,
     /// The current block's ciphertext.
     input: __m128i,
-    sha: crate::sha_ni::State,
+    sha: crate::arch::sha_ni::State,
     /// SHA block 0.
     first: [u8; 64],
     blocks: usize,
@@ -300,7 +299,7 @@ impl FusedLane {
         let mut first = [0u8; 64];
         first[..32].copy_from_slice(prefix);
         first[32..].copy_from_slice(&buf[..32]);
-        let sha = crate::sha_ni::to_registers(&crate::sha::IV);
+        let sha = crate::arch::sha_ni::to_registers(&crate::sha::IV);
         Self { chain, input, sha, first, blocks: buf.len() / 16 }
     }
 
@@ -314,9 +313,9 @@ impl FusedLane {
     #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
     fn message(&self, buf: &[u8], g: usize) -> [__m128i; 4] {
         if g == 1 {
-            crate::sha_ni::message(&self.first)
+            crate::arch::sha_ni::message(&self.first)
         } else {
-            crate::sha_ni::message(&buf[64 * g - 96..64 * g - 32])
+            crate::arch::sha_ni::message(&buf[64 * g - 96..64 * g - 32])
         }
     }
 
@@ -324,7 +323,7 @@ impl FusedLane {
     #[inline]
     #[target_feature(enable = "aes,sha,sse2,ssse3,sse4.1")]
     fn group(&mut self, buf: &mut [u8], g: usize) {
-        use crate::sha_ni::{group_first_half, group_second_half};
+        use crate::arch::sha_ni::{group_first_half, group_second_half};
         let mut w = self.message(buf, g);
         let save = self.sha;
         for b in 0..4 {
@@ -361,7 +360,7 @@ impl FusedLane {
             };
             store(out, &mut buf[16 * i..16 * (i + 1)]);
         }
-        let state = crate::sha_ni::from_registers(self.sha);
+        let state = crate::arch::sha_ni::from_registers(self.sha);
         let mut rest = crate::sha::Blocks::resume(state, 64 * (groups as u64 - 1));
         let tail = rest.blocks(&buf[64 * groups - 96..]);
         rest.finish(tail)
@@ -379,7 +378,7 @@ fn decrypt_sha256_interleaved(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], 
 
 /// Whether the interleaved fused decrypt runs here (AES-NI and the SHA extensions).
 pub(crate) fn interleaved_available() -> bool {
-    available() && crate::sha_ni::available()
+    available() && crate::arch::sha_ni::available()
 }
 
 /// Decrypts whole blocks in place and returns SHA-256(prefix ‖ plaintext).
@@ -387,7 +386,7 @@ pub(crate) fn interleaved_available() -> bool {
 /// and below 96 bytes only with fewer than 2 blocks handled by the tail path).
 pub(crate) fn decrypt_with_sha256(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
     debug_assert!(available());
-    if buf.len() >= 16 * INTERLEAVED_MIN_BLOCKS && crate::sha_ni::available() {
+    if buf.len() >= 16 * INTERLEAVED_MIN_BLOCKS && crate::arch::sha_ni::available() {
         // SAFETY: every caller checks `available()` (AES-NI present) first,
         // and `sha_ni::available()` just confirmed SHA, SSSE3 and SSE4.1.
         return unsafe { decrypt_sha256_interleaved(key, iv, prefix, buf) };
@@ -487,7 +486,7 @@ mod tests {
             // SAFETY: AES-NI checked above.
             assert_eq!(unsafe { decrypt_sha256_inner(&key, &iv, &prefix, &mut a) }, digest, "{blocks} blocks");
             assert_eq!(a, expected);
-            if blocks >= INTERLEAVED_MIN_BLOCKS && crate::sha_ni::available() {
+            if blocks >= INTERLEAVED_MIN_BLOCKS && crate::arch::sha_ni::available() {
                 let mut b = data.clone();
                 // SAFETY: AES-NI and the SHA extensions checked above.
                 let got = unsafe { decrypt_sha256_interleaved(&key, &iv, &prefix, &mut b) };

@@ -17,7 +17,6 @@
 //! the time nor the memory accesses depend on the exponent. Tested against
 //! crypto-bigint (`tests` below, the `crypto_paths` fuzz target, and the DH
 //! vectors that run through [`crate::dh::DhGroup::pow`]).
-#![allow(unsafe_code)]
 
 use core::arch::x86_64::{
     __m512i, _mm_cvtsi128_si64, _mm512_add_epi64, _mm512_alignr_epi64, _mm512_and_si512, _mm512_castsi512_si128,

@@ -2,7 +2,6 @@
 //! Two independent messages' compressions run in the same loop, so the core
 //! overlaps their round chains (each is latency bound on its own). Used by
 //! the multi-buffer encryption; differential-tested against the `sha2` crate.
-#![allow(unsafe_code)]
 
 use core::arch::x86_64::{
     __m128i, _mm_add_epi32, _mm_alignr_epi8, _mm_blend_epi16, _mm_set_epi32, _mm_set_epi64x, _mm_sha256msg1_epu32,
@@ -53,8 +52,8 @@ pub(crate) fn from_registers(s: State) -> [u32; 8] {
     let hgfe = _mm_alignr_epi8::<8>(dchg, feba);
     let mut lo = [0u8; 16];
     let mut hi = [0u8; 16];
-    crate::ige_ni::store_bytes(dcba, &mut lo);
-    crate::ige_ni::store_bytes(hgfe, &mut hi);
+    crate::arch::ige_ni::store_bytes(dcba, &mut lo);
+    crate::arch::ige_ni::store_bytes(hgfe, &mut hi);
     let mut out = [0u32; 8];
     for i in 0..4 {
         out[i] = u32::from_le_bytes([lo[4 * i], lo[4 * i + 1], lo[4 * i + 2], lo[4 * i + 3]]);
@@ -73,7 +72,7 @@ fn k4(i: usize) -> __m128i {
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
 pub(crate) fn message(block: &[u8]) -> [__m128i; 4] {
     let mask = _mm_set_epi64x(0x0c0d_0e0f_0809_0a0b, 0x0405_0607_0001_0203);
-    core::array::from_fn(|i| _mm_shuffle_epi8(crate::ige_ni::load_bytes(&block[16 * i..16 * i + 16]), mask))
+    core::array::from_fn(|i| _mm_shuffle_epi8(crate::arch::ige_ni::load_bytes(&block[16 * i..16 * i + 16]), mask))
 }
 
 /// One 4-round group: rounds 4i..4i+3 with the message schedule update.
