@@ -137,6 +137,22 @@ proptest! {
         prop_assert_eq!(pq::factorize_ecm(n), want);
         prop_assert_eq!(pq::factorize_rho(n), want);
     }
+
+    /// Any u64 (a server may send anything): a proper split or, exactly for
+    /// primes and values below 4, the typed error.
+    #[test]
+    fn pq_any_u64_splits_or_is_refused(n in any::<u64>()) {
+        match pq::factorize(n) {
+            Ok((p, q)) => {
+                prop_assert!(1 < p && p <= q);
+                prop_assert_eq!(p.checked_mul(q), Some(n));
+            }
+            Err(e) => {
+                prop_assert_eq!(e, CryptoError::PqNotFactorable { pq: n });
+                prop_assert!(n < 4 || pq::is_prime_u64(n));
+            }
+        }
+    }
 }
 
 fn next_prime(mut n: u32) -> u32 {

@@ -112,3 +112,35 @@ pub fn is_prime_u64(n: u64) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn by_trial_division(n: u64) -> bool {
+        n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    }
+
+    #[test]
+    fn miller_rabin_matches_trial_division_and_refuses_strong_pseudoprimes() {
+        for n in 0..30_000u64 {
+            assert_eq!(is_prime_u64(n), by_trial_division(n), "{n}");
+        }
+        for n in [(1u64 << 32) - 5, (1u64 << 32) + 15, 4_294_967_291 * 3 + 2] {
+            assert_eq!(is_prime_u64(n), by_trial_division(n), "{n}");
+        }
+        // Strong pseudoprimes to many small bases, and a Carmichael number.
+        for n in [
+            1_000_000_007 * 1_000_000_009,
+            3_215_031_751u64,
+            2_152_302_898_747,
+            3_474_749_660_383,
+            341_550_071_728_321,
+            3_825_123_056_546_413_051,
+            561,
+        ] {
+            assert!(!is_prime_u64(n), "{n}");
+        }
+        assert!(is_prime_u64(18_446_744_073_709_551_557)); // the largest u64 prime
+    }
+}
