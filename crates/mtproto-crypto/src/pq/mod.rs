@@ -1,10 +1,10 @@
 //! Factorization of the handshake's `pq` (a product of two primes below 2^32).
 //!
-//! The main method is the elliptic-curve method (ECM, [`ecm`]): a handful of
+//! The main method is the elliptic-curve method (ECM, `pq/ecm.rs`): a handful of
 //! Montgomery curves, each a few thousand 64-bit Montgomery multiplications,
 //! finds a 31-bit factor in tens of microseconds where Pollard's rho needs a
 //! serial walk of about √p ≈ 46,000 dependent steps. Pollard–Brent rho
-//! ([`rho`]) stays as the fallback should every curve of the budget fail.
+//! (`pq/rho.rs`) stays as the fallback should every curve of the budget fail.
 //! A deterministic Miller–Rabin test first turns a prime `pq` into a typed
 //! error instead of an endless search.
 
