@@ -100,3 +100,48 @@ fn many_packets_in_one_flush_are_sealed_together() {
     assert!(transmits >= 1);
     assert_eq!(client.stats().open_requests, 0);
 }
+
+/// Collects what the client transmits right now.
+fn flush(client: &mut Connection) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        match client.poll_output(NOW) {
+            Output::Transmit(b) => out.push(b.to_vec()),
+            Output::Event(_) => {}
+            Output::Timeout(_) => return out,
+        }
+    }
+}
+
+#[test]
+fn frames_arriving_together_are_decrypted_together() {
+    for corrupt in [false, true] {
+        let (mut client, mut server) = pair(TransportKind::Intermediate);
+        // Settle the salt (the first packet goes out with salt 0).
+        client.send(vec![1; 8], SendOptions::default());
+        pump(&mut client, &mut server);
+        // Four large requests, each flushed as its own packet, then delivered
+        // to the server in one input.
+        let mut packets = Vec::new();
+        for i in 0..4u8 {
+            client.send(vec![i; 20_000], SendOptions { quick_ack: false, no_gzip: true });
+            packets.extend(flush(&mut client));
+        }
+        assert!(packets.len() >= 4, "{} packets", packets.len());
+        if corrupt {
+            // A byte deep in the second packet's ciphertext: its msg_key fails.
+            packets[1][5_000] ^= 0x40;
+        }
+        let before = server.stats().opened_together;
+        server.handle_input(Input::Bytes(&packets.concat()), NOW);
+        assert!(server.stats().opened_together >= before + 4, "decrypted together");
+        let (events, _) = pump(&mut client, &mut server);
+        let answers: Vec<usize> = events
+            .iter()
+            .filter_map(|e| if let Event::RpcResult { body, .. } = e { Some(body.len()) } else { None })
+            .collect();
+        // The corrupted packet is dropped unanswered (its request times out
+        // later); every other request is answered with its own body.
+        assert_eq!(answers, vec![20_000; if corrupt { 3 } else { 4 }], "corrupt {corrupt}");
+    }
+}

@@ -250,7 +250,22 @@ impl EncryptedSession {
     /// [`MessageError::BadMsgIdParity`], [`MessageError::BadLength`],
     /// [`MessageError::BadPadding`].
     pub fn unpack<'a>(&self, buf: &'a mut [u8]) -> Result<DecryptedMessage<'a>, MessageError> {
-        let plain = envelope::decrypt_in_place(&self.key, self.my_direction().reverse(), buf)?;
+        let plain = envelope::decrypt_in_place(&self.key, self.receive_direction(), buf)?;
+        self.check_decrypted(plain)
+    }
+
+    /// The direction of the messages this side receives.
+    pub fn receive_direction(&self) -> Direction {
+        self.my_direction().reverse()
+    }
+
+    /// [`EncryptedSession::unpack`]'s checks on a plaintext that was already
+    /// authenticated (decrypted with its msg_key verified, for example by
+    /// [`envelope::decrypt_many`] together with other packets).
+    ///
+    /// # Errors
+    /// As [`EncryptedSession::unpack`], except [`MessageError::Crypto`].
+    pub fn check_decrypted<'a>(&self, plain: &'a [u8]) -> Result<DecryptedMessage<'a>, MessageError> {
         let m = parse_decrypted(plain)?;
         if m.session_id != self.session_id {
             return Err(MessageError::WrongSession { got: m.session_id });
