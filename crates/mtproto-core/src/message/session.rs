@@ -254,6 +254,11 @@ impl EncryptedSession {
         self.check_decrypted(plain)
     }
 
+    /// The direction of the messages this side sends.
+    pub fn send_direction(&self) -> Direction {
+        self.my_direction()
+    }
+
     /// The direction of the messages this side receives.
     pub fn receive_direction(&self) -> Direction {
         self.my_direction().reverse()
