@@ -217,3 +217,71 @@ fn connections_flushed_together_send_the_same_bytes() {
     assert!(together.iter().map(Vec::len).sum::<usize>() > 50_000);
     assert_eq!(together, separate);
 }
+
+/// The client's events after receiving `count` separate answer packets, some
+/// corrupted or duplicated, either in one input or one packet per input.
+fn client_events_for_answers(count: usize, corrupt: &[bool], duplicate: usize, one_input: bool) -> (Vec<String>, u64) {
+    let (mut c, mut s) = pair(TransportKind::Intermediate);
+    c.send(vec![1; 8], SendOptions::default());
+    pump(&mut c, &mut s);
+    let mut frames = Vec::new();
+    for i in 0..count {
+        let len = 16 + 3_000 * (i % 4);
+        c.send((0..len).map(|k| (k * 7 + i) as u8).collect(), SendOptions { quick_ack: false, no_gzip: true });
+        for packet in flush(&mut c) {
+            s.handle_input(Input::Bytes(&packet), NOW);
+        }
+        loop {
+            match s.poll_output(NOW) {
+                Output::Transmit(b) => frames.push(b.to_vec()),
+                Output::Event(Event::Request { req_msg_id, body }) => s.respond(req_msg_id, &body),
+                Output::Event(_) => {}
+                Output::Timeout(_) => break,
+            }
+        }
+    }
+    for (frame, &bad) in frames.iter_mut().zip(corrupt) {
+        if bad {
+            // Inside the ciphertext: past the 4-byte length and the 24-byte envelope header.
+            let at = 4 + 24 + (frame.len() - 28) / 2;
+            frame[at] ^= 0x20;
+        }
+    }
+    if let Some(copy) = frames.get(duplicate % frames.len().max(1)).cloned() {
+        frames.push(copy);
+    }
+    if one_input {
+        c.handle_input(Input::Bytes(&frames.concat()), NOW);
+    } else {
+        for frame in &frames {
+            c.handle_input(Input::Bytes(frame), NOW);
+        }
+    }
+    let mut events = Vec::new();
+    loop {
+        match c.poll_output(NOW) {
+            Output::Event(e) => events.push(format!("{e:?}")),
+            Output::Transmit(_) => {}
+            Output::Timeout(_) => return (events, c.stats().opened_together),
+        }
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Frames opened together (one input) give exactly the events of the same
+    /// frames opened one at a time, with corrupted and duplicated frames among them.
+    #[test]
+    fn opening_frames_together_changes_nothing(
+        count in 3usize..8,
+        corrupt in proptest::collection::vec(proptest::prelude::any::<bool>(), 8),
+        duplicate in 0usize..8,
+    ) {
+        let (together, opened) = client_events_for_answers(count, &corrupt, duplicate, true);
+        let (apart, opened_apart) = client_events_for_answers(count, &corrupt, duplicate, false);
+        proptest::prop_assert!(opened >= count as u64 && opened_apart == 0);
+        proptest::prop_assert!(together.iter().any(|e| e.starts_with("RpcResult")) || corrupt[..count].iter().all(|&b| b));
+        proptest::prop_assert_eq!(together, apart);
+    }
+}
