@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit, property, vector, handshake, simulation and
 # interop tests. Installs what the interop tests need (a Python venv under
-# target/) on first use, and runs the grammers-mtproto interop harness
+# target/) on first use, and runs the grammers-mtproto / ferogram-mtproto
+# interop harness
 # (tests/interop/grammers: a project of its own, pinned by its Cargo.lock,
 # built into target/interop-grammers). MTPROTO_SKIP_INTEROP=1 skips both.
 set -euo pipefail

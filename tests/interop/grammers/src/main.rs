@@ -1,6 +1,7 @@
 //! grammers-mtproto 0.11 (the session layer under grammers, the Rust
 //! Telegram client) against our server `Connection`, in memory, over every
-//! transport grammers has. grammers builds the encrypted messages (its own
+//! transport grammers has; and ferogram-mtproto 0.6.6's packet layer
+//! (`ferogram.rs`). grammers builds the encrypted messages (its own
 //! msg_ids, seq_nos, containers, gzip, acks) and parses our answers; our
 //! server checks and answers them. Exits non-zero on any disagreement.
 //!
@@ -20,8 +21,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod ferogram;
+
 fn now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970")
+}
+
+/// What our server answers to a request body: its 4-byte words reversed.
+fn answer(body: &[u8]) -> Vec<u8> {
+    body.chunks(4).rev().flatten().copied().collect()
 }
 
 /// One conversation: `requests` go out through grammers twice (the first
@@ -39,7 +47,7 @@ fn converse(name: &str, mut transport: impl Transport, requests: &[Vec<u8>]) -> 
     let mut server = Connection::server(config, now()).map_err(|e| format!("server: {e}"))?;
     let mut client = Encrypted::build().finish(key_bytes);
 
-    let expected = |body: &[u8]| -> Vec<u8> { body.chunks(4).rev().flatten().copied().collect() };
+    let expected = answer;
     let mut waiting: HashMap<MsgId, usize> = HashMap::new();
     let mut containers: HashMap<MsgId, Vec<usize>> = HashMap::new();
     let mut to_send: Vec<usize> = (0..requests.len()).collect();
@@ -163,11 +171,12 @@ fn main() {
         converse("obfuscated abridged", Obfuscated::new(Abridged::new()), &requests),
     ];
     let mut failed = false;
-    for run in runs {
+    let runs = runs.into_iter().map(|r| ("grammers-mtproto", r));
+    for (who, run) in runs.chain([("ferogram-mtproto", ferogram::converse(&requests, answer))]) {
         match run {
-            Ok(line) => println!("grammers-mtproto interop OK: {line}"),
+            Ok(line) => println!("{who} interop OK: {line}"),
             Err(e) => {
-                println!("grammers-mtproto interop FAILED: {e}");
+                println!("{who} interop FAILED: {e}");
                 failed = true;
             }
         }
