@@ -334,6 +334,14 @@ impl Connection {
         Output::Timeout(self.next_deadline(now))
     }
 
+    /// The next event, without producing output (no flush). A driver that
+    /// flushes several connections at once drains each one's events with
+    /// this, answers requests, calls [`Connection::flush_together`], then
+    /// takes the bytes with [`Connection::poll_output`] as usual.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
     fn take_transmit(&mut self) -> Option<Output> {
         if let Some(p) = self.pending_transmits.pop_front() {
             return Some(Output::Transmit(p));

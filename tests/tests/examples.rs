@@ -1,0 +1,21 @@
+//! The examples that check themselves, run as they are built by `cargo test`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../debug/examples").join(name);
+    assert!(path.exists(), "build the examples first (cargo test does): {path:?}");
+    path
+}
+
+/// One server thread, six clients with real handshakes, answers sealed across
+/// connections with `Connection::flush_together`: every answer must arrive intact.
+#[test]
+fn batch_server_example_answers_everything() {
+    let out = Command::new(example("batch_server")).args(["6", "40"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("240 of 240 requests"), "{stdout}");
+}
