@@ -179,6 +179,24 @@ impl<const DECRYPT: bool> Chain<DECRYPT> {
         _mm_xor_si128(self.v, _mm_xor_si128(next, self.k[0]))
     }
 
+    /// Block `i` of `buf`, in place; `input` holds its input block and
+    /// moves on to the next one: a step when a next block follows, else the
+    /// final block.
+    #[inline]
+    #[target_feature(enable = "aes,sse2")]
+    fn block_in_place(&mut self, buf: &mut [u8], i: usize, input: &mut __m128i) {
+        let at = 16 * i;
+        let out = if at + 32 <= buf.len() {
+            let next = load(&buf[at + 16..at + 32]);
+            let out = self.step(*input, next);
+            *input = next;
+            out
+        } else {
+            self.finish()
+        };
+        store(out, &mut buf[at..at + 16]);
+    }
+
     /// Processes the final block (no next input); returns its output.
     #[inline]
     #[target_feature(enable = "aes,sse2")]
@@ -219,17 +237,8 @@ fn decrypt_sha256_inner(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &
         let mut input = load(&buf[..16]);
         let mut chain = Chain::<true>::start(key, iv, input);
         for i in 0..blocks {
-            let at = i * 16;
-            let p = if i + 1 < blocks {
-                let next = load(&buf[at + 16..at + 32]);
-                let p = chain.step(input, next);
-                input = next;
-                p
-            } else {
-                chain.finish()
-            };
-            store(p, &mut buf[at..at + 16]);
-            let done = at + 16;
+            chain.block_in_place(buf, i, &mut input);
+            let done = i * 16 + 16;
             if hashed == 0 && done == 32 {
                 let mut first = [0u8; 64];
                 first[..32].copy_from_slice(prefix);
@@ -350,15 +359,7 @@ impl FusedLane {
     fn end(mut self, buf: &mut [u8]) -> [u8; 32] {
         let groups = self.groups();
         for i in 4 * groups..self.blocks {
-            let out = if i + 1 < self.blocks {
-                let next = load(&buf[16 * (i + 1)..16 * (i + 2)]);
-                let out = self.chain.step(self.input, next);
-                self.input = next;
-                out
-            } else {
-                self.chain.finish()
-            };
-            store(out, &mut buf[16 * i..16 * (i + 1)]);
+            self.chain.block_in_place(buf, i, &mut self.input);
         }
         let state = crate::arch::sha_ni::from_registers(self.sha);
         let mut rest = crate::sha::Blocks::resume(state, 64 * (groups as u64 - 1));
@@ -418,18 +419,9 @@ fn multi_inner<const DECRYPT: bool>(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &
     }
     let longest = blocks.iter().copied().max().unwrap_or(0);
     for j in 0..longest {
-        let at = j * 16;
         for l in 0..n {
             if let Some(chain) = chains[l].as_mut().filter(|_| j < blocks[l]) {
-                let out = if j + 1 < blocks[l] {
-                    let next = load(&bufs[l][at + 16..at + 32]);
-                    let out = chain.step(inputs[l], next);
-                    inputs[l] = next;
-                    out
-                } else {
-                    chain.finish()
-                };
-                store(out, &mut bufs[l][at..at + 16]);
+                chain.block_in_place(bufs[l], j, &mut inputs[l]);
             }
         }
     }
