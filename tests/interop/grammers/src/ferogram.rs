@@ -6,46 +6,30 @@
 //! length and padding bounds); the answers inside are read with our TL.
 
 use ferogram_mtproto::EncryptedSession;
-use mtproto_core::connection::{ConnectionConfig, Transporting};
+use mtproto_core::Input;
+use mtproto_core::connection::Transporting;
 use mtproto_core::message::{Role, container, gzip};
 use mtproto_core::tl::Deserialize;
 use mtproto_core::tl::schema::{BadServerSalt, MSG_CONTAINER, RpcResult};
-use mtproto_core::{Connection, Event, Input, Output};
-use mtproto_crypto::AuthKey;
 use std::collections::HashMap;
-use std::sync::Arc;
 
-/// Both waves of `requests` through ferogram; the same answer rule as the
-/// grammers conversation (`answer`).
-pub fn converse(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> Result<String, String> {
+/// Both waves of `requests` through ferogram, answered by our server with
+/// [`crate::answer`].
+pub fn converse(requests: &[Vec<u8>]) -> Result<String, String> {
     let key_bytes: [u8; 256] = core::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(3));
-    let server_key = AuthKey::from_bytes(key_bytes);
-    let mut config = ConnectionConfig { transport: Transporting::Unframed, ..ConnectionConfig::default() };
-    config.key_lookup = Some(Arc::new(move |_| Some(server_key.clone())));
-    let mut server = Connection::server(config, crate::now()).map_err(|e| format!("server: {e}"))?;
+    let mut server = crate::our_server(key_bytes, Transporting::Unframed)?;
     let mut client = EncryptedSession::new(key_bytes, 0, 0);
 
-    let mut resent = 0;
-    let mut first_wave_resent = None;
     let mut waiting: HashMap<i64, usize> = HashMap::new();
     let mut to_send: Vec<usize> = (0..requests.len()).collect();
-    let mut answered = vec![false; requests.len()];
+    let mut waves = crate::Waves::new(requests.len());
     for _round in 0..20 {
         for i in std::mem::take(&mut to_send) {
             let (mut packet, msg_id) = client.pack_body_with_msg_id(&requests[i], true);
             waiting.insert(msg_id, i);
             server.handle_input(Input::Packet(&mut packet), crate::now());
         }
-        let mut from_server = Vec::new();
-        loop {
-            match server.poll_output(crate::now()) {
-                Output::Transmit(packet) => from_server.push(packet),
-                Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &answer(&body)),
-                Output::Event(Event::Closed { reason }) => return Err(format!("server closed: {reason}")),
-                Output::Event(_) => {}
-                Output::Timeout(_) => break,
-            }
-        }
+        let from_server = crate::serve(&mut server)?;
         for mut packet in from_server {
             let message = client.unpack(&mut packet).map_err(|e| format!("ferogram refused our packet: {e}"))?;
             let mut bodies = vec![message.body.clone()];
@@ -61,7 +45,7 @@ pub fn converse(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> Result<St
                     // ferogram leaves this to its sender: take the salt, re-send.
                     client.salt = salt.new_server_salt;
                     if let Some(i) = waiting.remove(&salt.bad_msg_id) {
-                        resent += 1;
+                        waves.resent += 1;
                         to_send.push(i);
                     }
                 } else if let Ok(result) = RpcResult::from_bytes(&body) {
@@ -71,28 +55,20 @@ pub fn converse(requests: &[Vec<u8>], answer: fn(&[u8]) -> Vec<u8>) -> Result<St
                     } else {
                         result.result.to_vec()
                     };
-                    if plain != answer(&requests[i]) {
+                    if plain != crate::answer(&requests[i]) {
                         return Err(format!("request {i}: wrong answer body"));
                     }
-                    answered[i] = true;
+                    waves.answered[i] = true;
                 }
             }
         }
-        if answered.iter().all(|&a| a) {
-            if first_wave_resent.is_none() {
-                first_wave_resent = Some(resent);
-                answered.iter_mut().for_each(|a| *a = false);
-                to_send = (0..requests.len()).collect();
-                continue;
-            }
-            if first_wave_resent != Some(resent) {
-                return Err("the second wave needed re-sends".into());
-            }
+        if let Some(outcome) = waves.after_round(&mut to_send) {
+            let resent = outcome?;
             return Ok(format!(
                 "unframed packets: 2 x {} requests answered ({resent} re-sent after the first bad_server_salt)",
                 requests.len()
             ));
         }
     }
-    Err(format!("{} of {} requests answered", answered.iter().filter(|&&a| a).count(), requests.len()))
+    Err(waves.shortfall())
 }

@@ -32,28 +32,79 @@ fn answer(body: &[u8]) -> Vec<u8> {
     body.chunks(4).rev().flatten().copied().collect()
 }
 
+/// Our server `Connection`, knowing the shared auth key.
+fn our_server(key_bytes: [u8; 256], transport: Transporting) -> Result<Connection, String> {
+    let server_key = AuthKey::from_bytes(key_bytes);
+    let mut config = ConnectionConfig { transport, ..ConnectionConfig::default() };
+    config.key_lookup = Some(Arc::new(move |_| Some(server_key.clone())));
+    Connection::server(config, now()).map_err(|e| format!("server: {e}"))
+}
+
+/// Lets our server answer every request it has (with [`answer`]) and
+/// returns what it transmits, one entry per transmit.
+fn serve(server: &mut Connection) -> Result<Vec<Vec<u8>>, String> {
+    let mut sent = Vec::new();
+    loop {
+        match server.poll_output(now()) {
+            Output::Transmit(bytes) => sent.push(bytes.to_vec()),
+            Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &answer(&body)),
+            Output::Event(Event::Closed { reason }) => return Err(format!("server closed: {reason}")),
+            Output::Event(_) => {}
+            Output::Timeout(_) => return Ok(sent),
+        }
+    }
+}
+
+/// The two waves of one conversation: the first meets bad_server_salt and
+/// re-sends, the second must go through without a re-send.
+struct Waves {
+    answered: Vec<bool>,
+    resent: usize,
+    first_wave_resent: Option<usize>,
+}
+
+impl Waves {
+    fn new(requests: usize) -> Self {
+        Self { answered: vec![false; requests], resent: 0, first_wave_resent: None }
+    }
+
+    /// After a round: `None` to go on (`to_send` refilled when the second
+    /// wave starts), or the outcome once both waves are answered.
+    fn after_round(&mut self, to_send: &mut Vec<usize>) -> Option<Result<usize, String>> {
+        if !self.answered.iter().all(|&a| a) {
+            return None;
+        }
+        match self.first_wave_resent {
+            None => {
+                self.first_wave_resent = Some(self.resent);
+                self.answered.iter_mut().for_each(|a| *a = false);
+                *to_send = (0..self.answered.len()).collect();
+                None
+            }
+            Some(first) if first == self.resent => Some(Ok(self.resent)),
+            Some(_) => Some(Err("the second wave needed re-sends".into())),
+        }
+    }
+
+    /// The error when the rounds ran out.
+    fn shortfall(&self) -> String {
+        format!("{} of {} requests answered", self.answered.iter().filter(|&&a| a).count(), self.answered.len())
+    }
+}
+
 /// One conversation: `requests` go out through grammers twice (the first
 /// wave meets bad_server_salt, as with Telegram, the second must not), our
 /// server answers each body reversed in 4-byte words, and grammers must hand
 /// back exactly that.
 fn converse(name: &str, mut transport: impl Transport, requests: &[Vec<u8>]) -> Result<String, String> {
     let key_bytes: [u8; 256] = core::array::from_fn(|i| (i as u8).wrapping_mul(13).wrapping_add(7));
-    let server_key = AuthKey::from_bytes(key_bytes);
-    let mut config = ConnectionConfig {
-        transport: Transporting::Framed(TransportKind::Intermediate, None),
-        ..ConnectionConfig::default()
-    };
-    config.key_lookup = Some(Arc::new(move |_| Some(server_key.clone())));
-    let mut server = Connection::server(config, now()).map_err(|e| format!("server: {e}"))?;
+    let mut server = our_server(key_bytes, Transporting::Framed(TransportKind::Intermediate, None))?;
     let mut client = Encrypted::build().finish(key_bytes);
 
-    let expected = answer;
     let mut waiting: HashMap<MsgId, usize> = HashMap::new();
     let mut containers: HashMap<MsgId, Vec<usize>> = HashMap::new();
     let mut to_send: Vec<usize> = (0..requests.len()).collect();
-    let mut answered = vec![false; requests.len()];
-    let mut resent = 0;
-    let mut first_wave_resent = None;
+    let mut waves = Waves::new(requests.len());
     let mut from_server: Vec<u8> = Vec::new();
     for _round in 0..20 {
         // grammers: everything due into one buffer (a container when several).
@@ -80,15 +131,7 @@ fn converse(name: &str, mut transport: impl Transport, requests: &[Vec<u8>]) -> 
             server.handle_input(Input::Bytes(&buffer[..]), now());
         }
         // Our server: answer requests, collect what it sends.
-        loop {
-            match server.poll_output(now()) {
-                Output::Transmit(bytes) => from_server.extend_from_slice(&bytes),
-                Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &expected(&body)),
-                Output::Event(Event::Closed { reason }) => return Err(format!("server closed: {reason}")),
-                Output::Event(_) => {}
-                Output::Timeout(_) => break,
-            }
-        }
+        from_server.extend(serve(&mut server)?.concat());
         // grammers: unpack every complete frame and deserialize it.
         loop {
             let offset = match transport.unpack(&mut from_server) {
@@ -104,10 +147,10 @@ fn converse(name: &str, mut transport: impl Transport, requests: &[Vec<u8>]) -> 
                 match result {
                     Deserialization::RpcResult(r) => {
                         let i = waiting.remove(&r.msg_id).ok_or("an answer to no request")?;
-                        if r.body != expected(&requests[i]) {
+                        if r.body != answer(&requests[i]) {
                             return Err(format!("request {i}: wrong answer body"));
                         }
-                        answered[i] = true;
+                        waves.answered[i] = true;
                     }
                     Deserialization::BadMessage(b) => {
                         // bad_server_salt (48) on the first flight: grammers took
@@ -122,7 +165,7 @@ fn converse(name: &str, mut transport: impl Transport, requests: &[Vec<u8>]) -> 
                         };
                         for i in named {
                             waiting.retain(|_, &mut j| j != i);
-                            resent += 1;
+                            waves.resent += 1;
                             to_send.push(i);
                         }
                     }
@@ -132,26 +175,16 @@ fn converse(name: &str, mut transport: impl Transport, requests: &[Vec<u8>]) -> 
                 }
             }
         }
-        if answered.iter().all(|&a| a) {
-            if first_wave_resent.is_none() {
-                // A second wave on the established session: no re-sends now.
-                first_wave_resent = Some(resent);
-                answered.iter_mut().for_each(|a| *a = false);
-                to_send = (0..requests.len()).collect();
-                continue;
-            }
-            if first_wave_resent != Some(resent) {
-                return Err(format!("{name}: the second wave needed re-sends"));
-            }
+        if let Some(outcome) = waves.after_round(&mut to_send) {
+            let resent = outcome.map_err(|e| format!("{name}: {e}"))?;
             return Ok(format!(
-                "{name}: 2 x {} requests answered ({} re-sent after the first bad_server_salt), {} bytes of answers",
+                "{name}: 2 x {} requests answered ({resent} re-sent after the first bad_server_salt), {} bytes of answers",
                 requests.len(),
-                resent,
                 2 * requests.iter().map(Vec::len).sum::<usize>()
             ));
         }
     }
-    Err(format!("{name}: {} of {} requests answered", answered.iter().filter(|&&a| a).count(), requests.len()))
+    Err(format!("{name}: {}", waves.shortfall()))
 }
 
 fn main() {
@@ -172,7 +205,7 @@ fn main() {
     ];
     let mut failed = false;
     let runs = runs.into_iter().map(|r| ("grammers-mtproto", r));
-    for (who, run) in runs.chain([("ferogram-mtproto", ferogram::converse(&requests, answer))]) {
+    for (who, run) in runs.chain([("ferogram-mtproto", ferogram::converse(&requests))]) {
         match run {
             Ok(line) => println!("{who} interop OK: {line}"),
             Err(e) => {
