@@ -5,6 +5,7 @@
 //! prints itself so it can be replayed with `SIM_SEED=<seed>`.
 
 pub mod fuzzing;
+pub mod peer;
 
 use core::time::Duration;
 use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};

@@ -288,16 +288,35 @@ fn pfs_binding_round_trip_and_refusals() {
     };
     let msg_id = 0x6000_0000_0000_0004;
     let enc = pfs::encrypt_bind_message(&perm, msg_id, &inner, &mut SeededEntropy::new(1)).expect("encrypt");
-    assert_eq!(pfs::verify_bind_message(&perm, &enc, msg_id, temp.id(), 7).expect("verify"), inner);
+    let request = pfs::BindRequest {
+        msg_id,
+        nonce: 42,
+        expires_at: 1_800_000_000,
+        temp_key_id: temp.id(),
+        temp_session_id: 7,
+        temp_key_expires_at: Some(1_800_000_000),
+    };
+    let verify = |key: &AuthKey, enc: &[u8], change: fn(&mut pfs::BindRequest)| {
+        let mut r = request;
+        change(&mut r);
+        pfs::verify_bind_message(key, enc, &r)
+    };
+    assert_eq!(verify(&perm, &enc, |_| {}).expect("verify"), inner);
+    assert_eq!(verify(&perm, &enc, |r| r.msg_id += 4).unwrap_err(), HandshakeError::NonceMismatch);
+    assert_eq!(verify(&perm, &enc, |r| r.temp_session_id = 8).unwrap_err(), HandshakeError::NonceMismatch);
+    // The review's finding 7c: the call's nonce and expires_at, and the temp
+    // key's expiry, are checked against the encrypted inner object.
+    assert_eq!(verify(&perm, &enc, |r| r.nonce = 43).unwrap_err(), HandshakeError::NonceMismatch);
+    assert_eq!(verify(&perm, &enc, |r| r.expires_at += 1).unwrap_err(), HandshakeError::BindingExpiry);
     assert_eq!(
-        pfs::verify_bind_message(&perm, &enc, msg_id + 4, temp.id(), 7).unwrap_err(),
-        HandshakeError::NonceMismatch
+        verify(&perm, &enc, |r| r.temp_key_expires_at = Some(1_799_999_999)).unwrap_err(),
+        HandshakeError::BindingExpiry
     );
-    assert_eq!(pfs::verify_bind_message(&perm, &enc, msg_id, temp.id(), 8).unwrap_err(), HandshakeError::NonceMismatch);
-    assert!(matches!(pfs::verify_bind_message(&temp, &enc, msg_id, temp.id(), 7), Err(HandshakeError::Crypto(_))));
+    assert!(verify(&perm, &enc, |r| r.temp_key_expires_at = None).is_ok());
+    assert!(matches!(verify(&temp, &enc, |_| {}), Err(HandshakeError::Crypto(_))));
     let mut bad = enc.clone();
     bad[40] ^= 1;
-    assert!(matches!(pfs::verify_bind_message(&perm, &bad, msg_id, temp.id(), 7), Err(HandshakeError::Crypto(_))));
+    assert!(matches!(verify(&perm, &bad, |_| {}), Err(HandshakeError::Crypto(_))));
 }
 
 proptest! {
@@ -324,6 +343,33 @@ proptest! {
         for input in [&garbage, &framed] {
             let _ = server.handle(input, now(), &|_| false);
             let _ = client.handle(input, now());
+        }
+    }
+}
+
+/// The review's finding 7c: a server refuses a temporary key whose
+/// requested lifetime is not positive or absurdly long.
+#[test]
+fn server_refuses_absurd_temp_key_lifetimes() {
+    let key = server_key();
+    for (expires_in, refused) in
+        [(-5, true), (0, true), (handshake::MAX_TEMP_KEY_LIFETIME + 1, true), (i32::MAX, true), (86_400, false)]
+    {
+        let mut config = ClientConfig::new(vec![key.public_key().clone()], 2);
+        config.temp_key_expires_in = Some(expires_in);
+        let (mut client, first) = ClientHandshake::start(config, now(), Box::new(SeededEntropy::new(3)));
+        let mut server = ServerHandshake::new(
+            ServerConfig::new(vec![key.clone()]).expect("config"),
+            now(),
+            Box::new(SeededEntropy::new(4)),
+        );
+        let Ok(Step::Send(res_pq)) = server.handle(&first, now(), &|_| false) else { panic!("resPQ") };
+        let Ok(Step::Send(req_dh)) = client.handle(&res_pq, now()) else { panic!("req_DH_params") };
+        let answer = server.handle(&req_dh, now(), &|_| false);
+        if refused {
+            assert_eq!(answer.unwrap_err(), HandshakeError::BadTempKeyLifetime { expires_in }, "{expires_in}");
+        } else {
+            assert!(matches!(answer, Ok(Step::Send(_))), "{expires_in}");
         }
     }
 }

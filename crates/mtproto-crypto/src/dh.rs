@@ -183,12 +183,14 @@ impl DhGroup {
         if let Some(ifma) = &self.ifma {
             let b = U2048::from_be_slice(base);
             let mut e = U2048::from_be_slice(exponent);
-            let mut r = U2048::from_words(ifma.pow(b.as_words(), e.as_words()));
+            // `None` when the CPU lacks IFMA after all: the portable path below.
+            let words = ifma.pow(b.as_words(), e.as_words());
             e.zeroize();
-            let mut out = [0u8; DH_BYTES];
-            out.copy_from_slice(r.to_be_bytes().as_ref());
-            r.zeroize();
-            return out;
+            if let Some(mut words) = words {
+                let r = U2048::from_words(words);
+                words.zeroize();
+                return to_bytes_wiping(r);
+            }
         }
         self.pow_portable(base, exponent)
     }
@@ -199,12 +201,22 @@ impl DhGroup {
     pub fn pow_portable(&self, base: &[u8; DH_BYTES], exponent: &[u8; DH_BYTES]) -> [u8; DH_BYTES] {
         let b = U2048::from_be_slice(base);
         let mut e = U2048::from_be_slice(exponent);
-        let r = FixedMontyForm::new(&b, &self.params).pow(&e).retrieve();
+        let mut m = FixedMontyForm::new(&b, &self.params).pow(&e);
         e.zeroize();
-        let mut out = [0u8; DH_BYTES];
-        out.copy_from_slice(r.to_be_bytes().as_ref());
-        out
+        let r = m.retrieve();
+        m.zeroize();
+        to_bytes_wiping(r)
     }
+}
+
+/// The 256 big-endian bytes of `r`, wiping `r` and the intermediate encoding.
+fn to_bytes_wiping(mut r: U2048) -> [u8; DH_BYTES] {
+    let mut encoded = r.to_be_bytes();
+    r.zeroize();
+    let mut out = [0u8; DH_BYTES];
+    out.copy_from_slice(encoded.as_ref());
+    encoded.zeroize();
+    out
 }
 
 /// The IFMA form of a modulus: crypto-bigint's R = 2^2048 values scaled to

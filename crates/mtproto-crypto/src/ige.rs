@@ -77,9 +77,15 @@ fn split_iv(iv: &[u8; 32]) -> ([u8; 16], [u8; 16]) {
 /// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
 pub fn encrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
     check_len(buf)?;
+    encrypt_blocks_portable(key, iv, buf);
+    Ok(())
+}
+
+/// The portable encryption of the whole blocks of `buf` (a trailing partial
+/// block is left alone); the fallback of the AES-NI wrappers.
+pub(crate) fn encrypt_blocks_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     let (prev_c, prev_p) = split_iv(iv);
     encrypt_with_cipher(&Aes256::new(&Array::from(*key)), prev_c, prev_p, buf);
-    Ok(())
 }
 
 /// The IGE encryption loop over whole blocks with a keyed `aes` cipher (also
@@ -110,6 +116,13 @@ pub(crate) fn encrypt_with_cipher(cipher: &Aes256, mut prev_c: [u8; 16], mut pre
 /// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
 pub fn decrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
     check_len(buf)?;
+    decrypt_blocks_portable(key, iv, buf);
+    Ok(())
+}
+
+/// The portable decryption of the whole blocks of `buf` (a trailing partial
+/// block is left alone); the fallback of the AES-NI wrappers.
+pub(crate) fn decrypt_blocks_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
     let cipher = Aes256::new(&Array::from(*key));
     let (mut prev_c, mut prev_p) = split_iv(iv);
     for chunk in buf.chunks_exact_mut(16) {
@@ -128,5 +141,4 @@ pub fn decrypt_portable(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result
         prev_c = c;
     }
     prev_p.zeroize();
-    Ok(())
 }

@@ -13,7 +13,7 @@
 //! | [`dh`] | Diffie-Hellman parameter checks and modular exponentiation |
 //! | [`pq`] | factorization of the handshake's 64-bit pq |
 //! | [`obfuscated2`] | obfuscated2 key derivation and the AES-256-CTR stream |
-//! | [`entropy`] | the entropy trait, an OS-seeded CSPRNG and a seeded test RNG |
+//! | [`entropy`] | the entropy trait, an OS-seeded CSPRNG, forked child generators and a seeded test RNG |
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
@@ -38,6 +38,6 @@ pub mod rsa;
 mod sha;
 
 pub use auth_key::AuthKey;
-pub use entropy::{Entropy, OsEntropy, SeededEntropy};
+pub use entropy::{Entropy, ForkedEntropy, OsEntropy, SeededEntropy};
 pub use envelope::Direction;
 pub use error::CryptoError;

@@ -103,8 +103,7 @@ fn digest_bytes(state: &[u32; 8]) -> [u8; 32] {
 /// two compressions run interleaved (each alone is latency bound).
 pub(crate) fn prefixed_pair(a: (&[u8; 32], &[u8]), b: (&[u8; 32], &[u8])) -> ([u8; 32], [u8; 32]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::arch::sha_ni::available() {
-        let (ha, hb) = crate::arch::sha_ni::pair(&IV, a, b);
+    if let Some((ha, hb)) = crate::arch::sha_ni::pair(&IV, a, b) {
         return (digest_bytes(&ha), digest_bytes(&hb));
     }
     (prefixed(a.0, a.1), prefixed(b.0, b.1))

@@ -82,6 +82,18 @@ pub struct ConnectionConfig {
     pub gzip_threshold: usize,
     /// Largest inflated gzip_packed body accepted. Default 16 MiB.
     pub inflate_limit: usize,
+    /// Most bytes inflated from all the gzip_packed objects of one input
+    /// (and so of one packet) together; a packet declaring more is dropped
+    /// whole ([`super::DropReason::InflateBudget`]). Default 16 MiB.
+    pub inflate_budget: usize,
+    /// Server: close a connection that sent no authenticated message for
+    /// this long (a client's `ping_delay_disconnect` closes it sooner).
+    /// Default 5 minutes.
+    pub server_idle_timeout: Duration,
+    /// Most bytes of kept messages one msg_resend_req may make us send
+    /// again; the rest are not re-sent (counted in
+    /// [`super::Stats::resend_bytes_refused`]). Default 1 MiB.
+    pub max_resend_bytes: usize,
     /// Client: ping interval (ping_delay_disconnect). Default 60 s. `None` disables pings.
     pub ping_interval: Option<Duration>,
     /// Client: how long to wait for a pong before closing. Default 15 s.
@@ -127,6 +139,9 @@ impl Default for ConnectionConfig {
             container_max_bytes: 512 << 10,
             gzip_threshold: 512,
             inflate_limit: crate::message::gzip::DEFAULT_INFLATE_LIMIT,
+            inflate_budget: crate::message::gzip::DEFAULT_INFLATE_LIMIT,
+            server_idle_timeout: Duration::from_secs(300),
+            max_resend_bytes: 1 << 20,
             ping_interval: Some(Duration::from_secs(60)),
             pong_timeout: Duration::from_secs(15),
             salt_prefetch: Duration::from_secs(60),

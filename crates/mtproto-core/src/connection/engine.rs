@@ -1,9 +1,10 @@
 //! The Connection state machine.
 
 use super::config::{ConnectionConfig, Transporting};
-use super::events::{CloseReason, Event, Input, Output, RequestHandle, SendOptions};
+use super::events::{CloseReason, DropReason, Event, Input, Output, RequestHandle, SendOptions};
 use super::idmap::IdMap;
 use super::replay::ReplayWindow;
+use super::seen_sessions::{SeenSessions, SessionRecord};
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
 use crate::message::{self, EncryptedSession, Role, container, gzip};
 use crate::tl::schema::{
@@ -23,7 +24,8 @@ const MAX_KEPT: usize = 4096;
 /// Fewest encrypted packets in one input that are decrypted together
 /// (`envelope::decrypt_many`); with one or two, one at a time is as fast.
 const OPEN_TOGETHER_MIN: usize = 3;
-/// How many earlier session ids a server remembers for destroy_session.
+/// How many earlier client sessions a server remembers (with their replay
+/// windows) besides the current one.
 const MAX_OLD_SESSIONS: usize = 8;
 
 #[derive(Debug, Clone)]
@@ -36,12 +38,33 @@ struct Outgoing {
     response: bool,
     /// Never put into a container (after bad_msg 64).
     alone: bool,
+    /// Client: bytes this request counts in `queued_bytes` (its size before gzip).
+    accounted: usize,
+    /// Server: the client msg_id this rpc_result answers.
+    answers: Option<i64>,
+}
+
+impl Outgoing {
+    /// A message that is no request and answers none.
+    fn service(body: Vec<u8>, content_related: bool, response: bool) -> Self {
+        Self {
+            body,
+            content_related,
+            handle: None,
+            quick_ack: false,
+            response,
+            alone: false,
+            accounted: 0,
+            answers: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Sent {
     out: Outgoing,
     sent_at: Duration,
+    seq_no: i32,
 }
 
 enum Phase {
@@ -93,7 +116,14 @@ pub struct Connection {
     // server
     salts: VecDeque<FutureSalt>,
     client_session: Option<i64>,
-    old_sessions: VecDeque<i64>,
+    /// Server: earlier client sessions with their replay windows.
+    seen: SeenSessions,
+    /// Inflate budget left for the current input.
+    inflate_left: usize,
+    /// Server: when the last authenticated message arrived.
+    last_authenticated: Option<Duration>,
+    /// Bytes a msg_resend_req asked for beyond `max_resend_bytes`.
+    resend_bytes_refused: u64,
     /// Server: first_msg_id announced for the current session; earlier
     /// messages are the client's to re-send, so they are not processed.
     session_first_msg_id: i64,
@@ -163,7 +193,8 @@ impl Connection {
         let transport = match config.transport {
             Transporting::Unframed => None,
             Transporting::Framed(kind, obf) => {
-                let sub: Box<dyn Entropy + Send> = Box::new(mtproto_crypto::SeededEntropy::new(entropy.next_u64()));
+                // A child with 384 bits drawn from the parent (never a 64-bit seed).
+                let sub = entropy.fork();
                 match role {
                     Role::Client => Transport::client(kind, obf, config.max_frame, sub).ok(),
                     Role::Server => Some(Transport::server(obf.and_then(|o| o.secret), config.max_frame, sub)),
@@ -202,7 +233,10 @@ impl Connection {
             handshake_deadline: None,
             salts: VecDeque::new(),
             client_session: None,
-            old_sessions: VecDeque::new(),
+            seen: SeenSessions::new(MAX_OLD_SESSIONS),
+            inflate_left: 0,
+            last_authenticated: None,
+            resend_bytes_refused: 0,
             session_first_msg_id: 0,
             force_bad_msg: None,
             partial_since: None,
@@ -215,9 +249,11 @@ impl Connection {
         me
     }
 
-    /// A child generator for a component, so each draws its own stream.
+    /// A child generator for a component, so each draws its own stream:
+    /// seeded with 384 bits from this connection's entropy
+    /// ([`Entropy::fork`]), deterministic only under a deterministic parent.
     fn sub_entropy(&mut self) -> Box<dyn Entropy + Send> {
-        Box::new(mtproto_crypto::SeededEntropy::new(self.entropy.next_u64()) as mtproto_crypto::SeededEntropy)
+        self.entropy.fork()
     }
 
     /// The role.
@@ -257,6 +293,9 @@ impl Connection {
             pending_acks: self.acks.len(),
             buffered_transport_bytes: self.transport.as_ref().map_or(0, Transport::buffered),
             opened_together: self.opened_together,
+            queued_bytes: self.queued_bytes,
+            resend_bytes_refused: self.resend_bytes_refused,
+            sessions_remembered: self.seen.len(),
         }
     }
 
@@ -303,6 +342,7 @@ impl Connection {
         }
         self.queue.clear();
         self.sent.clear();
+        self.queued_bytes = 0;
         self.closed_emitted = true;
         self.events.push_back(Event::Closed { reason });
     }
@@ -366,6 +406,9 @@ impl Connection {
             return d;
         }
         consider(self.ack_since.map(|t| t + self.config.ack_delay));
+        if self.role == Role::Server {
+            consider(self.last_authenticated.map(|t| t + self.config.server_idle_timeout));
+        }
         consider(self.next_ping);
         consider(self.pong_deadline);
         let oldest = self.sent.values().filter(|s| s.out.handle.is_some()).map(|s| s.sent_at).min();
@@ -384,6 +427,7 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
+        self.inflate_left = self.config.inflate_budget;
         match input {
             Input::Timeout => self.handle_timeout(now),
             Input::Packet(p) => self.handle_packet(p, false, now),
@@ -443,6 +487,12 @@ impl Connection {
             self.close_with(CloseReason::PongTimeout);
             return;
         }
+        if self.role == Role::Server
+            && self.last_authenticated.is_some_and(|t| now >= t + self.config.server_idle_timeout)
+        {
+            self.close_with(CloseReason::IdleTimeout);
+            return;
+        }
         let timeout = self.config.request_timeout;
         let expired: Vec<i64> = self
             .sent
@@ -455,7 +505,7 @@ impl Connection {
                 && let Some(handle) = s.out.handle
             {
                 self.handles.remove(&handle);
-                self.queued_bytes = self.queued_bytes.saturating_sub(s.out.body.len());
+                self.release(&s.out);
                 self.events.push_back(Event::RequestFailed { handle, reason: "request timed out".into() });
             }
         }
@@ -484,14 +534,20 @@ impl Connection {
             }
             Phase::ServerStart => {
                 let id = i64::from_le_bytes(auth_key_id);
-                match self.config.key_lookup.as_ref().and_then(|f| f(id)) {
-                    Some(key) => {
-                        let salt = self.entropy.next_u64() as i64;
-                        self.start_session(key, salt, 0, now);
-                        self.handle_packet(packet, quick_ack, now);
-                    }
-                    None => self.unknown_key(),
+                let Some(key) = self.config.key_lookup.as_ref().and_then(|f| f(id)) else {
+                    self.unknown_key();
+                    return;
+                };
+                // Only an authenticated message starts a session: a known key
+                // id (it travels in clear) with a failing msg_key is treated
+                // like an unknown key.
+                if envelope::decrypt_in_place(&key, Direction::ClientToServer, packet).is_err() {
+                    self.unknown_key();
+                    return;
                 }
+                let salt = self.entropy.next_u64() as i64;
+                self.start_session(key, salt, 0, now);
+                self.handle_opened(packet, Ok(()), quick_ack, now);
             }
             Phase::ServerHandshake(mut hs) => {
                 let lookup = self.config.key_lookup.clone();
@@ -538,6 +594,7 @@ impl Connection {
         self.phase = Phase::Ready;
         self.handshake_deadline = None;
         if self.role == Role::Server {
+            self.last_authenticated = Some(now);
             self.salts.clear();
             self.salts.push_back(FutureSalt {
                 valid_since: now.as_secs() as i32,
@@ -565,7 +622,8 @@ impl Connection {
             self.events.push_back(Event::RequestFailed { handle, reason: "too many bytes queued".into() });
             return handle;
         }
-        self.queued_bytes += body.len();
+        let accounted = body.len();
+        self.queued_bytes += accounted;
         let body = self.maybe_gzip(body, options.no_gzip);
         self.handles.insert(handle, 0);
         self.queue.push_back(Outgoing {
@@ -575,6 +633,8 @@ impl Connection {
             quick_ack: options.quick_ack,
             response: false,
             alone: false,
+            accounted,
+            answers: None,
         });
         handle
     }
@@ -592,11 +652,11 @@ impl Connection {
     pub fn cancel(&mut self, handle: RequestHandle) {
         if let Some(pos) = self.queue.iter().position(|o| o.handle == Some(handle)) {
             if let Some(o) = self.queue.remove(pos) {
-                self.queued_bytes = self.queued_bytes.saturating_sub(o.body.len());
+                self.release(&o);
             }
         } else if let Some(msg_id) = self.handles.get(&handle).copied() {
             if let Some(s) = self.sent.remove(&msg_id) {
-                self.queued_bytes = self.queued_bytes.saturating_sub(s.out.body.len());
+                self.release(&s.out);
             }
             self.push_service(RpcDropAnswer { req_msg_id: msg_id }.to_bytes(), true);
         }
@@ -631,14 +691,9 @@ impl Connection {
                 out.extend_from_slice(&packed);
             }
         }
-        self.queue.push_back(Outgoing {
-            body: out,
-            content_related: true,
-            handle: None,
-            quick_ack: false,
-            response: true,
-            alone: false,
-        });
+        let mut answer = Outgoing::service(out, true, true);
+        answer.answers = Some(req_msg_id);
+        self.queue.push_back(answer);
     }
 
     /// Server: answers the client request `req_msg_id` with an rpc_error.
@@ -649,14 +704,7 @@ impl Connection {
 
     /// Server: sends server-initiated content (an update) to the client.
     pub fn push_update(&mut self, body: Vec<u8>) {
-        self.queue.push_back(Outgoing {
-            body,
-            content_related: true,
-            handle: None,
-            quick_ack: false,
-            response: false,
-            alone: false,
-        });
+        self.queue.push_back(Outgoing::service(body, true, false));
     }
 
     /// Server: switches to a new salt now; a client still using the old one
@@ -674,8 +722,10 @@ impl Connection {
     /// Server: forgets the client's session, so its next message starts a new
     /// one (new_session_created).
     pub fn forget_session(&mut self) {
-        if let Some(s) = self.client_session.take() {
-            self.remember_old_session(s);
+        if let Some(id) = self.client_session.take() {
+            // Its msg_ids stay refused: they raise the floor.
+            let replay = std::mem::replace(&mut self.replay, ReplayWindow::new(self.config.replay_window));
+            self.seen.retire(SessionRecord { id, replay, seq_count: 0, first_msg_id: 0 });
         }
     }
 
@@ -685,33 +735,17 @@ impl Connection {
         self.force_bad_msg = Some(code);
     }
 
-    fn remember_old_session(&mut self, s: i64) {
-        self.old_sessions.push_back(s);
-        if self.old_sessions.len() > MAX_OLD_SESSIONS {
-            self.old_sessions.pop_front();
-        }
+    /// Takes a request's bytes off `queued_bytes` (exactly what `send` added).
+    fn release(&mut self, out: &Outgoing) {
+        self.queued_bytes = self.queued_bytes.saturating_sub(out.accounted);
     }
 
     fn push_service(&mut self, body: Vec<u8>, content_related: bool) {
-        self.queue.push_back(Outgoing {
-            body,
-            content_related,
-            handle: None,
-            quick_ack: false,
-            response: false,
-            alone: false,
-        });
+        self.queue.push_back(Outgoing::service(body, content_related, false));
     }
 
     fn push_response(&mut self, body: Vec<u8>) {
-        self.queue.push_back(Outgoing {
-            body,
-            content_related: true,
-            handle: None,
-            quick_ack: false,
-            response: true,
-            alone: false,
-        });
+        self.queue.push_back(Outgoing::service(body, true, true));
     }
 
     // ------------------------------------------------------------------ sending
@@ -839,14 +873,7 @@ impl Connection {
             self.ack_since = None;
             for chunk in ids.chunks(8192) {
                 let body = MsgsAck { msg_ids: chunk.to_vec() }.to_bytes();
-                self.queue.push_front(Outgoing {
-                    body,
-                    content_related: false,
-                    handle: None,
-                    quick_ack: false,
-                    response: false,
-                    alone: false,
-                });
+                self.queue.push_front(Outgoing::service(body, false, false));
             }
         }
         // Frame every packet first; the caller encrypts them together, so
@@ -894,7 +921,7 @@ impl Connection {
             let seq = session.next_seq_no(o.content_related);
             quick_ack = o.quick_ack;
             session.frame_with(msg_id, seq, &o.body, &mut packet);
-            sent_ids.push(msg_id);
+            sent_ids.push((msg_id, seq));
         } else {
             // One packet, one token: a container asks for a quick ack when any
             // of its requests did, and the ack reaches all of those.
@@ -907,7 +934,7 @@ impl Connection {
                 let msg_id = session.next_msg_id(now, o.response);
                 let seq = session.next_seq_no(o.content_related);
                 c.push(msg_id, seq, &o.body);
-                sent_ids.push(msg_id);
+                sent_ids.push((msg_id, seq));
             }
             c.finish();
             let container_id = session.next_msg_id(now, false);
@@ -916,7 +943,7 @@ impl Connection {
             if body.capacity() <= 1 << 20 {
                 self.scratch = body;
             }
-            self.containers.insert(container_id, sent_ids.clone());
+            self.containers.insert(container_id, sent_ids.iter().map(|(id, _)| *id).collect());
             self.container_order.push_back(container_id);
             while self.container_order.len() > MAX_KEPT {
                 if let Some(old) = self.container_order.pop_front() {
@@ -935,12 +962,12 @@ impl Connection {
                 self.quick_acks.clear();
             }
         }
-        for (o, msg_id) in batch.into_iter().zip(sent_ids) {
+        for (o, (msg_id, seq_no)) in batch.into_iter().zip(sent_ids) {
             if let Some(h) = o.handle {
                 self.handles.insert(h, msg_id);
             }
             if o.content_related {
-                self.sent.insert(msg_id, Sent { out: o, sent_at: now });
+                self.sent.insert(msg_id, Sent { out: o, sent_at: now, seq_no });
                 self.sent_order.push_back(msg_id);
             }
         }
@@ -963,6 +990,43 @@ impl Connection {
                 continue;
             }
             self.sent.remove(&id);
+        }
+    }
+
+    /// Answers msg_resend_req: kept messages go out again, up to
+    /// `max_resend_bytes` for this one request (the rest are counted in
+    /// Stats and not re-sent; the peer may ask again).
+    fn resend_bounded(&mut self, ids: &[i64]) {
+        let mut left = self.config.max_resend_bytes;
+        for id in ids.iter().take(container::MAX_MESSAGES) {
+            let size = match self.containers.get(id) {
+                Some(inner) => inner.iter().filter_map(|i| self.sent.get(i)).map(|s| s.out.body.len()).sum(),
+                None => self.sent.get(id).map_or(0, |s| s.out.body.len()),
+            };
+            if size > left {
+                self.resend_bytes_refused += size as u64;
+                continue;
+            }
+            left -= size;
+            self.requeue(*id, false);
+        }
+    }
+
+    /// Server: drops the answer to client message `req_msg_id` (rpc_drop_answer)
+    /// and says what was dropped: rpc_answer_dropped naming the answer's own
+    /// msg_id and seq_no when it was sent and kept, or rpc_answer_unknown.
+    fn drop_answer(&mut self, req_msg_id: i64) -> Vec<u8> {
+        if let Some(pos) = self.queue.iter().position(|o| o.answers == Some(req_msg_id)) {
+            // Not sent yet: it never will be.
+            let bytes = self.queue.remove(pos).map_or(0, |o| o.body.len());
+            return RpcAnswerDropped { msg_id: 0, seq_no: 0, bytes: bytes as i32 }.to_bytes();
+        }
+        let kept = self.sent.iter().find(|(_, s)| s.out.answers == Some(req_msg_id)).map(|(id, _)| *id);
+        match kept.and_then(|id| self.sent.remove(&id).map(|s| (id, s))) {
+            Some((msg_id, s)) => {
+                RpcAnswerDropped { msg_id, seq_no: s.seq_no, bytes: s.out.body.len() as i32 }.to_bytes()
+            }
+            None => schema::RPC_ANSWER_UNKNOWN.to_le_bytes().to_vec(),
         }
     }
 
@@ -1071,59 +1135,32 @@ impl Connection {
     }
 
     fn server_message(&mut self, salt: i64, session_id: i64, msg_id: i64, seq_no: i32, body: &[u8], now: Duration) {
-        // A new session: adopt it and announce it.
+        // Replays first, against the window of the session the message names,
+        // before anything changes: a captured packet of another session can
+        // neither reset a window nor run twice.
+        let seen_before = if self.client_session == Some(session_id) {
+            self.replay.contains(msg_id) || msg_id <= self.replay.floor()
+        } else if let Some(r) = self.seen.get(session_id) {
+            r.replay.contains(msg_id) || msg_id <= r.replay.floor()
+        } else {
+            msg_id <= self.seen.floor()
+        };
+        if seen_before {
+            // A network duplicate or a replay: ignored. (Code 19 would make the
+            // client re-send messages already processed, since a duplicate
+            // cannot be told from a container reusing an id.)
+            return;
+        }
+        self.last_authenticated = Some(now);
         if self.client_session != Some(session_id) {
-            if let Some(old) = self.client_session.replace(session_id) {
-                self.remember_old_session(old);
-            }
-            self.replay = ReplayWindow::new(self.config.replay_window);
-            let unique_id = self.entropy.next_u64() as i64;
-            let server_salt = self.current_salt(now);
-            // The first message of the session: for a container, its first inner
-            // message (the container's own id is larger than all of them).
-            let first_msg_id = container::unpack(body, msg_id, Role::Client, container::MAX_MESSAGES)
-                .ok()
-                .and_then(|inner| inner.iter().map(|m| m.msg_id).min())
-                .unwrap_or(msg_id);
-            if let Some(s) = self.session.as_mut() {
-                s.reset(session_id);
-            }
-            self.session_first_msg_id = first_msg_id;
-            self.push_service(NewSessionCreated { first_msg_id, unique_id, server_salt }.to_bytes(), true);
-            self.events.push_back(Event::NewSession { session_id });
+            self.switch_session(session_id, msg_id, body, now);
         }
-        // msg_id checks: parity, time window, replay.
-        if msg_id % 4 != 0 {
-            self.bad_msg(msg_id, seq_no, 18);
-            return;
-        }
-        let t = Duration::from_secs((msg_id >> 32).max(0) as u64);
-        if t + self.config.msg_id_past < now {
-            self.bad_msg(msg_id, seq_no, 16);
-            return;
-        }
-        if t > now + self.config.msg_id_future {
-            self.bad_msg(msg_id, seq_no, 17);
-            return;
-        }
-        if !self.replay.insert(msg_id) {
-            // A repeated msg_id is a network duplicate or a replay: ignored. (Code
-            // 19 would make the client re-send messages already processed, since
-            // a duplicate cannot be told from a container reusing an id.)
+        if let Some(code) = self.check_client_message(msg_id, seq_no, body, now) {
+            self.bad_msg(msg_id, seq_no, code);
             return;
         }
         if let Some(code) = self.force_bad_msg.take() {
             self.bad_msg(msg_id, seq_no, code);
-            return;
-        }
-        // seq_no parity must match content-relatedness.
-        let content = is_content_related(body);
-        if content && seq_no % 2 == 0 {
-            self.bad_msg(msg_id, seq_no, 34);
-            return;
-        }
-        if !content && seq_no % 2 == 1 {
-            self.bad_msg(msg_id, seq_no, 35);
             return;
         }
         if !self.salt_ok(salt, now) {
@@ -1132,7 +1169,69 @@ impl Connection {
             self.push_response(n.to_bytes());
             return;
         }
+        self.replay.insert(msg_id);
         self.dispatch(msg_id, seq_no, body, true, now);
+    }
+
+    /// Server: makes `session_id` the current session: an earlier one comes
+    /// back with its replay window and seq_no; an unknown one is announced
+    /// with new_session_created. The current one is kept, window and all.
+    fn switch_session(&mut self, session_id: i64, msg_id: i64, body: &[u8], now: Duration) {
+        let fresh = ReplayWindow::new(self.config.replay_window);
+        let (replay, seq_count, first_msg_id, known) = match self.seen.take(session_id) {
+            Some(r) => (r.replay, r.seq_count, r.first_msg_id, true),
+            None => (fresh, 0, 0, false),
+        };
+        let old_replay = std::mem::replace(&mut self.replay, replay);
+        let old_first = std::mem::replace(&mut self.session_first_msg_id, first_msg_id);
+        let old_seq = self.session.as_ref().map_or(0, EncryptedSession::seq_count);
+        if let Some(old) = self.client_session.replace(session_id) {
+            self.seen.put(SessionRecord { id: old, replay: old_replay, seq_count: old_seq, first_msg_id: old_first });
+        }
+        if let Some(s) = self.session.as_mut() {
+            s.switch_to(session_id, seq_count);
+        }
+        if known {
+            return;
+        }
+        // The first message of the session: for a container, its first inner
+        // message (the container's own id is larger than all of them).
+        let first_msg_id = container::unpack(body, msg_id, Role::Client, container::MAX_MESSAGES)
+            .ok()
+            .and_then(|inner| inner.iter().map(|m| m.msg_id).min())
+            .unwrap_or(msg_id);
+        self.session_first_msg_id = first_msg_id;
+        let unique_id = self.entropy.next_u64() as i64;
+        let server_salt = self.current_salt(now);
+        self.push_service(NewSessionCreated { first_msg_id, unique_id, server_salt }.to_bytes(), true);
+        self.events.push_back(Event::NewSession { session_id });
+    }
+
+    /// Server: the checks every client message gets, top-level or inside a
+    /// container: msg_id parity and time window, and seq_no parity against
+    /// content-relatedness (with the tolerance real clients need, see
+    /// [`parity_tolerant`]). Returns the bad_msg_notification code, if any.
+    fn check_client_message(&self, msg_id: i64, seq_no: i32, body: &[u8], now: Duration) -> Option<i32> {
+        if msg_id % 4 != 0 {
+            return Some(18);
+        }
+        let t = Duration::from_secs((msg_id >> 32).max(0) as u64);
+        if t + self.config.msg_id_past < now {
+            return Some(16);
+        }
+        if t > now + self.config.msg_id_future {
+            return Some(17);
+        }
+        if parity_tolerant(body) {
+            return None;
+        }
+        match (is_content_related(body), seq_no % 2 == 0) {
+            // 35: odd msg_seqno expected (relevant message), but even received.
+            (true, true) => Some(35),
+            // 34: even msg_seqno expected (irrelevant message), but odd received.
+            (false, false) => Some(34),
+            _ => None,
+        }
     }
 
     fn bad_msg(&mut self, bad_msg_id: i64, bad_msg_seqno: i32, error_code: i32) {
@@ -1178,18 +1277,34 @@ impl Connection {
             let Ok(inner) = container::unpack(body, msg_id, sender, container::MAX_MESSAGES) else {
                 return;
             };
+            // The whole packet is dropped, before anything in it is acted on
+            // or acknowledged, when its objects declare more inflated bytes
+            // than the budget left.
+            let declared: usize = inner.iter().map(|m| self.declared_inflation(m.body)).sum();
+            if self.refuse_inflation(declared) {
+                return;
+            }
             for m in inner {
+                if self.role == Role::Server
+                    && let Some(code) = self.check_client_message(m.msg_id, m.seq_no, m.body, now)
+                {
+                    self.bad_msg(m.msg_id, m.seq_no, code);
+                    continue;
+                }
                 if self.replay.insert(m.msg_id) {
                     self.dispatch(m.msg_id, m.seq_no, m.body, false, now);
                 }
             }
             return;
         }
+        if top && self.refuse_inflation(self.declared_inflation(body)) {
+            return;
+        }
         if self.role == Role::Server && msg_id < self.session_first_msg_id {
             // Announced as "re-send it" by new_session_created: not processed here.
             return;
         }
-        if seq_no % 2 == 1 {
+        if seq_no % 2 == 1 && !matches!(constructor(body), MsgsAck::ID) {
             if self.acks.is_empty() {
                 self.ack_since = Some(now);
             }
@@ -1201,8 +1316,35 @@ impl Connection {
         }
     }
 
-    fn unwrap_gzip(&self, body: &[u8]) -> Option<Vec<u8>> {
-        if gzip::is_gzip(body) { gzip::unpack(body, self.config.inflate_limit).ok() } else { Some(body.to_vec()) }
+    /// The inflated bytes a message declares: a gzip_packed body, or an
+    /// rpc_result carrying one.
+    fn declared_inflation(&self, body: &[u8]) -> usize {
+        let object = match constructor(body) {
+            schema::RPC_RESULT => body.get(12..).unwrap_or(&[]),
+            _ => body,
+        };
+        if gzip::is_gzip(object) { gzip::declared_len(object).min(self.config.inflate_limit) } else { 0 }
+    }
+
+    /// Whether a packet declaring `declared` inflated bytes is refused (and
+    /// reported) because the input's budget has less left.
+    fn refuse_inflation(&mut self, declared: usize) -> bool {
+        if declared <= self.inflate_left {
+            return false;
+        }
+        let reason = DropReason::InflateBudget { declared, left: self.inflate_left };
+        self.events.push_back(Event::InboundDropped { reason });
+        true
+    }
+
+    /// Inflates a gzip_packed (or passes anything else through), within the
+    /// per-object limit and what is left of the input's budget.
+    fn unwrap_gzip(&mut self, body: &[u8]) -> Option<Vec<u8>> {
+        if gzip::is_gzip(body) {
+            gzip::unpack_within(body, self.config.inflate_limit, &mut self.inflate_left).ok()
+        } else {
+            Some(body.to_vec())
+        }
     }
 
     fn client_dispatch(&mut self, msg_id: i64, body: &[u8], now: Duration) {
@@ -1219,7 +1361,7 @@ impl Connection {
                     return;
                 };
                 self.handles.remove(&handle);
-                self.queued_bytes = self.queued_bytes.saturating_sub(sent.out.body.len());
+                self.release(&sent.out);
                 let Some(result) = self.unwrap_gzip(r.result) else {
                     self.events.push_back(Event::RequestFailed {
                         handle,
@@ -1292,7 +1434,7 @@ impl Connection {
                 let Ok(p) = Pong::from_bytes(body) else {
                     return;
                 };
-                self.sent.remove(&p.msg_id);
+                self.remove_answered_service(p.msg_id, &[Ping::ID, PingDelayDisconnect::ID]);
                 if let Some((id, at)) = self.ping
                     && id == p.ping_id
                 {
@@ -1305,7 +1447,7 @@ impl Connection {
                 let Ok(f) = FutureSalts::from_bytes(body) else {
                     return;
                 };
-                self.sent.remove(&f.req_msg_id);
+                self.remove_answered_service(f.req_msg_id, &[GetFutureSalts::ID]);
                 self.salts_requested_at = None;
                 self.future_salts = f.salts.into_iter().take(64).collect();
                 self.client_timers(now);
@@ -1315,15 +1457,18 @@ impl Connection {
                 let mut r = Reader::new(body);
                 let _ = r.u32();
                 let Ok(ids) = r.vec_i64() else { return };
-                for id in ids.into_iter().take(1024) {
-                    self.requeue(id, false);
-                }
+                self.resend_bounded(&ids);
             }
             MsgDetailedInfo::ID => {
                 let Ok(d) = MsgDetailedInfo::from_bytes(body) else {
                     return;
                 };
-                self.sent.remove(&d.msg_id);
+                // The server has the message and an answer to it: a request
+                // stays pending until that answer arrives (asked for again
+                // below when we do not have it); anything else is done.
+                if self.sent.get(&d.msg_id).is_some_and(|s| s.out.handle.is_none()) {
+                    self.sent.remove(&d.msg_id);
+                }
                 self.detailed_info(d.answer_msg_id);
             }
             MsgNewDetailedInfo::ID => {
@@ -1335,7 +1480,7 @@ impl Connection {
             MsgsAllInfo::ID | MsgsStateInfo::ID => {
                 // Answers to state requests we do not send; consumed.
                 if let Ok(i) = MsgsStateInfo::from_bytes(body) {
-                    self.sent.remove(&i.req_msg_id);
+                    self.remove_answered_service(i.req_msg_id, &[MsgsStateReq::ID]);
                 }
             }
             DestroySessionOk::ID | DestroySessionNone::ID => {}
@@ -1344,6 +1489,15 @@ impl Connection {
                     self.events.push_back(Event::Update { body });
                 }
             }
+        }
+    }
+
+    /// Removes a kept service message (a ping, get_future_salts,
+    /// msgs_state_req) that `answer` names, only when it is one of `kinds`:
+    /// an answer naming a request's msg_id leaves the request pending.
+    fn remove_answered_service(&mut self, msg_id: i64, kinds: &[u32]) {
+        if self.sent.get(&msg_id).is_some_and(|s| s.out.handle.is_none() && kinds.contains(&constructor(&s.out.body))) {
+            self.sent.remove(&msg_id);
         }
     }
 
@@ -1411,6 +1565,7 @@ impl Connection {
                     && let Some(handle) = s.out.handle
                 {
                     self.handles.remove(&handle);
+                    self.release(&s.out);
                     self.events
                         .push_back(Event::RequestFailed { handle, reason: format!("bad_msg_notification {code}") });
                 }
@@ -1501,8 +1656,7 @@ impl Connection {
                 let Ok(d) = DestroySession::from_bytes(body) else {
                     return;
                 };
-                let answer = if let Some(pos) = self.old_sessions.iter().position(|s| *s == d.session_id) {
-                    self.old_sessions.remove(pos);
+                let answer = if self.client_session != Some(d.session_id) && self.seen.remove(d.session_id) {
                     DestroySessionOk { session_id: d.session_id }.to_bytes()
                 } else {
                     DestroySessionNone { session_id: d.session_id }.to_bytes()
@@ -1514,22 +1668,15 @@ impl Connection {
                 let Ok(r) = MsgResendReq::from_bytes(body) else {
                     return;
                 };
-                for id in r.msg_ids.into_iter().take(1024) {
-                    self.requeue(id, false);
-                }
+                self.resend_bounded(&r.msg_ids);
             }
             RpcDropAnswer::ID => {
                 let Ok(r) = RpcDropAnswer::from_bytes(body) else {
                     return;
                 };
-                // Answers are produced by the caller as soon as requests arrive,
-                // so a dropped one is either unknown or already on its way.
-                let answer = match self.sent.get(&r.req_msg_id) {
-                    Some(s) => {
-                        RpcAnswerDropped { msg_id: r.req_msg_id, seq_no: 0, bytes: s.out.body.len() as i32 }.to_bytes()
-                    }
-                    None => schema::RPC_ANSWER_UNKNOWN.to_le_bytes().to_vec(),
-                };
+                // The answer, if we still keep it (sent, not acknowledged) or
+                // have it queued, is dropped: never sent (again).
+                let answer = self.drop_answer(r.req_msg_id);
                 let mut out = Vec::new();
                 RpcResult { req_msg_id: msg_id, result: &answer }.serialize(&mut out);
                 self.push_response(out);
@@ -1541,12 +1688,25 @@ impl Connection {
             | schema::HttpWait::ID => {}
             _ => {
                 let Some(body) = self.unwrap_gzip(body) else {
+                    // Acknowledged already: never dropped in silence.
+                    self.respond_error(msg_id, 400, "INPUT_GZIP_INVALID");
                     return;
                 };
                 self.events.push_back(Event::Request { req_msg_id: msg_id, body });
             }
         }
     }
+}
+
+/// Messages real clients send with either seq_no parity and Telegram's
+/// servers accept so (docs/protocol.md, "seq_no parity"): pings (Pyrogram and
+/// its forks send them as not content-related), http_wait, acks (some
+/// clients number every message as content-related) and containers.
+fn parity_tolerant(body: &[u8]) -> bool {
+    matches!(
+        constructor(body),
+        Ping::ID | PingDelayDisconnect::ID | schema::HttpWait::ID | MsgsAck::ID | schema::MSG_CONTAINER
+    )
 }
 
 /// Service requests that are answered by content (pong, future_salts) and so

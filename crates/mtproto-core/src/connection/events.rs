@@ -54,8 +54,26 @@ pub enum CloseReason {
     PongTimeout,
     /// The peer sent something the protocol says ends the connection.
     Protocol(String),
-    /// Server: the client used an auth_key_id we do not know.
+    /// Server: the client used an auth_key_id we do not know, or a known
+    /// one with a packet that does not authenticate under it.
     UnknownAuthKey,
+    /// Server: no authenticated message arrived within
+    /// [`super::ConnectionConfig::server_idle_timeout`].
+    IdleTimeout,
+}
+
+/// Why an authenticated inbound packet was dropped without being processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Its gzip_packed objects declare more inflated bytes than the budget
+    /// left for this input ([`super::ConnectionConfig::inflate_budget`]).
+    InflateBudget {
+        /// Bytes the packet's objects declare.
+        declared: usize,
+        /// Bytes of the budget that were left.
+        left: usize,
+    },
 }
 
 impl fmt::Display for CloseReason {
@@ -68,6 +86,7 @@ impl fmt::Display for CloseReason {
             Self::PongTimeout => f.write_str("no pong in time"),
             Self::Protocol(s) => write!(f, "protocol violation: {s}"),
             Self::UnknownAuthKey => f.write_str("unknown auth_key_id"),
+            Self::IdleTimeout => f.write_str("no authenticated message within the idle timeout"),
         }
     }
 }
@@ -160,6 +179,11 @@ pub enum Event {
     TransportError {
         /// The code.
         code: i32,
+    },
+    /// An authenticated packet was dropped whole, unprocessed (and unacknowledged).
+    InboundDropped {
+        /// Why.
+        reason: DropReason,
     },
     /// The connection is closed; nothing more will happen.
     Closed {

@@ -25,10 +25,11 @@ mod engine;
 mod events;
 mod idmap;
 mod replay;
+mod seen_sessions;
 
 pub use config::{ConnectionConfig, KeyLookup, Persisted, Transporting};
 pub use engine::Connection;
-pub use events::{CloseReason, Event, Input, Output, RequestHandle, ResetAction, SendOptions};
+pub use events::{CloseReason, DropReason, Event, Input, Output, RequestHandle, ResetAction, SendOptions};
 pub use replay::ReplayWindow;
 
 /// Sizes of a Connection's internal state ([`Connection::stats`]).
@@ -52,4 +53,12 @@ pub struct Stats {
     /// input completes three or more frames, they go through
     /// `mtproto_crypto::envelope::decrypt_many` in one call).
     pub opened_together: u64,
+    /// Client: bytes of requests queued or awaiting an answer (what
+    /// `max_queued_bytes` bounds).
+    pub queued_bytes: usize,
+    /// Bytes of kept messages a msg_resend_req asked for beyond
+    /// `max_resend_bytes`, so not sent again.
+    pub resend_bytes_refused: u64,
+    /// Server: earlier client sessions remembered with their replay windows.
+    pub sessions_remembered: usize,
 }

@@ -43,14 +43,26 @@ pub struct Step1 {
     nonce: [u8; 16],
 }
 
-/// State after [`step2`]: nonces and the secret new_nonce.
-#[derive(Debug, Clone)]
+/// State after [`step2`]: nonces and the secret new_nonce (wiped on drop,
+/// left out of `Debug`).
+#[derive(Clone)]
 pub struct Step2 {
     nonce: [u8; 16],
     server_nonce: [u8; 16],
     new_nonce: Zeroizing<[u8; 32]>,
     expires_in: Option<i32>,
     dc_id: Option<i32>,
+}
+
+impl core::fmt::Debug for Step2 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Step2")
+            .field("nonce", &self.nonce)
+            .field("server_nonce", &self.server_nonce)
+            .field("expires_in", &self.expires_in)
+            .field("dc_id", &self.dc_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Step2 {
@@ -412,4 +424,25 @@ impl ClientHandshake {
 /// constructor is an unexpected message.
 fn unexpected(e: crate::tl::TlError, found: u32, expected: u32) -> HandshakeError {
     if found == expected { HandshakeError::Tl(e) } else { HandshakeError::UnexpectedMessage { constructor: found } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step2_debug_leaves_out_new_nonce() {
+        let new_nonce: [u8; 32] = core::array::from_fn(|i| 0x81 ^ (i * 11) as u8);
+        let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        let decimal = squeeze(&format!("{new_nonce:?}"));
+        let hex_lower = hex::encode(new_nonce);
+        let step = Step2::from_parts([1; 16], [2; 16], new_nonce, Some(60));
+        for printed in [format!("{step:?}"), format!("{step:#?}")] {
+            let flat = squeeze(&printed);
+            assert!(!flat.contains("new_nonce"), "{printed}");
+            assert!(!flat.contains(&decimal[1..decimal.len() - 1]), "{printed}");
+            assert!(!flat.contains(&hex_lower), "{printed}");
+            assert!(flat.contains("expires_in:Some(60"), "{printed}");
+        }
+    }
 }

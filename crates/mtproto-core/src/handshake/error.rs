@@ -18,8 +18,18 @@ pub enum HandshakeError {
         /// Its constructor id (0 if unreadable).
         constructor: u32,
     },
-    /// The peer did not echo our nonce.
+    /// The peer did not echo our nonce (or, in a PFS binding, a field names
+    /// another key, session, message or nonce).
     NonceMismatch,
+    /// PFS: the binding's `expires_at` differs from the call's or lies past
+    /// the temporary key's own expiry.
+    BindingExpiry,
+    /// Server: p_q_inner_data_temp asks for a lifetime that is not positive
+    /// or longer than [`super::MAX_TEMP_KEY_LIFETIME`].
+    BadTempKeyLifetime {
+        /// The `expires_in` asked for, in seconds.
+        expires_in: i32,
+    },
     /// The peer did not echo the server nonce.
     ServerNonceMismatch,
     /// The server lists no fingerprint of a key we hold.
@@ -61,6 +71,12 @@ impl fmt::Display for HandshakeError {
                 write!(f, "unexpected message {constructor:#010x}")
             }
             Self::NonceMismatch => f.write_str("nonce not echoed"),
+            Self::BindingExpiry => {
+                f.write_str("PFS binding: expires_at differs from the call's or outlives the temporary key")
+            }
+            Self::BadTempKeyLifetime { expires_in } => {
+                write!(f, "temporary key lifetime of {expires_in} s is not positive or too long")
+            }
             Self::ServerNonceMismatch => f.write_str("server_nonce not echoed"),
             Self::NoKnownFingerprint => f.write_str("server offers no RSA key we know"),
             Self::UnknownFingerprint { fingerprint } => {

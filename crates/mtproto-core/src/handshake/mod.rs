@@ -45,6 +45,10 @@ pub enum Step {
 /// Default deadline for a whole exchange.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The longest temporary key lifetime a server grants (`expires_in` of
+/// p_q_inner_data_temp): 30 days. Clients ask for hours (TDLib: one day).
+pub const MAX_TEMP_KEY_LIFETIME: i32 = 30 * 24 * 3600;
+
 pub(crate) fn sha1(parts: &[&[u8]]) -> [u8; 20] {
     use sha1::Digest;
     let mut h = sha1::Sha1::new();

@@ -191,6 +191,11 @@ impl ServerHandshake {
                 if be_u64(&f.pq) != Some(st.pq) || be_u64(&f.p) != Some(st.p) || be_u64(&f.q) != Some(st.q) {
                     return Err(HandshakeError::PqMismatch);
                 }
+                if let Some(expires_in) = inner.expires_in()
+                    && !(1..=super::MAX_TEMP_KEY_LIFETIME).contains(&expires_in)
+                {
+                    return Err(HandshakeError::BadTempKeyLifetime { expires_in });
+                }
                 let new_nonce = Zeroizing::new(f.new_nonce);
                 let group = &self.config.group;
                 let (a, g_a) = loop {

@@ -125,6 +125,11 @@ impl SeqNo {
         }
     }
 
+    /// A counter that continues after `count` content-related messages.
+    pub fn resume(count: i32) -> Self {
+        Self { counter: count }
+    }
+
     /// Content-related messages counted so far.
     pub fn count(&self) -> i32 {
         self.counter

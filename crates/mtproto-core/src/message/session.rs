@@ -120,6 +120,19 @@ impl EncryptedSession {
         self.seq = SeqNo::default();
     }
 
+    /// Content-related messages sent in this session so far (what
+    /// [`EncryptedSession::switch_to`] takes back).
+    pub fn seq_count(&self) -> i32 {
+        self.seq.count()
+    }
+
+    /// Continues an earlier session: its id, and its seq_no counter where it
+    /// stood (`seq_count` content-related messages sent).
+    pub fn switch_to(&mut self, session_id: i64, seq_count: i32) {
+        self.session_id = session_id;
+        self.seq = SeqNo::resume(seq_count);
+    }
+
     /// Starts a new session whose msg_ids may be lower than the old session's
     /// (after the clock was found to run ahead of the server's).
     pub fn reset_with_clock(&mut self, session_id: i64) {

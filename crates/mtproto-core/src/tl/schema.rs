@@ -140,7 +140,11 @@ tl_object!(/// `resPQ`: the server's answer with pq and its key fingerprints.
     server_public_key_fingerprints: Vec<i64> });
 
 /// Fields shared by every `p_q_inner_data` form.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `new_nonce` is the handshake's secret (the tmp AES key, the first salt and
+/// the new_nonce hashes derive from it): `Debug` leaves it out and it is
+/// wiped when the value is dropped.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PqInnerFields {
     /// pq, big-endian.
     pub pq: Vec<u8>,
@@ -152,8 +156,26 @@ pub struct PqInnerFields {
     pub nonce: [u8; 16],
     /// Server nonce.
     pub server_nonce: [u8; 16],
-    /// The client's new_nonce.
+    /// The client's new_nonce (secret).
     pub new_nonce: [u8; 32],
+}
+
+impl core::fmt::Debug for PqInnerFields {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PqInnerFields")
+            .field("pq", &self.pq)
+            .field("p", &self.p)
+            .field("q", &self.q)
+            .field("nonce", &self.nonce)
+            .field("server_nonce", &self.server_nonce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PqInnerFields {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.new_nonce);
+    }
 }
 
 /// The four forms of `P_Q_inner_data`.
@@ -648,3 +670,43 @@ pub const ALL_IDS: &[(&str, u32)] = &[
     ("destroy_session", DestroySession::ID),
     ("destroy_auth_key", DESTROY_AUTH_KEY),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(new_nonce: [u8; 32]) -> PqInnerFields {
+        PqInnerFields {
+            pq: vec![0x17, 0xed, 0x48, 0x94, 0x1a, 0x08, 0xf9, 0x81],
+            p: vec![0x49, 0x4c, 0x55, 0x3b],
+            q: vec![0x53, 0x91, 0x10, 0x73],
+            nonce: [0x3e; 16],
+            server_nonce: [0xa5; 16],
+            new_nonce,
+        }
+    }
+
+    #[test]
+    fn debug_leaves_out_new_nonce() {
+        let new_nonce: [u8; 32] = core::array::from_fn(|i| 0xc0 ^ (i * 9) as u8);
+        let squeeze = |s: &str| s.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+        let hex_lower = hex::encode(new_nonce);
+        let decimal = squeeze(&format!("{new_nonce:?}"));
+        let decimal_body = &decimal[1..decimal.len() - 1];
+        let f = fields(new_nonce);
+        let inner = PqInnerData::TempDc(f.clone(), 2, 3600);
+        for printed in [format!("{f:?}"), format!("{f:#?}"), format!("{inner:?}"), format!("{inner:#?}")] {
+            let flat = squeeze(&printed);
+            assert!(!flat.contains("new_nonce"), "{printed}");
+            assert!(!flat.contains(&hex_lower) && !flat.contains(&hex_lower.to_uppercase()), "{printed}");
+            assert!(!flat.contains(decimal_body), "{printed}");
+            // The public fields are still there.
+            assert!(flat.contains("server_nonce"), "{printed}");
+        }
+        // The manual impls change nothing on the wire.
+        let bytes = inner.to_bytes();
+        let parsed = PqInnerData::from_bytes(&bytes).expect("parse");
+        assert_eq!(parsed, inner);
+        assert_eq!(parsed.fields().new_nonce, new_nonce);
+    }
+}

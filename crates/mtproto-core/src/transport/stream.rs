@@ -57,19 +57,13 @@ impl core::fmt::Debug for Transport {
     }
 }
 
-fn framing_for(
-    kind: TransportKind,
-    peer: Peer,
-    max: usize,
-    entropy: Option<Box<dyn Entropy + Send>>,
-) -> Box<dyn Framing> {
+/// The framing for `kind`; the padded intermediate framing draws its padding
+/// from `entropy` (the others drop it).
+fn framing_for(kind: TransportKind, peer: Peer, max: usize, entropy: Box<dyn Entropy + Send>) -> Box<dyn Framing> {
     match kind {
         TransportKind::Abridged => Box::new(Abridged::new(peer, max)),
         TransportKind::Intermediate => Box::new(Intermediate::new(peer, max)),
-        TransportKind::PaddedIntermediate => match entropy {
-            Some(e) => Box::new(Intermediate::padded(peer, max, e)),
-            None => Box::new(Intermediate::padded(peer, max, Box::new(mtproto_crypto::SeededEntropy::new(0)))),
-        },
+        TransportKind::PaddedIntermediate => Box::new(Intermediate::padded(peer, max, entropy)),
         TransportKind::Full => Box::new(Full::new(peer, max)),
     }
 }
@@ -104,7 +98,7 @@ impl Transport {
                 (s.header.to_vec(), Some(s.send), Some(s.recv))
             }
         };
-        let framing = framing_for(kind, Peer::Server, max_frame, Some(entropy));
+        let framing = framing_for(kind, Peer::Server, max_frame, entropy);
         Ok(Self {
             role: Role::Client,
             max_frame,
@@ -262,9 +256,10 @@ impl Transport {
             if !plain_allowed {
                 return Err(TransportError::UnknownProtocol);
             }
+            let entropy = self.take_entropy()?;
             self.rx.advance(consumed);
             self.kind = Some(kind);
-            self.framing = Some(framing_for(kind, Peer::Client, self.max_frame, self.entropy.take()));
+            self.framing = Some(framing_for(kind, Peer::Client, self.max_frame, entropy));
             return Ok(true);
         }
         if self.rx.len() < 64 {
@@ -279,12 +274,21 @@ impl Transport {
             TAG_PADDED_INTERMEDIATE => TransportKind::PaddedIntermediate,
             tag => return Err(TransportError::BadObfuscatedTag { tag }),
         };
+        let entropy = self.take_entropy()?;
         let mut recv = s.recv;
         recv.apply(&mut self.rx[..]);
         self.recv_ctr = Some(recv);
         self.send_ctr = Some(s.send);
         self.kind = Some(kind);
-        self.framing = Some(framing_for(kind, Peer::Client, self.max_frame, self.entropy.take()));
+        self.framing = Some(framing_for(kind, Peer::Client, self.max_frame, entropy));
         Ok(true)
+    }
+
+    /// The server's entropy, handed to the framing once it is detected. Only
+    /// a server detects, and only once (its framing is set afterwards), so it
+    /// is always there; a transport without it refuses the stream rather
+    /// than pad from a made-up generator.
+    fn take_entropy(&mut self) -> Result<Box<dyn Entropy + Send>, TransportError> {
+        self.entropy.take().ok_or(TransportError::UnknownProtocol)
     }
 }

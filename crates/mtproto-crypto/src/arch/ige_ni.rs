@@ -2,7 +2,10 @@
 //!
 //! The only `unsafe` of the crate lives here: calling a
 //! `#[target_feature(enable = "aes")]` function is unsafe because the CPU must
-//! support the feature. Every call site checks [`available`] first. The loops
+//! support the feature. Callers pick this backend with [`available`], and
+//! every safe wrapper below checks again itself, in release builds too (a
+//! cached flag, one load), falling back to the portable code on a CPU
+//! without the extensions, so the instructions never run there. The loops
 //! themselves use no raw pointers: blocks are moved in and out of registers
 //! with the safe `_mm_set_epi64x` / `_mm_cvtsi128_si64` intrinsics.
 
@@ -386,13 +389,22 @@ pub(crate) fn interleaved_available() -> bool {
 /// The caller has checked the length (a multiple of 16, at most 2^32 bytes
 /// and below 96 bytes only with fewer than 2 blocks handled by the tail path).
 pub(crate) fn decrypt_with_sha256(key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
-    debug_assert!(available());
+    decrypt_with_sha256_on(true, key, iv, prefix, buf)
+}
+
+/// [`decrypt_with_sha256`], with the extensions used only when `allow` is
+/// set and the CPU has them (tests pass `false` to reach the fallback).
+fn decrypt_with_sha256_on(allow: bool, key: &[u8; 32], iv: &[u8; 32], prefix: &[u8; 32], buf: &mut [u8]) -> [u8; 32] {
+    if !(allow && available()) {
+        crate::ige::decrypt_blocks_portable(key, iv, buf);
+        return crate::sha::prefixed(prefix, buf);
+    }
     if buf.len() >= 16 * INTERLEAVED_MIN_BLOCKS && crate::arch::sha_ni::available() {
-        // SAFETY: every caller checks `available()` (AES-NI present) first,
-        // and `sha_ni::available()` just confirmed SHA, SSSE3 and SSE4.1.
+        // SAFETY: `available()` just confirmed AES-NI, and
+        // `sha_ni::available()` SHA, SSSE3 and SSE4.1.
         return unsafe { decrypt_sha256_interleaved(key, iv, prefix, buf) };
     }
-    // SAFETY: every caller checks `available()` (AES-NI present) first.
+    // SAFETY: `available()` just confirmed AES-NI.
     unsafe { decrypt_sha256_inner(key, iv, prefix, buf) }
 }
 
@@ -429,36 +441,114 @@ fn multi_inner<const DECRYPT: bool>(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &
 
 /// Decrypts up to [`LANES`] buffers in place, interleaved; lengths checked by the caller.
 pub(crate) fn decrypt_multi(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
-    debug_assert!(available());
-    // SAFETY: every caller checks `available()` (AES-NI present) first.
-    unsafe { multi_inner::<true>(keys, ivs, bufs) }
+    multi_on::<true>(true, keys, ivs, bufs);
 }
 
 /// Encrypts up to [`LANES`] buffers in place, interleaved; lengths checked by the caller.
 pub(crate) fn encrypt_multi(keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
-    debug_assert!(available());
-    // SAFETY: every caller checks `available()` (AES-NI present) first.
-    unsafe { multi_inner::<false>(keys, ivs, bufs) }
+    multi_on::<false>(true, keys, ivs, bufs);
+}
+
+/// The multi-buffer pass when `allow` is set and the CPU has AES-NI, else
+/// the same buffers one after another on the portable loop.
+fn multi_on<const DECRYPT: bool>(allow: bool, keys: &[[u8; 32]], ivs: &[[u8; 32]], bufs: &mut [&mut [u8]]) {
+    if allow && available() {
+        // SAFETY: `available()` just confirmed AES-NI (SSE2 is baseline).
+        return unsafe { multi_inner::<DECRYPT>(keys, ivs, bufs) };
+    }
+    let n = bufs.len().min(LANES).min(keys.len()).min(ivs.len());
+    for l in 0..n {
+        if DECRYPT {
+            crate::ige::decrypt_blocks_portable(&keys[l], &ivs[l], bufs[l]);
+        } else {
+            crate::ige::encrypt_blocks_portable(&keys[l], &ivs[l], bufs[l]);
+        }
+    }
 }
 
 /// Encrypts whole blocks in place; the caller has checked the length.
 pub(crate) fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
-    debug_assert!(available());
-    // SAFETY: every caller checks `available()` (AES-NI present) before calling,
-    // and SSE2 is part of the x86-64 baseline.
-    unsafe { single_inner::<false>(key, iv, buf) }
+    single_on::<false>(true, key, iv, buf);
 }
 
 /// Decrypts whole blocks in place; the caller has checked the length.
 pub(crate) fn decrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
-    debug_assert!(available());
-    // SAFETY: as in `encrypt`: AES-NI was detected by the caller.
-    unsafe { single_inner::<true>(key, iv, buf) }
+    single_on::<true>(true, key, iv, buf);
+}
+
+/// One IGE chain on AES-NI when `allow` is set and the CPU has it, else on
+/// the portable loop.
+fn single_on<const DECRYPT: bool>(allow: bool, key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) {
+    if allow && available() {
+        // SAFETY: `available()` just confirmed AES-NI (SSE2 is baseline).
+        return unsafe { single_inner::<DECRYPT>(key, iv, buf) };
+    }
+    if DECRYPT {
+        crate::ige::decrypt_blocks_portable(key, iv, buf);
+    } else {
+        crate::ige::encrypt_blocks_portable(key, iv, buf);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sample(len: usize, salt: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 37 + salt) as u8).collect()
+    }
+
+    /// Every safe wrapper's fallback (what runs on a CPU without the
+    /// extensions) and its normal path agree with the portable code.
+    #[test]
+    fn wrappers_fall_back_to_the_portable_code() {
+        let (key, iv, prefix) = ([9u8; 32], [4u8; 32], [2u8; 32]);
+        for blocks in [0, 1, 2, 5, 12, 13, 40] {
+            let data = sample(16 * blocks, blocks);
+            let mut enc = data.clone();
+            crate::ige::encrypt_portable(&key, &iv, &mut enc).unwrap();
+            let mut dec = data.clone();
+            crate::ige::decrypt_portable(&key, &iv, &mut dec).unwrap();
+            let digest = crate::sha::prefixed(&prefix, &dec);
+            for allow in [false, true] {
+                let mut a = data.clone();
+                single_on::<false>(allow, &key, &iv, &mut a);
+                assert_eq!(a, enc, "encrypt, allow {allow}, {blocks} blocks");
+                let mut b = data.clone();
+                single_on::<true>(allow, &key, &iv, &mut b);
+                assert_eq!(b, dec, "decrypt, allow {allow}, {blocks} blocks");
+                let mut c = data.clone();
+                assert_eq!(decrypt_with_sha256_on(allow, &key, &iv, &prefix, &mut c), digest);
+                assert_eq!(c, dec, "fused, allow {allow}, {blocks} blocks");
+            }
+        }
+        let keys: Vec<[u8; 32]> = (0..LANES as u8).map(|l| [l + 1; 32]).collect();
+        let ivs: Vec<[u8; 32]> = (0..LANES as u8).map(|l| [l + 100; 32]).collect();
+        let data: Vec<Vec<u8>> = (0..LANES).map(|l| sample(16 * (3 * l + 1), l)).collect();
+        for decrypt in [false, true] {
+            let expected: Vec<Vec<u8>> = (0..LANES)
+                .map(|l| {
+                    let mut d = data[l].clone();
+                    if decrypt {
+                        crate::ige::decrypt_portable(&keys[l], &ivs[l], &mut d).unwrap();
+                    } else {
+                        crate::ige::encrypt_portable(&keys[l], &ivs[l], &mut d).unwrap();
+                    }
+                    d
+                })
+                .collect();
+            for allow in [false, true] {
+                let mut bufs = data.clone();
+                let mut refs: Vec<&mut [u8]> = bufs.iter_mut().map(|b| &mut b[..]).collect();
+                if decrypt {
+                    multi_on::<true>(allow, &keys, &ivs, &mut refs);
+                } else {
+                    multi_on::<false>(allow, &keys, &ivs, &mut refs);
+                }
+                assert_eq!(bufs, expected, "multi, decrypt {decrypt}, allow {allow}");
+            }
+        }
+    }
 
     /// Both fused loops (SHA between block groups, SHA rounds between AES
     /// rounds) agree with IGE decryption followed by SHA-256, at lengths

@@ -76,17 +76,27 @@ impl IfmaModulus {
     }
 
     /// base^exponent mod n for a base below 2^2048 and a 2048-bit exponent
-    /// (little-endian limbs); the result is fully reduced, as little-endian limbs.
-    pub(crate) fn pow(&self, base_le: &[u64; 32], exponent_le: &[u64; 32]) -> [u64; 32] {
+    /// (little-endian limbs); the result is fully reduced, as little-endian
+    /// limbs. `None` on a CPU without AVX-512F and IFMA (checked here, a
+    /// cached load): the caller then takes the portable path.
+    pub(crate) fn pow(&self, base_le: &[u64; 32], exponent_le: &[u64; 32]) -> Option<[u64; 32]> {
+        self.pow_on(true, base_le, exponent_le)
+    }
+
+    /// [`IfmaModulus::pow`], with IFMA used only when `allow` is set (tests
+    /// pass `false` to reach the fallback).
+    fn pow_on(&self, allow: bool, base_le: &[u64; 32], exponent_le: &[u64; 32]) -> Option<[u64; 32]> {
+        if !(allow && available()) {
+            return None;
+        }
         let mut base = to_digits(base_le);
-        // SAFETY: `available()` returned true (checked by the caller through
-        // `IfmaModulus` being constructed only then), so the CPU has AVX-512F
-        // and IFMA, the features `pow_ifma` is compiled for.
+        // SAFETY: `available()` just confirmed AVX-512F and IFMA, the
+        // features `pow_ifma` is compiled for.
         let mut out = unsafe { pow_ifma(self, &base, exponent_le) };
         base.zeroize();
         let limbs = from_digits(&out);
         out.zeroize();
-        limbs
+        Some(limbs)
     }
 }
 
@@ -339,6 +349,25 @@ mod tests {
         assert_eq!(from_digits(&to_digits(&limbs)), limbs);
     }
 
+    /// Without IFMA the wrapper reports it instead of running the
+    /// instructions, and `DhGroup::pow` still gives crypto-bigint's answer.
+    #[test]
+    fn pow_falls_back_without_ifma() {
+        let n = U2048::from_be_slice(&crate::dh::TELEGRAM_DH_PRIME);
+        let (m, params) = modulus_for(&n);
+        let (base, e) = (U2048::from_u64(3), U2048::from_u64(0x1234_5678_9abc_def1));
+        assert_eq!(m.pow_on(false, base.as_words(), e.as_words()), None);
+        let got = m.pow(base.as_words(), e.as_words());
+        assert_eq!(got.is_some(), available());
+        if let Some(words) = got {
+            assert_eq!(U2048::from_words(words), reference(&base, &e, &params));
+        }
+        let group =
+            crate::dh::DhGroup::new(&crate::dh::TELEGRAM_DH_PRIME, 3, &mut crate::dh::PrimeCache::default()).unwrap();
+        let exponent = crate::dh::left_pad(&0x1234_5678_9abc_def1u64.to_be_bytes());
+        assert_eq!(group.pow_g(&exponent)[..], reference(&base, &e, &params).to_be_bytes().as_ref()[..]);
+    }
+
     #[test]
     fn edge_exponents_and_bases() {
         if !available() {
@@ -349,7 +378,7 @@ mod tests {
         let n_minus_1 = n.wrapping_sub(&U2048::ONE);
         for base in [U2048::ZERO, U2048::ONE, U2048::from_u64(3), n_minus_1, U2048::MAX.wrapping_sub(&n)] {
             for e in [U2048::ZERO, U2048::ONE, U2048::from_u64(31), U2048::MAX, n_minus_1] {
-                let got = U2048::from_words(m.pow(base.as_words(), e.as_words()));
+                let got = U2048::from_words(m.pow(base.as_words(), e.as_words()).expect("IFMA present"));
                 assert_eq!(got, reference(&base, &e, &params), "base {base} exponent {e}");
             }
         }
@@ -373,7 +402,7 @@ mod tests {
             prop_assume!(n > U2048::ONE);
             let (m, params) = modulus_for(&n);
             let (base, e) = (number(&base), number(&e));
-            let got = U2048::from_words(m.pow(base.as_words(), e.as_words()));
+            let got = U2048::from_words(m.pow(base.as_words(), e.as_words()).expect("IFMA present"));
             prop_assert_eq!(got, reference(&base, &e, &params));
         }
     }

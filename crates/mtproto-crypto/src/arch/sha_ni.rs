@@ -213,10 +213,41 @@ fn pair_inner(iv: &[u32; 8], a: (&[u8; 32], &[u8]), b: (&[u8; 32], &[u8])) -> ([
     (from_registers(sa), from_registers(sb))
 }
 
-/// SHA-256 states of two `prefix ‖ data` inputs, hashed interleaved; the
-/// caller has checked [`available`].
-pub(crate) fn pair(iv: &[u32; 8], a: (&[u8; 32], &[u8]), b: (&[u8; 32], &[u8])) -> ([u32; 8], [u32; 8]) {
-    debug_assert!(available());
-    // SAFETY: callers check `available()` (SHA, SSSE3, SSE4.1 present) first.
-    unsafe { pair_inner(iv, a, b) }
+/// SHA-256 states of two `prefix ‖ data` inputs, hashed interleaved, or
+/// `None` on a CPU without the extensions (checked here, a cached load; the
+/// caller then hashes them on the portable path).
+pub(crate) fn pair(iv: &[u32; 8], a: (&[u8; 32], &[u8]), b: (&[u8; 32], &[u8])) -> Option<([u32; 8], [u32; 8])> {
+    pair_on(true, iv, a, b)
+}
+
+/// [`pair`], with the extensions used only when `allow` is set (tests pass
+/// `false` to reach the fallback).
+fn pair_on(allow: bool, iv: &[u32; 8], a: (&[u8; 32], &[u8]), b: (&[u8; 32], &[u8])) -> Option<([u32; 8], [u32; 8])> {
+    if !(allow && available()) {
+        return None;
+    }
+    // SAFETY: `available()` just confirmed SHA, SSSE3 and SSE4.1.
+    Some(unsafe { pair_inner(iv, a, b) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_reports_unsupported_instead_of_running() {
+        let (p, q) = ([1u8; 32], [2u8; 32]);
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 13) as u8).collect();
+        assert_eq!(pair_on(false, &crate::sha::IV, (&p, &data[..77]), (&q, &data)), None);
+        let got = pair(&crate::sha::IV, (&p, &data[..77]), (&q, &data));
+        assert_eq!(got.is_some(), available());
+        if let Some((x, y)) = got {
+            let bytes = |s: [u32; 8]| -> Vec<u8> { s.iter().flat_map(|w| w.to_be_bytes()).collect() };
+            assert_eq!(bytes(x), crate::sha::prefixed(&p, &data[..77]));
+            assert_eq!(bytes(y), crate::sha::prefixed(&q, &data));
+        }
+        // The caller's fallback gives the same digests either way.
+        let (x, y) = crate::sha::prefixed_pair((&p, &data[..77]), (&q, &data));
+        assert_eq!((x, y), (crate::sha::prefixed(&p, &data[..77]), crate::sha::prefixed(&q, &data)));
+    }
 }

@@ -1,0 +1,127 @@
+//! Finding 3 of the 2026 review: one packet full of gzip bombs must not make
+//! either role allocate more than its inflate budget. Peak heap use is
+//! measured with a counting global allocator.
+#![allow(clippy::unwrap_used, missing_docs)]
+// A counting global allocator must implement the unsafe GlobalAlloc trait;
+// it only forwards to the system allocator. Test code only.
+#![allow(unsafe_code)]
+
+use mtproto_core::message::container::ContainerBuilder;
+use mtproto_core::message::gzip;
+use mtproto_core::{Event, Input};
+use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, drain};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+/// The tests of this file measure one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: forwarding to the system allocator with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarding a pointer the system allocator returned.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const BOMB: usize = 16 << 20;
+const BOMBS: usize = 60;
+
+/// A gzip_packed object inflating to 16 MiB of zeros (about 16 KiB), with
+/// its trailer's size field set to `declared` (a liar declares less).
+fn bomb(declared: Option<u32>) -> Vec<u8> {
+    let mut packed = Vec::new();
+    assert!(gzip::pack_if_smaller(&vec![0u8; BOMB], &mut packed));
+    if let Some(d) = declared {
+        // gzip_packed: id (4), TL bytes header (4), stream, padding; the
+        // stream ends with CRC32 and ISIZE. Find ISIZE by its value.
+        let isize = (BOMB as u32).to_le_bytes();
+        let at = packed.windows(4).rposition(|w| w == isize).unwrap();
+        packed[at..at + 4].copy_from_slice(&d.to_le_bytes());
+    }
+    packed
+}
+
+fn container_of(msg_ids: &mut dyn FnMut() -> i64, body: &[u8]) -> Vec<u8> {
+    let mut c = Vec::new();
+    let mut b = ContainerBuilder::new(&mut c, BOMBS, usize::MAX);
+    for _ in 0..BOMBS {
+        assert!(b.push(msg_ids(), 1, body));
+    }
+    b.finish();
+    c
+}
+
+/// Runs `f` and returns the peak of live heap bytes above the start.
+fn peak_during(f: impl FnOnce()) -> usize {
+    let start = LIVE.load(Ordering::SeqCst);
+    PEAK.store(start, Ordering::SeqCst);
+    f();
+    PEAK.load(Ordering::SeqCst).saturating_sub(start)
+}
+
+fn server_peak(declared: Option<u32>) -> (usize, Vec<Event>) {
+    let mut server = peer::server(|_| {});
+    let mut c = FakeClient::new(0x99);
+    c.learn_salt(&mut server, NOW);
+    let body = container_of(&mut || c.session.next_msg_id(NOW, false), &bomb(declared));
+    let container_id = c.session.next_msg_id(NOW, false);
+    let mut p = c.packet_with(container_id, 2, &body);
+    assert!(p.len() < 1 << 20, "the bombs fit one 1 MiB frame ({} bytes)", p.len());
+    let mut events = Vec::new();
+    let peak = peak_during(|| {
+        server.handle_input(Input::Packet(&mut p), NOW);
+        events = drain(&mut server, NOW).1;
+    });
+    (peak, events)
+}
+
+#[test]
+fn server_inflates_at_most_its_budget_from_one_packet() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for declared in [None, Some(64)] {
+        let (peak, events) = server_peak(declared);
+        let inflated: usize =
+            events.iter().map(|e| if let Event::Request { body, .. } = e { body.len() } else { 0 }).sum();
+        assert!(inflated <= BOMB, "{declared:?}: {inflated} bytes inflated");
+        assert!(peak <= 3 * BOMB, "{declared:?}: peak heap {} MiB", peak >> 20);
+        if declared.is_none() {
+            assert!(
+                events.iter().any(|e| matches!(e, Event::InboundDropped { .. })),
+                "the packet is dropped with a typed reason: {events:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn client_inflates_at_most_its_budget_from_one_packet() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for declared in [None, Some(64)] {
+        let mut client = peer::client(7, |_| {});
+        let mut srv = FakeServer::new(client.session_id().unwrap(), 7);
+        let body = container_of(&mut || srv.session.next_msg_id(NOW, false), &bomb(declared));
+        let mut p = srv.packet(&body, false, NOW);
+        let mut events = Vec::new();
+        let peak = peak_during(|| {
+            client.handle_input(Input::Packet(&mut p), NOW);
+            events = drain(&mut client, NOW).1;
+        });
+        let inflated: usize = events.iter().map(|e| if let Event::Update { body } = e { body.len() } else { 0 }).sum();
+        assert!(inflated <= BOMB, "{declared:?}: {inflated} bytes inflated");
+        assert!(peak <= 3 * BOMB, "{declared:?}: peak heap {} MiB", peak >> 20);
+    }
+}
