@@ -172,22 +172,34 @@ pub fn handshake(data: &[u8]) {
 /// Arbitrary framed bytes into a Connection of either role.
 pub fn connection_input(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let mut cfg = ConnectionConfig {
-        transport: Transporting::Framed(TransportKind::Intermediate, None),
-        ..ConnectionConfig::default()
-    };
     let mut conn = if mode & 1 == 0 {
+        let mut cfg = ConnectionConfig {
+            transport: Transporting::Framed(TransportKind::Intermediate, None),
+            ..ConnectionConfig::default()
+        };
         cfg.resume = Some(Persisted { auth_key: fuzz_key(), salt: 0, time_offset: 0 });
         Connection::client_with_entropy(cfg, now(), Box::new(SeededEntropy::new(5)))
     } else {
-        let Ok(sc) = ServerConfig::new(vec![crate::server_rsa_key().clone()]) else { return };
-        cfg.server = Some(sc);
-        Connection::server_with_entropy(cfg, now(), Box::new(SeededEntropy::new(6)))
+        connection_input_server()
     };
     for chunk in rest.chunks((mode as usize >> 1).max(1)) {
         conn.handle_input(Input::Bytes(chunk), now());
         drain(&mut conn);
     }
+}
+
+/// The server of [`connection_input`]: intermediate framing, a handshake
+/// configuration, and the fuzz key known (so seeds can carry encrypted
+/// sessions, replays and session switches under it).
+pub fn connection_input_server() -> Connection {
+    let mut cfg = ConnectionConfig {
+        transport: Transporting::Framed(TransportKind::Intermediate, None),
+        ..ConnectionConfig::default()
+    };
+    cfg.server = ServerConfig::new(vec![crate::server_rsa_key().clone()]).ok();
+    let key = fuzz_key();
+    cfg.key_lookup = Some(std::sync::Arc::new(move |id| (id == key.id()).then(|| key.clone())));
+    Connection::server_with_entropy(cfg, now(), Box::new(SeededEntropy::new(6)))
 }
 
 /// Differential: the multi-buffer and fused fast paths against the one-by-one

@@ -5,8 +5,8 @@
 
 use mtproto_core::message::container::ContainerBuilder;
 use mtproto_core::message::gzip;
-use mtproto_core::tl::Serialize;
 use mtproto_core::tl::schema::*;
+use mtproto_core::tl::{Deserialize, Serialize};
 use mtproto_tests::fuzzing::TARGETS;
 use std::path::PathBuf;
 
@@ -119,6 +119,57 @@ fn generate_seed_corpus() {
         write("connection_input", format!("kind-{i}"), &wire);
     }
     // Raw and handshake seeds.
+    // Replays and session switches under the fuzz key (the review's finding
+    // 2): a salt-learning ping, requests in three sessions, then the captured
+    // packets again in another order, some duplicated; one packet per frame.
+    {
+        use mtproto_tests::peer::{FakeClient, NOW};
+        let mut server = mtproto_tests::fuzzing::connection_input_server();
+        let mut first = FakeClient::new(0x51);
+        let frame = |p: &[u8]| [&(p.len() as u32).to_le_bytes()[..], p].concat();
+        let mut ping = first.packet(&Ping { ping_id: 1 }.to_bytes(), true, NOW);
+        let mut learn = [0xee; 4].to_vec();
+        learn.extend(frame(&ping));
+        server.handle_input(mtproto_core::Input::Bytes(&learn), NOW);
+        let (out, _) = mtproto_tests::peer::drain(&mut server, NOW);
+        // Intermediate frames: a 4-byte length, then the packet.
+        let mut packets = Vec::new();
+        let mut rest = &out.concat()[..];
+        while rest.len() >= 4 {
+            let len = u32::from_le_bytes(rest[..4].try_into().unwrap()) as usize;
+            packets.push(rest[4..4 + len].to_vec());
+            rest = &rest[4 + len..];
+        }
+        let salt = packets
+            .iter()
+            .flat_map(|p| mtproto_tests::peer::open(p, mtproto_crypto::Direction::ServerToClient))
+            .find_map(|m| BadServerSalt::from_bytes(&m.body).ok())
+            .unwrap()
+            .new_server_salt;
+        let mut captured = Vec::new();
+        for s in 0..3i64 {
+            let mut c = FakeClient::new(0x60 + s);
+            c.session.set_salt(salt);
+            for r in 0..2u32 {
+                captured.push(c.packet(
+                    &[0x1234_5678u32.to_le_bytes(), (s as u32 * 2 + r).to_le_bytes()].concat(),
+                    true,
+                    NOW,
+                ));
+            }
+        }
+        ping = first.packet(&Ping { ping_id: 2 }.to_bytes(), true, NOW);
+        for (name, order) in
+            [("replay-switch", vec![0, 2, 0, 2, 4, 1, 0, 5, 3, 2]), ("replay-dup", vec![5, 5, 4, 3, 3, 0, 1, 1])]
+        {
+            let mut wire = vec![0xffu8, 0xee, 0xee, 0xee, 0xee];
+            wire.extend(frame(&ping));
+            for i in order {
+                wire.extend(frame(&captured[i]));
+            }
+            write("connection_input", name.into(), &wire);
+        }
+    }
     let mut plain = Vec::new();
     mtproto_core::message::pack_plain(4, &ReqPqMulti { nonce: [1; 16] }.to_bytes(), &mut plain);
     write("unpack_raw", "plain".into(), &plain);
@@ -135,5 +186,32 @@ fn generate_seed_corpus() {
             .to_bytes(),
         );
         write("handshake", format!("respq-{at}"), &d);
+    }
+}
+
+/// The replay seeds reach the server's session logic: captured requests run
+/// at most once, however often and in whatever order the seed repeats them
+/// ("replay-dup" delivers two sessions' second messages first: their first
+/// ones fall below the announced first_msg_id and are the client's to
+/// re-send, so four of its six run).
+#[test]
+fn replay_seeds_run_each_request_once() {
+    use mtproto_core::{Event, Input, Output};
+    for (name, distinct) in [("replay-switch", 6), ("replay-dup", 4)] {
+        let data = std::fs::read(corpus_dir("connection_input").join(name)).unwrap();
+        let mut server = mtproto_tests::fuzzing::connection_input_server();
+        server.handle_input(Input::Bytes(&data[1..]), mtproto_tests::peer::NOW);
+        let mut ran = Vec::new();
+        loop {
+            match server.poll_output(mtproto_tests::peer::NOW) {
+                Output::Event(Event::Request { body, .. }) => ran.push(body),
+                Output::Timeout(_) => break,
+                _ => {}
+            }
+        }
+        let mut unique = ran.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((ran.len(), unique.len()), (distinct, distinct), "{name}");
     }
 }

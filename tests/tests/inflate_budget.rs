@@ -96,6 +96,7 @@ fn server_inflates_at_most_its_budget_from_one_packet() {
         let (peak, events) = server_peak(declared);
         let inflated: usize =
             events.iter().map(|e| if let Event::Request { body, .. } = e { body.len() } else { 0 }).sum();
+        eprintln!("server, 60 bombs declaring {declared:?}: inflated {inflated} bytes, peak heap {} KiB", peak >> 10);
         assert!(inflated <= BOMB, "{declared:?}: {inflated} bytes inflated");
         assert!(peak <= 3 * BOMB, "{declared:?}: peak heap {} MiB", peak >> 20);
         if declared.is_none() {
@@ -121,6 +122,7 @@ fn client_inflates_at_most_its_budget_from_one_packet() {
             events = drain(&mut client, NOW).1;
         });
         let inflated: usize = events.iter().map(|e| if let Event::Update { body } = e { body.len() } else { 0 }).sum();
+        eprintln!("client, 60 bombs declaring {declared:?}: inflated {inflated} bytes, peak heap {} KiB", peak >> 10);
         assert!(inflated <= BOMB, "{declared:?}: {inflated} bytes inflated");
         assert!(peak <= 3 * BOMB, "{declared:?}: peak heap {} MiB", peak >> 20);
     }

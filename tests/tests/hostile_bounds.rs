@@ -1,0 +1,157 @@
+//! "Bounds under a hostile peer" (docs/security.md): the most heap one
+//! packet and one connection of an authenticated but hostile peer make us
+//! hold, in each role, measured with a counting allocator. The figures are
+//! printed (`cargo test --test hostile_bounds -- --nocapture`) and bounded
+//! here; CPU time per packet is printed, never asserted.
+#![allow(clippy::unwrap_used, missing_docs)]
+// A counting global allocator must implement the unsafe GlobalAlloc trait;
+// it only forwards to the system allocator. Test code only.
+#![allow(unsafe_code)]
+
+use core::time::Duration;
+use mtproto_core::message::container::{self, ContainerBuilder};
+use mtproto_core::tl::Serialize;
+use mtproto_core::tl::schema::{MsgResendReq, MsgsStateReq, Ping};
+use mtproto_core::{Connection, Input};
+use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, drain};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static SERIAL: Mutex<()> = Mutex::new(());
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+        PEAK.fetch_max(live, Ordering::Relaxed);
+        // SAFETY: forwarding to the system allocator with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: forwarding a pointer the system allocator returned.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Peak heap above the start while `f` runs, and the time it took.
+fn measure(f: impl FnOnce()) -> (usize, Duration) {
+    let start = LIVE.load(Ordering::SeqCst);
+    PEAK.store(start, Ordering::SeqCst);
+    let t = Instant::now();
+    f();
+    (PEAK.load(Ordering::SeqCst).saturating_sub(start), t.elapsed())
+}
+
+/// A container of 1020 copies of `body` under fresh msg_ids.
+fn full_container(next: &mut dyn FnMut() -> i64, body: &[u8]) -> Vec<u8> {
+    let mut c = Vec::new();
+    let mut b = ContainerBuilder::new(&mut c, container::MAX_MESSAGES, usize::MAX);
+    while b.len() < container::MAX_MESSAGES && b.push(next(), 1, body) {}
+    b.finish();
+    c
+}
+
+#[test]
+fn server_bounds() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut server = peer::server(|_| {});
+    let mut c = FakeClient::new(0x1);
+    c.learn_salt(&mut server, NOW);
+    // One packet: a full container of requests of 1 KiB (about 1 MiB); every
+    // one becomes an Event::Request (the application's to answer).
+    let body = [0x1234_5678u32.to_le_bytes().to_vec(), vec![7; 1020]].concat();
+    let b = full_container(&mut || c.session.next_msg_id(NOW, false), &body);
+    let id = c.session.next_msg_id(NOW, false);
+    let mut p = c.packet_with(id, 2, &b);
+    let (peak, t) = measure(|| {
+        server.handle_input(Input::Packet(&mut p), NOW);
+        drain(&mut server, NOW);
+    });
+    eprintln!("server, one 1 MiB packet of 1020 requests: peak heap {} KiB, {:?}", peak >> 10, t);
+    assert!(peak < 4 << 20);
+    // One connection: a hostile client cycles through 20 sessions with 3000
+    // pings each, asks for the state of 8192 ids and the re-sending of
+    // everything, and acknowledges nothing. What the connection keeps stays
+    // bounded by its windows and caps.
+    let before = LIVE.load(Ordering::SeqCst);
+    let (peak, t) = measure(|| {
+        for s in 0..20i64 {
+            let mut c = FakeClient::new(0x100 + s);
+            c.session.set_salt(c_salt(&mut server));
+            for i in 0..3000 {
+                let mut p = c.packet(&Ping { ping_id: i }.to_bytes(), true, NOW + Duration::from_millis(s as u64));
+                server.handle_input(Input::Packet(&mut p), NOW);
+                drain(&mut server, NOW);
+            }
+            let ids: Vec<i64> = (0..8192).map(|i| (NOW.as_secs() as i64) << 32 | i << 2).collect();
+            let mut p = c.packet(&MsgsStateReq { msg_ids: ids.clone() }.to_bytes(), true, NOW);
+            server.handle_input(Input::Packet(&mut p), NOW);
+            let mut p = c.packet(&MsgResendReq { msg_ids: ids }.to_bytes(), true, NOW);
+            server.handle_input(Input::Packet(&mut p), NOW);
+            drain(&mut server, NOW);
+        }
+    });
+    let kept = LIVE.load(Ordering::SeqCst).saturating_sub(before);
+    let stats = server.stats();
+    eprintln!(
+        "server, one connection after 60,000 pings in 20 sessions: keeps {} KiB (peak {} KiB), {} sessions remembered, \
+         {} kept messages, {:?}",
+        kept >> 10,
+        peak >> 10,
+        stats.sessions_remembered,
+        stats.awaiting_ack_or_answer,
+        t
+    );
+    assert!(stats.sessions_remembered <= 8);
+    assert!(kept < 8 << 20, "kept {kept} bytes");
+}
+
+/// The salt a server currently wants (learned by a throwaway client).
+fn c_salt(server: &mut Connection) -> i64 {
+    let mut probe = FakeClient::new(0x7777_0000);
+    probe.learn_salt(server, NOW);
+    probe.session.salt()
+}
+
+#[test]
+fn client_bounds() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut client = peer::client(7, |_| {});
+    let mut srv = FakeServer::new(client.session_id().unwrap(), 7);
+    // One packet: a full container of 1 KiB updates.
+    let body = [0x1234_5678u32.to_le_bytes().to_vec(), vec![7; 1020]].concat();
+    let b = full_container(&mut || srv.session.next_msg_id(NOW, false), &body);
+    let mut p = srv.packet(&b, false, NOW);
+    let (peak, t) = measure(|| {
+        client.handle_input(Input::Packet(&mut p), NOW);
+        drain(&mut client, NOW);
+    });
+    eprintln!("client, one 1 MiB packet of 1020 updates: peak heap {} KiB, {:?}", peak >> 10, t);
+    assert!(peak < 4 << 20);
+    // One connection: 100,000 small updates, each content-related (acks owed).
+    let before = LIVE.load(Ordering::SeqCst);
+    let (peak, t) = measure(|| {
+        for i in 0..100_000u32 {
+            let mut p = srv.packet(&[0x1234_5678u32.to_le_bytes(), i.to_le_bytes()].concat(), true, NOW);
+            client.handle_input(Input::Packet(&mut p), NOW);
+            drain(&mut client, NOW);
+        }
+    });
+    let kept = LIVE.load(Ordering::SeqCst).saturating_sub(before);
+    eprintln!(
+        "client, one connection after 100,000 updates: keeps {} KiB (peak {} KiB), replay window {}, {:?}",
+        kept >> 10,
+        peak >> 10,
+        client.stats().replay_window,
+        t
+    );
+    assert!(kept < 2 << 20, "kept {kept} bytes");
+}
