@@ -8,7 +8,9 @@ pub mod fuzzing;
 pub mod peer;
 
 use core::time::Duration;
-use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};
+use mtproto_core::connection::{
+    ConnectionConfig, MemorySessionStore, Persisted, SendOptions, SessionStore, Transporting,
+};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::{Connection, Event, Input, Output, RequestHandle};
 use mtproto_crypto::rsa::RsaPrivateKey;
@@ -46,6 +48,10 @@ pub struct Faults {
     pub new_session: u8,
     /// Per step: the server answers the next message with a bad_msg code.
     pub bad_msg: u8,
+    /// Per step: the link is cut (in either direction, at any byte of a
+    /// packet in flight): both ends keep their sessions, the server's in its
+    /// session store, and the client attaches a new link after a delay.
+    pub link_cut: u8,
 }
 
 /// What a run observed.
@@ -69,6 +75,8 @@ pub struct Report {
     pub steps: usize,
     /// Connections re-established after one side closed.
     pub reconnects: usize,
+    /// Links cut and resumed (the sessions continued).
+    pub links_resumed: usize,
 }
 
 /// The bad_msg codes the server can be told to send.
@@ -79,6 +87,10 @@ struct Server {
     /// Sessions the server started (new_session_created), as seen by the client.
     epoch: u64,
     executed: HashMap<u64, HashSet<u64>>,
+    /// Requests executed in any session of the key, over the whole run.
+    executed_ever: HashSet<u64>,
+    /// Where the server's sessions live between links.
+    store: Arc<MemorySessionStore>,
 }
 
 /// One simulation.
@@ -101,6 +113,12 @@ pub struct Sim {
     keys: Arc<Mutex<HashMap<i64, AuthKey>>>,
     persisted: Option<Persisted>,
     handshake: bool,
+    /// When the client attaches its next link (after a cut).
+    reattach_at: Option<Duration>,
+    /// The client reported a lost link: cut it at the next step.
+    cut_pending: bool,
+    /// The server was made to forget a session (see `forget_session`).
+    forgot_sessions: bool,
 }
 
 fn base_time() -> Duration {
@@ -123,7 +141,13 @@ impl Sim {
         let client = Connection::server_with_entropy(ConnectionConfig::default(), now, Box::new(SeededEntropy::new(0)));
         let mut sim = Self {
             client,
-            server: Server { conn: placeholder, epoch: 0, executed: HashMap::new() },
+            server: Server {
+                conn: placeholder,
+                epoch: 0,
+                executed: HashMap::new(),
+                executed_ever: HashSet::new(),
+                store: Arc::new(MemorySessionStore::new(64)),
+            },
             now,
             faults,
             rng,
@@ -138,6 +162,9 @@ impl Sim {
             keys,
             persisted,
             handshake,
+            reattach_at: None,
+            cut_pending: false,
+            forgot_sessions: false,
         };
         sim.connect();
         sim
@@ -145,12 +172,50 @@ impl Sim {
 
     /// (Re)creates both ends: a client that resumes a saved key when it has
     /// one and shakes hands otherwise, and a server that knows every key so far.
-    fn connect(&mut self) {
+    fn server_config(&self) -> ConnectionConfig {
         let key = server_rsa_key();
         let keys = Arc::clone(&self.keys);
         let mut server_cfg = ConnectionConfig::server(ServerConfig::new(vec![key.clone()]).expect("server config"));
         server_cfg.transport = Transporting::Unframed;
         server_cfg.key_lookup = Some(Arc::new(move |id| keys.lock().ok().and_then(|k| k.get(&id).cloned())));
+        let store: Arc<dyn SessionStore> = self.server.store.clone();
+        server_cfg.session_store = Some(store);
+        server_cfg
+    }
+
+    /// Cuts the link: what is in flight is lost (a packet may arrive cut
+    /// short first), the server Connection saves its sessions and ends, a
+    /// new one (same store) serves the next link; the client keeps its
+    /// Connection and attaches a new link after a delay.
+    fn cut_link_now(&mut self) -> Result<(), String> {
+        // A packet cut mid-frame: its first bytes reach the old server link.
+        if let Some((_, p)) = self.to_server.pop_front() {
+            let cut = (self.rng.next_u64() % p.len().max(1) as u64) as usize;
+            let mut part = p[..cut].to_vec();
+            let now = self.now;
+            self.server.conn.handle_input(Input::Packet(&mut part), now);
+        }
+        self.to_server.clear();
+        self.to_client.clear();
+        let now = self.now;
+        self.server.conn.handle_input(Input::LinkLost, now);
+        // The old link's server Connection ends (its Closed is the link's,
+        // not the session's); answers it still had go nowhere.
+        while !matches!(self.server.conn.poll_output(now), Output::Timeout(_)) {}
+        let cfg = self.server_config();
+        self.server.conn = Connection::server_with_entropy(cfg, now, Box::new(SeededEntropy::new(self.rng.next_u64())));
+        if !self.client.is_detached() {
+            let cnow = self.client_now();
+            self.client.handle_input(Input::LinkLost, cnow);
+        }
+        self.reattach_at = Some(now + Duration::from_millis(50 + self.rng.next_u64() % 500));
+        self.report.links_resumed += 1;
+        self.drain()
+    }
+
+    fn connect(&mut self) {
+        let server_cfg = self.server_config();
+        let key = server_rsa_key();
         let mut client_cfg = ConnectionConfig::client(ClientConfig::new(vec![key.public_key().clone()], 2));
         client_cfg.transport = Transporting::Unframed;
         client_cfg.request_timeout = Duration::from_secs(20);
@@ -216,6 +281,10 @@ impl Sim {
     }
 
     fn network(&mut self, to_server: bool, packet: Vec<u8>) {
+        if self.reattach_at.is_some() {
+            // No link: the bytes go nowhere.
+            return;
+        }
         let f = self.faults;
         if self.chance(f.drop) {
             return;
@@ -277,6 +346,9 @@ impl Sim {
     }
 
     fn client_event(&mut self, ev: Event) -> Result<(), String> {
+        if std::env::var_os("SIM_DEBUG").is_some() {
+            eprintln!("{:?} client {:?}", self.now, format!("{ev:?}").chars().take(120).collect::<String>());
+        }
         match ev {
             Event::Ready { auth_key, salt, time_offset } => {
                 self.ready = true;
@@ -303,6 +375,9 @@ impl Sim {
                 self.report.failed += 1;
             }
             Event::Closed { .. } => self.closed = true,
+            // The client noticed (pong timeout, transport error): the driver
+            // drops the socket; the server side goes too.
+            Event::LinkLost { .. } if self.reattach_at.is_none() => self.cut_pending = true,
             _ => {}
         }
         Ok(())
@@ -318,6 +393,9 @@ impl Sim {
     }
 
     fn server_event(&mut self, ev: Event) -> Result<(), String> {
+        if std::env::var_os("SIM_DEBUG").is_some() {
+            eprintln!("{:?} server {ev:?}", self.now);
+        }
         match ev {
             Event::NewSession { .. } => {
                 self.server.epoch += 1;
@@ -339,6 +417,13 @@ impl Sim {
                     let id = u64::from_le_bytes(body[4..12].try_into().map_err(|_| "short body")?);
                     if !self.server.executed.entry(epoch).or_default().insert(id) {
                         return Err(format!("request {id} executed twice in server session {epoch}"));
+                    }
+                    // Across all sessions of the key and every link: exactly
+                    // once, unless the server was made to forget sessions
+                    // (then the protocol itself re-sends what it cannot know).
+                    let fresh = self.server.executed_ever.insert(id);
+                    if !fresh && self.faults.new_session == 0 && !self.forgot_sessions {
+                        return Err(format!("request {id} executed twice across the sessions of the key"));
                     }
                 }
                 self.server.conn.respond(req_msg_id, &body);
@@ -370,6 +455,15 @@ impl Sim {
             self.connect();
         }
         let f = self.faults;
+        if self.cut_pending || (self.ready && self.reattach_at.is_none() && self.chance(f.link_cut)) {
+            self.cut_pending = false;
+            self.cut_link_now()?;
+        }
+        if self.reattach_at.is_some_and(|t| self.now >= t) {
+            self.reattach_at = None;
+            let cnow = self.client_now();
+            self.client.attach_link(cnow);
+        }
         if self.ready {
             if self.chance(f.rotate_salt) {
                 let now = self.now;
@@ -408,6 +502,20 @@ impl Sim {
         Ok(())
     }
 
+    /// Cuts the link at the next step (the client reconnects after a delay
+    /// and continues its session).
+    pub fn cut_link(&mut self) {
+        self.cut_pending = true;
+    }
+
+    /// Makes the server forget the client's session (new_session_created
+    /// follows). The protocol then re-sends what the server cannot know, so
+    /// the exactly-once check across sessions is relaxed to one per session.
+    pub fn forget_session(&mut self) {
+        self.forgot_sessions = true;
+        self.server.conn.forget_session();
+    }
+
     /// The server connection (for fault injection in tests).
     pub fn server_mut(&mut self) -> &mut Connection {
         &mut self.server.conn
@@ -432,7 +540,8 @@ impl Sim {
     /// nothing left pending, memory bounded.
     pub fn finish(&mut self) -> Result<Report, String> {
         for _ in 0..200 {
-            if self.client.pending_requests() == 0 {
+            let settled = self.reattach_at.is_none() && !self.cut_pending && self.client.stats().queued == 0;
+            if self.client.pending_requests() == 0 && settled {
                 break;
             }
             self.step(Duration::from_millis(500))?;

@@ -302,3 +302,125 @@ fn handshake_nonce_is_not_a_function_of_one_u64_of_the_parent() {
         assert_ne!(nonce, derived, "the nonce is a function of the 64-bit seed {s:#x}");
     }
 }
+
+/// Review of the fix (problem 1): a message refused unprocessed (here: its
+/// msg_id too far in the future) never runs later, when replayed once its
+/// time is right; the client's re-send under a new msg_id does.
+#[test]
+fn a_refused_message_replayed_later_does_not_run() {
+    let mut server = peer::server(|_| {});
+    let mut c = FakeClient::new(0x90);
+    c.learn_salt(&mut server, NOW);
+    let ahead = NOW + Duration::from_secs(40);
+    let early = c.packet(&api(1), true, ahead);
+    server.handle_input(Input::Packet(&mut early.clone()), NOW);
+    assert!(requests(&drain(&mut server, NOW).1).is_empty(), "17: msg_id too high");
+    let later = NOW + Duration::from_secs(45);
+    let mut resent = c.packet(&api(1), true, later);
+    server.handle_input(Input::Packet(&mut resent), later);
+    server.handle_input(Input::Packet(&mut early.clone()), later);
+    assert_eq!(requests(&drain(&mut server, later).1), vec![api(1)], "the re-send runs, the replay does not");
+}
+
+/// Review of the fix (problem 2): a replayed packet of another session
+/// that fails a check does not make the server switch to that session, so
+/// the live session's answers keep their session id.
+#[test]
+fn a_failing_packet_of_another_session_does_not_switch_sessions() {
+    let mut server = peer::server(|_| {});
+    let mut live = FakeClient::new(0xa1);
+    live.learn_salt(&mut server, NOW);
+    let mut old = FakeClient::new(0xa2);
+    old.session.set_salt(live.session.salt());
+    // Captured long ago: now outside the time window.
+    let stale = old.packet(&api(7), true, NOW - Duration::from_secs(400));
+    let mut p = live.packet(&api(1), true, NOW);
+    server.handle_input(Input::Packet(&mut p), NOW);
+    server.handle_input(Input::Packet(&mut stale.clone()), NOW);
+    let (out, events) = drain(&mut server, NOW);
+    assert_eq!(requests(&events), vec![api(1)]);
+    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { session_id } if *session_id == 0xa2)));
+    let answers: Vec<_> = out
+        .iter()
+        .flat_map(|p| open(p, Direction::ServerToClient))
+        .filter(|m| constructor(&m.body) == schema::RPC_RESULT || constructor(&m.body) == Pong::ID)
+        .collect();
+    assert!(answers.iter().all(|m| m.session_id == 0xa1), "{answers:?}");
+    // The refusal went to the stale session, sealed under its id.
+    let refusals: Vec<_> = out
+        .iter()
+        .flat_map(|p| open(p, Direction::ServerToClient))
+        .filter(|m| constructor(&m.body) == BadMsgNotification::ID)
+        .collect();
+    assert!(refusals.iter().all(|m| m.session_id == 0xa2) && !refusals.is_empty());
+}
+
+/// Review of the fix (problem 3): refused replays do not keep a
+/// connection alive past the idle deadline.
+#[test]
+fn refused_replays_do_not_move_the_idle_deadline() {
+    let mut server = peer::server(|_| {});
+    let mut c = FakeClient::new(0xb1);
+    c.learn_salt(&mut server, NOW);
+    // The same session, captured long ago (its own clock, 400 s back).
+    let mut then = FakeClient::new(0xb1);
+    then.session.set_salt(c.session.salt());
+    let stale = then.packet(&api(1), true, NOW - Duration::from_secs(400));
+    for minute in 1..=6u64 {
+        let t = NOW + Duration::from_secs(minute * 55);
+        server.handle_input(Input::Packet(&mut stale.clone()), t);
+        server.handle_input(Input::Timeout, t);
+        drain(&mut server, t);
+    }
+    assert!(server.is_closed(), "closed at the idle deadline despite the replays");
+}
+
+/// Review of the fix (problem 5): the re-send budget is per input, so a
+/// container of many msg_resend_req does not multiply it.
+#[test]
+fn resend_budget_is_per_input() {
+    let mut server = peer::server(|c| c.gzip_threshold = usize::MAX);
+    let mut c = FakeClient::new(0xc1);
+    c.learn_salt(&mut server, NOW);
+    let answers = answered(&mut server, &mut c, 30, 100 << 10);
+    let mut body = Vec::new();
+    let mut b = ContainerBuilder::new(&mut body, 100, usize::MAX);
+    for chunk in answers.chunks(3) {
+        let ids = chunk.iter().map(|a| a.1).collect();
+        b.push(c.session.next_msg_id(NOW, false), 1, &MsgResendReq { msg_ids: ids }.to_bytes());
+    }
+    b.finish();
+    let id = c.session.next_msg_id(NOW, false);
+    let mut p = c.packet_with(id, 2, &body);
+    server.handle_input(Input::Packet(&mut p), NOW);
+    let (packets, _) = drain(&mut server, NOW);
+    let resent: usize = packets.iter().map(Vec::len).sum();
+    assert!(resent <= (1 << 20) + (64 << 10), "one input made us re-send {resent} bytes");
+}
+
+/// Review of the fix (problem 7): rpc_drop_answer for a request still
+/// running answers rpc_answer_dropped_running, and its answer is never sent.
+#[test]
+fn dropping_a_running_request_discards_its_answer() {
+    let mut server = peer::server(|_| {});
+    let mut c = FakeClient::new(0xd1);
+    c.learn_salt(&mut server, NOW);
+    let mut p = c.packet(&api(5), true, NOW);
+    server.handle_input(Input::Packet(&mut p), NOW);
+    let req = drain(&mut server, NOW)
+        .1
+        .into_iter()
+        .find_map(|e| if let Event::Request { req_msg_id, .. } = e { Some(req_msg_id) } else { None })
+        .unwrap();
+    let mut p = c.packet(&RpcDropAnswer { req_msg_id: req }.to_bytes(), true, NOW);
+    server.handle_input(Input::Packet(&mut p), NOW);
+    server.respond(req, &api(6));
+    let (packets, _) = drain(&mut server, NOW);
+    let results: Vec<Vec<u8>> = packets
+        .iter()
+        .flat_map(|p| open(p, Direction::ServerToClient))
+        .filter(|m| constructor(&m.body) == schema::RPC_RESULT)
+        .map(|m| m.body[12..].to_vec())
+        .collect();
+    assert_eq!(results, vec![schema::RPC_ANSWER_DROPPED_RUNNING.to_le_bytes().to_vec()]);
+}

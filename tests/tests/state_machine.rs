@@ -20,6 +20,7 @@ enum Action {
     ForgetSession,
     BadMsg(usize),
     LongSilence,
+    CutLink,
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -34,6 +35,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => Just(Action::ForgetSession),
         1 => (0usize..BAD_MSG_CODES.len()).prop_map(Action::BadMsg),
         1 => Just(Action::LongSilence),
+        2 => Just(Action::CutLink),
     ]
 }
 
@@ -72,8 +74,9 @@ proptest! {
                     let now = Duration::from_secs(1_780_000_000);
                     sim.server_mut().rotate_salt(now);
                 }
-                Action::ForgetSession => sim.server_mut().forget_session(),
+                Action::ForgetSession => sim.forget_session(),
                 Action::BadMsg(i) => sim.server_mut().inject_bad_msg(BAD_MSG_CODES[i]),
+                Action::CutLink => sim.cut_link(),
                 Action::LongSilence => {
                     for _ in 0..10 {
                         sim.step(Duration::from_secs(10)).map_err(TestCaseError::fail)?;

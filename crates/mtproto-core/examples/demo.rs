@@ -142,7 +142,7 @@ fn main() {
                 Event::RpcError { handle, code, message } => {
                     stats.failures.push(format!("{handle:?}: rpc_error {code} {message}"))
                 }
-                Event::RequestFailed { handle, reason } => stats.failures.push(format!("{handle:?}: {reason}")),
+                Event::RequestFailed { handle, error } => stats.failures.push(format!("{handle:?}: {error}")),
                 Event::SaltChanged { .. } => stats.salt_changes += 1,
                 Event::SessionReset { .. } => stats.session_resets += 1,
                 _ => {}

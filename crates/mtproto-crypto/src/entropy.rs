@@ -256,6 +256,10 @@ impl core::fmt::Debug for OsEntropy {
 /// A child generator made by [`Entropy::fork`]: the CTR_DRBG of
 /// [`OsEntropy`], seeded with [`ForkedEntropy::SEED_LEN`] bytes drawn from a
 /// parent generator. Deterministic when the parent is.
+///
+/// Unlike [`OsEntropy`] it does not watch the process id: a process that
+/// forks after creating one (or a Connection holding one) must not use it
+/// in both processes; create new generators in the child.
 pub struct ForkedEntropy {
     drbg: CtrDrbg,
 }

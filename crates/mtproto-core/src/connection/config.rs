@@ -70,6 +70,10 @@ pub struct ConnectionConfig {
     pub server: Option<ServerConfig>,
     /// Server: looks up keys of clients that connect with an existing key.
     pub key_lookup: Option<KeyLookup>,
+    /// Server: where client sessions and each key's salts live between
+    /// links ([`super::MemorySessionStore`], or your own). Without one, a
+    /// session ends with its link.
+    pub session_store: Option<Arc<dyn super::SessionStore>>,
     /// Send a msgs_ack once this many acks are pending. Default 16.
     pub ack_batch: usize,
     /// Or once the oldest pending ack is this old. Default 200 ms.
@@ -133,6 +137,7 @@ impl Default for ConnectionConfig {
             resume: None,
             server: None,
             key_lookup: None,
+            session_store: None,
             ack_batch: 16,
             ack_delay: Duration::from_millis(200),
             container_max_messages: 100,

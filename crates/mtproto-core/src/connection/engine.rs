@@ -1,10 +1,14 @@
 //! The Connection state machine.
 
 use super::config::{ConnectionConfig, Transporting};
-use super::events::{CloseReason, DropReason, Event, Input, Output, RequestHandle, SendOptions};
+use super::events::{
+    CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
+    SendOptions,
+};
 use super::idmap::IdMap;
-use super::replay::ReplayWindow;
+use super::replay::{BoundedIdSet, BoundedSet, ReplayWindow};
 use super::seen_sessions::{SeenSessions, SessionRecord};
+use super::store::SavedSession;
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
 use crate::message::{self, EncryptedSession, Role, container, gzip};
 use crate::tl::schema::{
@@ -42,6 +46,11 @@ struct Outgoing {
     accounted: usize,
     /// Server: the client msg_id this rpc_result answers.
     answers: Option<i64>,
+    /// Sent, and not since refused or found not received: its fate is the
+    /// server's (cleared when it goes back to the queue for a re-send).
+    on_wire: bool,
+    /// The peer acknowledged it (msgs_ack, or a state info saying "received").
+    acked: bool,
 }
 
 impl Outgoing {
@@ -56,6 +65,8 @@ impl Outgoing {
             alone: false,
             accounted: 0,
             answers: None,
+            on_wire: false,
+            acked: false,
         }
     }
 }
@@ -65,6 +76,8 @@ struct Sent {
     out: Outgoing,
     sent_at: Duration,
     seq_no: i32,
+    /// The session it was sent in.
+    session_id: i64,
 }
 
 enum Phase {
@@ -72,6 +85,9 @@ enum Phase {
     /// Server: waiting for the first packet, which is a handshake or uses a known key.
     ServerStart,
     ServerHandshake(Box<ServerHandshake>),
+    /// Client: the link was lost before the handshake finished; a new one
+    /// starts on [`Connection::attach_link`].
+    ClientAwaitingLink,
     Ready,
     Closed,
 }
@@ -120,10 +136,32 @@ pub struct Connection {
     seen: SeenSessions,
     /// Inflate budget left for the current input.
     inflate_left: usize,
+    /// Re-send budget (msg_resend_req) left for the current input.
+    resend_left: usize,
+    /// Server: requests handed to the application and not answered yet.
+    running: BoundedIdSet,
+    /// Server: requests whose answer the client dropped (rpc_drop_answer)
+    /// while they ran: `respond` discards their answers.
+    dropped: BoundedIdSet,
     /// Server: when the last authenticated message arrived.
     last_authenticated: Option<Duration>,
     /// Bytes a msg_resend_req asked for beyond `max_resend_bytes`.
     resend_bytes_refused: u64,
+    /// Client: the link is gone; nothing is sent until `attach_link`.
+    detached: bool,
+    /// Client: the sessions we left most recently, whose late answers are
+    /// still accepted.
+    previous_sessions: VecDeque<i64>,
+    /// Server: client msg_ids refused unprocessed (bad_msg, bad salt), never
+    /// to run later.
+    refused: BoundedSet<(i64, i64)>,
+    /// Server: answers of sessions taken from the store, sent again when the
+    /// client continues that session.
+    restored: Vec<(i64, Vec<Vec<u8>>)>,
+    /// Server: Ready for a known key, emitted on its first accepted message.
+    ready_pending: Option<Event>,
+    /// Links lost so far (client: resumed with `attach_link`).
+    links_lost: u64,
     /// Server: first_msg_id announced for the current session; earlier
     /// messages are the client's to re-send, so they are not processed.
     session_first_msg_id: i64,
@@ -170,7 +208,7 @@ impl Connection {
             me.phase = Phase::ClientHandshake(Box::new(hs));
             me.transmit(packet, false);
         } else {
-            me.close_with(CloseReason::Protocol("client without handshake config or saved key".into()));
+            me.close_with(CloseReason::Config(ConfigError::NoClientCredentials));
         }
         me
     }
@@ -235,8 +273,17 @@ impl Connection {
             client_session: None,
             seen: SeenSessions::new(MAX_OLD_SESSIONS),
             inflate_left: 0,
+            resend_left: 0,
+            running: BoundedIdSet::new(MAX_KEPT),
+            dropped: BoundedIdSet::new(MAX_KEPT),
             last_authenticated: None,
             resend_bytes_refused: 0,
+            detached: false,
+            previous_sessions: VecDeque::new(),
+            links_lost: 0,
+            refused: BoundedSet::new(4096),
+            restored: Vec::new(),
+            ready_pending: None,
             session_first_msg_id: 0,
             force_bad_msg: None,
             partial_since: None,
@@ -244,7 +291,7 @@ impl Connection {
             config,
         };
         if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
-            me.close_with(CloseReason::Protocol("the full transport cannot be obfuscated".into()));
+            me.close_with(CloseReason::Config(ConfigError::ObfuscatedFull));
         }
         me
     }
@@ -296,6 +343,7 @@ impl Connection {
             queued_bytes: self.queued_bytes,
             resend_bytes_refused: self.resend_bytes_refused,
             sessions_remembered: self.seen.len(),
+            links_lost: self.links_lost,
         }
     }
 
@@ -330,21 +378,153 @@ impl Connection {
     }
 
     fn close_with(&mut self, reason: CloseReason) {
+        if self.role == Role::Server && !self.closed_emitted && matches!(self.phase, Phase::Ready) {
+            self.save_sessions();
+        }
         self.phase = Phase::Closed;
         if self.closed_emitted {
             return;
         }
         // `handles` holds every unresolved request, queued or sent.
-        let mut open: Vec<RequestHandle> = std::mem::take(&mut self.handles).into_keys().collect();
+        let mut open: Vec<RequestHandle> = self.handles.keys().copied().collect();
         open.sort_unstable();
         for handle in open {
-            self.events.push_back(Event::RequestFailed { handle, reason: format!("connection closed: {reason}") });
+            let delivery = self.delivery(handle);
+            self.events.push_back(Event::RequestFailed { handle, error: RequestError::Closed { delivery } });
         }
+        self.handles.clear();
         self.queue.clear();
         self.sent.clear();
         self.queued_bytes = 0;
         self.closed_emitted = true;
         self.events.push_back(Event::Closed { reason });
+    }
+
+    /// How far a pending request got (see [`Delivery`]).
+    fn delivery(&self, handle: RequestHandle) -> Delivery {
+        let sent = self.handles.get(&handle).and_then(|id| self.sent.get(id)).filter(|s| s.out.handle == Some(handle));
+        match sent {
+            Some(s) if s.out.acked => Delivery::Acknowledged,
+            Some(s) if s.out.on_wire => Delivery::SentNotAcknowledged,
+            _ => Delivery::NotSent,
+        }
+    }
+
+    /// Server: saves every client session this link served (the current one
+    /// with the messages the client has not acknowledged) and the key's
+    /// salt schedule into the configured [`super::SessionStore`].
+    fn save_sessions(&mut self) {
+        let (Some(store), Some(session)) = (self.config.session_store.clone(), self.session.as_ref()) else {
+            return;
+        };
+        let key_id = session.auth_key().id();
+        let seq_count = session.seq_count();
+        let saved_at = self.last_authenticated.unwrap_or_default();
+        store.set_salts(key_id, self.salts.iter().cloned().collect());
+        if let Some(id) = self.client_session {
+            let mut kept: Vec<(i64, Vec<u8>)> = self
+                .sent
+                .iter()
+                .filter(|(_, s)| s.out.handle.is_none() && s.out.content_related && !is_answered_service(&s.out.body))
+                .map(|(id, s)| (*id, s.out.body.clone()))
+                .collect();
+            kept.sort_unstable_by_key(|(id, _)| *id);
+            let mut unacknowledged: Vec<Vec<u8>> = kept.into_iter().map(|(_, b)| b).collect();
+            unacknowledged.extend(self.queue.iter().filter(|o| o.content_related).map(|o| o.body.clone()));
+            let replay = std::mem::replace(&mut self.replay, ReplayWindow::new(1));
+            let first_msg_id = self.session_first_msg_id;
+            store.put(
+                key_id,
+                SavedSession { session_id: id, replay, seq_count, first_msg_id, unacknowledged, saved_at },
+            );
+        }
+        for r in self.seen.drain() {
+            store.put(
+                key_id,
+                SavedSession {
+                    session_id: r.id,
+                    replay: r.replay,
+                    seq_count: r.seq_count,
+                    first_msg_id: r.first_msg_id,
+                    unacknowledged: Vec::new(),
+                    saved_at,
+                },
+            );
+        }
+    }
+
+    /// Client: the link is gone. Everything of the session stays (key,
+    /// session_id, clock, seq_no, salts, acks owed, queue, pending requests);
+    /// what was on the wire and not acknowledged has an unknown fate, asked
+    /// about with msgs_state_req on the next link. Server: the sessions are
+    /// saved and the connection closes.
+    fn link_lost(&mut self, cause: LinkLoss) {
+        if self.role == Role::Server {
+            self.close_with(match cause {
+                LinkLoss::Reported => CloseReason::LinkLost,
+                LinkLoss::PongTimeout => CloseReason::PongTimeout,
+                LinkLoss::FrameTimeout => CloseReason::FrameTimeout,
+                LinkLoss::Transport(e) => CloseReason::Transport(e),
+            });
+            return;
+        }
+        if self.detached || matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.detached = true;
+        self.links_lost += 1;
+        self.wire.clear();
+        self.pending_transmits.clear();
+        self.partial_since = None;
+        self.quick_acks.clear();
+        self.ping = None;
+        self.pong_deadline = None;
+        self.next_ping = None;
+        if let Transporting::Framed(kind, obf) = self.config.transport {
+            self.transport = Transport::client(kind, obf, self.config.max_frame, self.entropy.fork()).ok();
+        }
+        if matches!(self.phase, Phase::ClientHandshake(_)) {
+            self.phase = Phase::ClientAwaitingLink;
+            self.handshake_deadline = None;
+        }
+        self.events.push_back(Event::LinkLost { cause });
+    }
+
+    /// Client: a new transport connection is up, and the session continues
+    /// on it. Requests whose fate the lost link left unknown are asked about
+    /// with msgs_state_req (and sent again only when the server says it never
+    /// received them); the queue goes out; a handshake that the lost link
+    /// interrupted starts again. Does nothing while a link is attached.
+    pub fn attach_link(&mut self, now: Duration) {
+        if self.role != Role::Client || !self.detached || matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.detached = false;
+        if matches!(self.phase, Phase::ClientAwaitingLink) {
+            if let Some(cc) = self.config.client.clone() {
+                let (hs, packet) = ClientHandshake::start(cc, now, self.sub_entropy());
+                self.handshake_deadline = Some(hs.deadline());
+                self.phase = Phase::ClientHandshake(Box::new(hs));
+                self.transmit(packet, false);
+            }
+            return;
+        }
+        self.next_ping = self.config.ping_interval.map(|i| now + i);
+        let mut unknown: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| s.out.handle.is_some() && s.out.on_wire && !s.out.acked)
+            .map(|(id, _)| *id)
+            .collect();
+        unknown.sort_unstable();
+        for chunk in unknown.chunks(8192) {
+            self.push_service(MsgsStateReq { msg_ids: chunk.to_vec() }.to_bytes(), true);
+        }
+    }
+
+    /// Whether a client waits for [`Connection::attach_link`].
+    pub fn is_detached(&self) -> bool {
+        self.detached
     }
 
     /// Closes the connection; pending requests fail.
@@ -362,7 +542,7 @@ impl Connection {
         if let Some(ev) = self.events.pop_front() {
             return Output::Event(ev);
         }
-        if matches!(self.phase, Phase::Ready) {
+        if matches!(self.phase, Phase::Ready) && !self.detached {
             self.flush(now, false);
         }
         if let Some(out) = self.take_transmit() {
@@ -428,12 +608,14 @@ impl Connection {
             return;
         }
         self.inflate_left = self.config.inflate_budget;
+        self.resend_left = self.config.max_resend_bytes;
         match input {
+            Input::LinkLost => self.link_lost(LinkLoss::Reported),
             Input::Timeout => self.handle_timeout(now),
             Input::Packet(p) => self.handle_packet(p, false, now),
             Input::Bytes(b) => {
                 let Some(t) = &mut self.transport else {
-                    self.close_with(CloseReason::Protocol("framed bytes on an unframed connection".into()));
+                    self.close_with(CloseReason::Config(ConfigError::BytesOnUnframed));
                     return;
                 };
                 let mut frames = Vec::new();
@@ -463,7 +645,7 @@ impl Connection {
                     }
                 }
                 if let Err(e) = r {
-                    self.close_with(CloseReason::Transport(e));
+                    self.link_lost(LinkLoss::Transport(e));
                     return;
                 }
                 let buffered = self.transport.as_ref().map_or(0, Transport::buffered);
@@ -474,7 +656,7 @@ impl Connection {
 
     fn handle_timeout(&mut self, now: Duration) {
         if self.partial_since.is_some_and(|t| now >= t + self.config.frame_timeout) {
-            self.close_with(CloseReason::Protocol("frame left incomplete".into()));
+            self.link_lost(LinkLoss::FrameTimeout);
             return;
         }
         if !matches!(self.phase, Phase::Ready) {
@@ -484,7 +666,7 @@ impl Connection {
             return;
         }
         if self.pong_deadline.is_some_and(|d| now >= d) {
-            self.close_with(CloseReason::PongTimeout);
+            self.link_lost(LinkLoss::PongTimeout);
             return;
         }
         if self.role == Role::Server
@@ -504,9 +686,16 @@ impl Connection {
             if let Some(s) = self.sent.remove(&id)
                 && let Some(handle) = s.out.handle
             {
+                let delivery = if s.out.acked {
+                    Delivery::Acknowledged
+                } else if s.out.on_wire {
+                    Delivery::SentNotAcknowledged
+                } else {
+                    Delivery::NotSent
+                };
                 self.handles.remove(&handle);
                 self.release(&s.out);
-                self.events.push_back(Event::RequestFailed { handle, reason: "request timed out".into() });
+                self.events.push_back(Event::RequestFailed { handle, error: RequestError::TimedOut { delivery } });
             }
         }
         self.flush(now, false);
@@ -525,7 +714,7 @@ impl Connection {
             },
             Phase::ServerStart if auth_key_id == [0; 8] => {
                 let Some(sc) = self.config.server.clone() else {
-                    self.close_with(CloseReason::Protocol("no handshake configured".into()));
+                    self.close_with(CloseReason::Config(ConfigError::NoServerHandshake));
                     return;
                 };
                 let hs = ServerHandshake::new(sc, now, self.sub_entropy());
@@ -547,6 +736,9 @@ impl Connection {
                 }
                 let salt = self.entropy.next_u64() as i64;
                 self.start_session(key, salt, 0, now);
+                // Ready waits for a message that passes every check (a
+                // replayed old packet authenticates but is refused).
+                self.ready_pending = self.events.pop_back();
                 self.handle_opened(packet, Ok(()), quick_ack, now);
             }
             Phase::ServerHandshake(mut hs) => {
@@ -570,7 +762,7 @@ impl Connection {
                 self.phase = Phase::Ready;
                 self.handle_encrypted(packet, quick_ack, now);
             }
-            Phase::Closed => {}
+            Phase::ClientAwaitingLink | Phase::Closed => {}
         }
     }
 
@@ -593,18 +785,25 @@ impl Connection {
         self.session = Some(session);
         self.phase = Phase::Ready;
         self.handshake_deadline = None;
+        let ready = Event::Ready { auth_key: Box::new(key.clone()), salt, time_offset };
         if self.role == Role::Server {
+            // The idle deadline runs from here; only accepted messages move it.
             self.last_authenticated = Some(now);
             self.salts.clear();
-            self.salts.push_back(FutureSalt {
-                valid_since: now.as_secs() as i32,
-                valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
-                salt,
-            });
+            // The salt schedule belongs to the key: a new link continues it.
+            let saved = self.config.session_store.as_ref().and_then(|s| s.salts(key.id()));
+            match saved {
+                Some(salts) if !salts.is_empty() => self.salts.extend(salts),
+                _ => self.salts.push_back(FutureSalt {
+                    valid_since: now.as_secs() as i32,
+                    valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
+                    salt,
+                }),
+            }
         } else {
             self.next_ping = self.config.ping_interval.map(|i| now + i);
         }
-        self.events.push_back(Event::Ready { auth_key: Box::new(key), salt, time_offset });
+        self.events.push_back(ready);
     }
 
     // ------------------------------------------------------------------ API
@@ -615,11 +814,13 @@ impl Connection {
         let handle = RequestHandle(self.next_handle);
         self.next_handle += 1;
         if matches!(self.phase, Phase::Closed) {
-            self.events.push_back(Event::RequestFailed { handle, reason: "connection closed".into() });
+            let error = RequestError::Closed { delivery: Delivery::NotSent };
+            self.events.push_back(Event::RequestFailed { handle, error });
             return handle;
         }
         if self.queued_bytes + body.len() > self.config.max_queued_bytes {
-            self.events.push_back(Event::RequestFailed { handle, reason: "too many bytes queued".into() });
+            let error = RequestError::QueueFull { limit: self.config.max_queued_bytes };
+            self.events.push_back(Event::RequestFailed { handle, error });
             return handle;
         }
         let accounted = body.len();
@@ -635,6 +836,8 @@ impl Connection {
             alone: false,
             accounted,
             answers: None,
+            on_wire: false,
+            acked: false,
         });
         handle
     }
@@ -650,6 +853,7 @@ impl Connection {
     /// Cancels a request: it will not be sent, or its answer is dropped
     /// (rpc_drop_answer is sent when it was already sent).
     pub fn cancel(&mut self, handle: RequestHandle) {
+        let delivery = self.delivery(handle);
         if let Some(pos) = self.queue.iter().position(|o| o.handle == Some(handle)) {
             if let Some(o) = self.queue.remove(pos) {
                 self.release(&o);
@@ -661,7 +865,7 @@ impl Connection {
             self.push_service(RpcDropAnswer { req_msg_id: msg_id }.to_bytes(), true);
         }
         if self.handles.remove(&handle).is_some() {
-            self.events.push_back(Event::RequestFailed { handle, reason: "cancelled".into() });
+            self.events.push_back(Event::RequestFailed { handle, error: RequestError::Cancelled { delivery } });
         }
     }
 
@@ -682,6 +886,11 @@ impl Connection {
 
     /// Server: answers the client request `req_msg_id` with `body` (rpc_result).
     pub fn respond(&mut self, req_msg_id: i64, body: &[u8]) {
+        self.running.remove(req_msg_id);
+        if self.dropped.remove(req_msg_id) {
+            // The client dropped this answer while the request ran.
+            return;
+        }
         let mut out = Vec::with_capacity(body.len() + 12);
         RpcResult { req_msg_id, result: body }.serialize(&mut out);
         if body.len() >= self.config.gzip_threshold {
@@ -729,8 +938,10 @@ impl Connection {
         }
     }
 
-    /// Server (testing and fault injection): answer the next client message
-    /// with bad_msg_notification carrying `code` instead of processing it.
+    /// Server (testing and fault injection, feature `fault-injection`):
+    /// answer the next client message with bad_msg_notification carrying
+    /// `code` instead of processing it.
+    #[cfg(feature = "fault-injection")]
     pub fn inject_bad_msg(&mut self, code: i32) {
         self.force_bad_msg = Some(code);
     }
@@ -962,12 +1173,14 @@ impl Connection {
                 self.quick_acks.clear();
             }
         }
-        for (o, (msg_id, seq_no)) in batch.into_iter().zip(sent_ids) {
+        let current_session = session.session_id();
+        for (mut o, (msg_id, seq_no)) in batch.into_iter().zip(sent_ids) {
+            o.on_wire = true;
             if let Some(h) = o.handle {
                 self.handles.insert(h, msg_id);
             }
             if o.content_related {
-                self.sent.insert(msg_id, Sent { out: o, sent_at: now, seq_no });
+                self.sent.insert(msg_id, Sent { out: o, sent_at: now, seq_no, session_id: current_session });
                 self.sent_order.push_back(msg_id);
             }
         }
@@ -994,10 +1207,10 @@ impl Connection {
     }
 
     /// Answers msg_resend_req: kept messages go out again, up to
-    /// `max_resend_bytes` for this one request (the rest are counted in
+    /// `max_resend_bytes` for all such requests of one input (the rest are counted in
     /// Stats and not re-sent; the peer may ask again).
     fn resend_bounded(&mut self, ids: &[i64]) {
-        let mut left = self.config.max_resend_bytes;
+        let mut left = self.resend_left;
         for id in ids.iter().take(container::MAX_MESSAGES) {
             let size = match self.containers.get(id) {
                 Some(inner) => inner.iter().filter_map(|i| self.sent.get(i)).map(|s| s.out.body.len()).sum(),
@@ -1010,6 +1223,7 @@ impl Connection {
             left -= size;
             self.requeue(*id, false);
         }
+        self.resend_left = left;
     }
 
     /// Server: drops the answer to client message `req_msg_id` (rpc_drop_answer)
@@ -1026,6 +1240,11 @@ impl Connection {
             Some((msg_id, s)) => {
                 RpcAnswerDropped { msg_id, seq_no: s.seq_no, bytes: s.out.body.len() as i32 }.to_bytes()
             }
+            None if self.running.contains(req_msg_id) => {
+                // Still running: its answer will be discarded by `respond`.
+                self.dropped.insert(req_msg_id);
+                schema::RPC_ANSWER_DROPPED_RUNNING.to_le_bytes().to_vec()
+            }
             None => schema::RPC_ANSWER_UNKNOWN.to_le_bytes().to_vec(),
         }
     }
@@ -1038,6 +1257,8 @@ impl Connection {
         for id in ids.into_iter().rev() {
             if let Some(mut s) = self.sent.remove(&id) {
                 s.out.alone |= alone;
+                // Refused, not received, or asked for again: not executed.
+                s.out.on_wire = false;
                 self.queue.push_front(s.out);
                 n += 1;
             }
@@ -1107,12 +1328,28 @@ impl Connection {
         let plain = &packet[envelope::HEADER_LEN..];
         match self.role {
             Role::Client => {
-                let Ok(m) = session.check_decrypted(plain) else {
-                    return;
+                let m = match session.check_decrypted(plain) {
+                    Ok(m) => m,
+                    // Answers the server sent in a session we just left
+                    // (bad_msg 32-35, 17) still count: their requests may
+                    // have run, so they must not be lost or re-run.
+                    Err(message::MessageError::WrongSession { got }) if self.previous_sessions.contains(&got) => {
+                        match message::parse_decrypted(plain) {
+                            Ok(m) if message::parity_ok(m.msg_id, Role::Server) => m,
+                            _ => return,
+                        }
+                    }
+                    Err(_) => return,
                 };
-                if !self.replay.insert(m.msg_id) {
+                if self.replay.contains(m.msg_id) || m.msg_id <= self.replay.floor() {
                     return;
                 }
+                // Over the inflate budget: dropped before it is recorded or
+                // acknowledged, so the server sends it again.
+                if self.refuse_inflation(self.declared_packet_inflation(m.body, m.msg_id)) {
+                    return;
+                }
+                self.replay.insert(m.msg_id);
                 if let Some(s) = self.session.as_mut() {
                     s.clock_mut().learn_from_msg_id(m.msg_id, now);
                 }
@@ -1135,47 +1372,118 @@ impl Connection {
     }
 
     fn server_message(&mut self, salt: i64, session_id: i64, msg_id: i64, seq_no: i32, body: &[u8], now: Duration) {
-        // Replays first, against the window of the session the message names,
-        // before anything changes: a captured packet of another session can
-        // neither reset a window nor run twice.
-        let seen_before = if self.client_session == Some(session_id) {
-            self.replay.contains(msg_id) || msg_id <= self.replay.floor()
-        } else if let Some(r) = self.seen.get(session_id) {
-            r.replay.contains(msg_id) || msg_id <= r.replay.floor()
-        } else {
-            msg_id <= self.seen.floor()
-        };
-        if seen_before {
+        // Every check comes before any state changes. Replays first, against
+        // the window of the session the message names: a captured packet of
+        // another session neither runs twice nor moves us to its session.
+        if self.refused.contains((session_id, msg_id)) || self.seen_before(session_id, msg_id, now) {
             // A network duplicate or a replay: ignored. (Code 19 would make the
             // client re-send messages already processed, since a duplicate
             // cannot be told from a container reusing an id.)
+            return;
+        }
+        let failed = self.check_client_message(msg_id, seq_no, body, now).or_else(|| self.force_bad_msg.take());
+        let answer = match failed {
+            Some(error_code) => {
+                Some(BadMsgNotification { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code }.to_bytes())
+            }
+            None if !self.salt_ok(salt, now) => {
+                let new_server_salt = self.current_salt(now);
+                Some(
+                    BadServerSalt { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code: 48, new_server_salt }
+                        .to_bytes(),
+                )
+            }
+            None => None,
+        };
+        if let Some(answer) = answer {
+            // Refused unprocessed: the client sends it again under a new
+            // msg_id, so this one must never run later (a replay of it, once
+            // its time or salt is right, is ignored).
+            self.refused.insert((session_id, msg_id));
+            if self.client_session == Some(session_id) {
+                self.push_response(answer);
+            } else {
+                self.answer_outside_session(session_id, &answer, now);
+            }
+            return;
+        }
+        // A packet over the inflate budget is dropped before anything of it
+        // is recorded, so it can come again.
+        if self.refuse_inflation(self.declared_packet_inflation(body, msg_id)) {
             return;
         }
         self.last_authenticated = Some(now);
         if self.client_session != Some(session_id) {
             self.switch_session(session_id, msg_id, body, now);
         }
-        if let Some(code) = self.check_client_message(msg_id, seq_no, body, now) {
-            self.bad_msg(msg_id, seq_no, code);
-            return;
-        }
-        if let Some(code) = self.force_bad_msg.take() {
-            self.bad_msg(msg_id, seq_no, code);
-            return;
-        }
-        if !self.salt_ok(salt, now) {
-            let new_server_salt = self.current_salt(now);
-            let n = BadServerSalt { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code: 48, new_server_salt };
-            self.push_response(n.to_bytes());
-            return;
+        if let Some(ready) = self.ready_pending.take() {
+            self.events.push_back(ready);
         }
         self.replay.insert(msg_id);
         self.dispatch(msg_id, seq_no, body, true, now);
     }
 
+    /// Server: whether `msg_id` of client session `session_id` was seen
+    /// (or falls below what is remembered). A session kept in the store is
+    /// brought into this connection first, so its window answers.
+    fn seen_before(&mut self, session_id: i64, msg_id: i64, now: Duration) -> bool {
+        if self.client_session == Some(session_id) {
+            return self.replay.contains(msg_id) || msg_id <= self.replay.floor();
+        }
+        if !self.seen.contains(session_id)
+            && let (Some(store), Some(session)) = (self.config.session_store.clone(), self.session.as_ref())
+            && let Some(saved) = store.take(session.auth_key().id(), session_id, now)
+        {
+            self.restored.push((session_id, saved.unacknowledged));
+            let record = SessionRecord {
+                id: session_id,
+                replay: saved.replay,
+                seq_count: saved.seq_count,
+                first_msg_id: saved.first_msg_id,
+            };
+            if let Some(evicted) = self.seen.put(record) {
+                self.save_record(evicted, now);
+            }
+        }
+        match self.seen.get(session_id) {
+            Some(r) => r.replay.contains(msg_id) || msg_id <= r.replay.floor(),
+            None => msg_id <= self.seen.floor(),
+        }
+    }
+
+    /// Server: an answer (bad_msg_notification, bad_server_salt) to a
+    /// message of a session we do not switch to, sealed at once under that
+    /// session's id, not content-related (nothing is kept for it).
+    fn answer_outside_session(&mut self, session_id: i64, body: &[u8], now: Duration) {
+        let seq = self.seen.get(session_id).map_or(0, |r| r.seq_count);
+        let Some(s) = self.session.as_mut() else { return };
+        let (current, current_seq) = (s.session_id(), s.seq_count());
+        s.switch_to(session_id, seq);
+        let msg_id = s.next_msg_id(now, true);
+        let seq_no = s.next_seq_no(false);
+        let mut packet = Vec::with_capacity(body.len() + 96);
+        s.frame_with(msg_id, seq_no, body, &mut packet);
+        s.seal(&mut packet);
+        s.switch_to(current, current_seq);
+        self.transmit(packet, false);
+    }
+
+    /// Server: keeps a session record pushed out of this connection's
+    /// memory in the store (when there is one).
+    fn save_record(&mut self, r: SessionRecord, now: Duration) {
+        if let (Some(store), Some(session)) = (self.config.session_store.clone(), self.session.as_ref()) {
+            let unacknowledged = Vec::new();
+            let (session_id, replay, seq_count, first_msg_id) = (r.id, r.replay, r.seq_count, r.first_msg_id);
+            let saved = SavedSession { session_id, replay, seq_count, first_msg_id, unacknowledged, saved_at: now };
+            store.put(session.auth_key().id(), saved);
+        }
+    }
+
     /// Server: makes `session_id` the current session: an earlier one comes
-    /// back with its replay window and seq_no; an unknown one is announced
-    /// with new_session_created. The current one is kept, window and all.
+    /// back with its replay window and seq_no (and, from the store, with the
+    /// answers the client had not acknowledged, sent again now); an unknown
+    /// one is announced with new_session_created. The current one is kept,
+    /// window and all.
     fn switch_session(&mut self, session_id: i64, msg_id: i64, body: &[u8], now: Duration) {
         let fresh = ReplayWindow::new(self.config.replay_window);
         let (replay, seq_count, first_msg_id, known) = match self.seen.take(session_id) {
@@ -1186,10 +1494,19 @@ impl Connection {
         let old_first = std::mem::replace(&mut self.session_first_msg_id, first_msg_id);
         let old_seq = self.session.as_ref().map_or(0, EncryptedSession::seq_count);
         if let Some(old) = self.client_session.replace(session_id) {
-            self.seen.put(SessionRecord { id: old, replay: old_replay, seq_count: old_seq, first_msg_id: old_first });
+            let record = SessionRecord { id: old, replay: old_replay, seq_count: old_seq, first_msg_id: old_first };
+            if let Some(evicted) = self.seen.put(record) {
+                self.save_record(evicted, now);
+            }
         }
         if let Some(s) = self.session.as_mut() {
             s.switch_to(session_id, seq_count);
+        }
+        if let Some(pos) = self.restored.iter().position(|(id, _)| *id == session_id) {
+            let (_, answers) = self.restored.swap_remove(pos);
+            for body in answers {
+                self.queue.push_back(Outgoing::service(body, true, false));
+            }
         }
         if known {
             return;
@@ -1277,13 +1594,6 @@ impl Connection {
             let Ok(inner) = container::unpack(body, msg_id, sender, container::MAX_MESSAGES) else {
                 return;
             };
-            // The whole packet is dropped, before anything in it is acted on
-            // or acknowledged, when its objects declare more inflated bytes
-            // than the budget left.
-            let declared: usize = inner.iter().map(|m| self.declared_inflation(m.body)).sum();
-            if self.refuse_inflation(declared) {
-                return;
-            }
             for m in inner {
                 if self.role == Role::Server
                     && let Some(code) = self.check_client_message(m.msg_id, m.seq_no, m.body, now)
@@ -1295,9 +1605,6 @@ impl Connection {
                     self.dispatch(m.msg_id, m.seq_no, m.body, false, now);
                 }
             }
-            return;
-        }
-        if top && self.refuse_inflation(self.declared_inflation(body)) {
             return;
         }
         if self.role == Role::Server && msg_id < self.session_first_msg_id {
@@ -1314,6 +1621,21 @@ impl Connection {
             Role::Client => self.client_dispatch(msg_id, body, now),
             Role::Server => self.server_dispatch(msg_id, body, now),
         }
+    }
+
+    /// The inflated bytes a packet's messages declare together (a
+    /// container's inner messages summed, saturating).
+    fn declared_packet_inflation(&self, body: &[u8], msg_id: i64) -> usize {
+        let sender = match self.role {
+            Role::Client => Role::Server,
+            Role::Server => Role::Client,
+        };
+        if !container::is_container(body) {
+            return self.declared_inflation(body);
+        }
+        container::unpack(body, msg_id, sender, container::MAX_MESSAGES)
+            .map(|inner| inner.iter().fold(0usize, |sum, m| sum.saturating_add(self.declared_inflation(m.body))))
+            .unwrap_or(0)
     }
 
     /// The inflated bytes a message declares: a gzip_packed body, or an
@@ -1363,10 +1685,7 @@ impl Connection {
                 self.handles.remove(&handle);
                 self.release(&sent.out);
                 let Some(result) = self.unwrap_gzip(r.result) else {
-                    self.events.push_back(Event::RequestFailed {
-                        handle,
-                        reason: "answer does not inflate within the limit".into(),
-                    });
+                    self.events.push_back(Event::RequestFailed { handle, error: RequestError::BadAnswer });
                     return;
                 };
                 if constructor(&result) == RpcError::ID {
@@ -1377,7 +1696,7 @@ impl Connection {
                             message: e.error_message,
                         }),
                         Err(_) => {
-                            self.events.push_back(Event::RequestFailed { handle, reason: "malformed rpc_error".into() })
+                            self.events.push_back(Event::RequestFailed { handle, error: RequestError::BadAnswer })
                         }
                     }
                 } else {
@@ -1389,8 +1708,15 @@ impl Connection {
                     return;
                 };
                 for id in a.msg_ids {
-                    if self.sent.get(&id).is_some_and(|s| s.out.handle.is_none() && !is_answered_service(&s.out.body)) {
-                        self.sent.remove(&id);
+                    let inner = self.containers.get(&id).cloned().unwrap_or_else(|| vec![id]);
+                    for id in inner {
+                        match self.sent.get_mut(&id) {
+                            Some(s) if s.out.handle.is_some() || is_answered_service(&s.out.body) => s.out.acked = true,
+                            Some(_) => {
+                                self.sent.remove(&id);
+                            }
+                            None => {}
+                        }
                     }
                 }
             }
@@ -1416,11 +1742,17 @@ impl Connection {
                     return;
                 };
                 self.set_salt(n.server_salt);
-                // Re-send requests sent before the new session began that have no answer.
+                // Re-send requests of this session sent before the server's
+                // new session began and not acknowledged: the server did not
+                // process them. Requests of sessions we left ourselves stay
+                // pending (their answers still arrive, and are accepted).
+                let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
                 let older: Vec<i64> = self
                     .sent
                     .iter()
-                    .filter(|(id, s)| **id < n.first_msg_id && s.out.handle.is_some())
+                    .filter(|(id, s)| {
+                        **id < n.first_msg_id && s.out.handle.is_some() && s.session_id == current && !s.out.acked
+                    })
                     .map(|(id, _)| *id)
                     .collect();
                 let mut older = older;
@@ -1477,17 +1809,48 @@ impl Connection {
                 };
                 self.detailed_info(d.answer_msg_id);
             }
-            MsgsAllInfo::ID | MsgsStateInfo::ID => {
-                // Answers to state requests we do not send; consumed.
+            MsgsStateInfo::ID => {
                 if let Ok(i) = MsgsStateInfo::from_bytes(body) {
-                    self.remove_answered_service(i.req_msg_id, &[MsgsStateReq::ID]);
+                    self.state_info(i.req_msg_id, &i.info);
                 }
             }
+            MsgsAllInfo::ID => {}
             DestroySessionOk::ID | DestroySessionNone::ID => {}
             _ => {
                 if let Some(body) = self.unwrap_gzip(body) {
                     self.events.push_back(Event::Update { body });
                 }
+            }
+        }
+    }
+
+    /// Client: acts on the answer to a msgs_state_req we sent after a lost
+    /// link (as TDLib does): "nothing known", "not received" or "msg_id too
+    /// high" (1, 2, 3) mean the request was never executed: it is sent again;
+    /// "received" (4) marks it acknowledged, to wait for its answer (which
+    /// the server sends again, unacknowledged answers being kept).
+    fn state_info(&mut self, req_msg_id: i64, info: &[u8]) {
+        let asked = match self.sent.get(&req_msg_id) {
+            Some(s) if s.out.handle.is_none() && constructor(&s.out.body) == MsgsStateReq::ID => {
+                MsgsStateReq::from_bytes(&s.out.body).map(|r| r.msg_ids).unwrap_or_default()
+            }
+            _ => return,
+        };
+        self.sent.remove(&req_msg_id);
+        for (id, state) in asked.into_iter().zip(info.iter().copied()) {
+            if self.sent.get(&id).is_none_or(|s| s.out.handle.is_none()) {
+                continue;
+            }
+            match state & 7 {
+                1..=3 => {
+                    self.requeue(id, false);
+                }
+                4 => {
+                    if let Some(s) = self.sent.get_mut(&id) {
+                        s.out.acked = true;
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -1528,10 +1891,16 @@ impl Connection {
                     .as_ref()
                     .is_some_and(|s| s.clock().last() > s.clock().time_msg_id(now) + (30i64 << 32));
                 if ahead {
+                    // Only the messages whose msg_ids are ahead were refused
+                    // (each gets its own 17); the earlier ones were accepted
+                    // and stay pending, their answers accepted from the old
+                    // session.
+                    let limit = self.session.as_ref().map_or(i64::MAX, |s| s.clock().time_msg_id(now) + (30i64 << 32));
                     self.new_session(true);
-                    let mut all: Vec<i64> = self.sent.keys().copied().collect();
-                    all.sort_unstable();
-                    for id in all.into_iter().rev() {
+                    let mut refused: Vec<i64> =
+                        self.sent.keys().copied().filter(|id| *id > limit || *id == n.bad_msg_id).collect();
+                    refused.sort_unstable();
+                    for id in refused.into_iter().rev() {
                         self.requeue(id, false);
                     }
                 } else {
@@ -1566,8 +1935,7 @@ impl Connection {
                 {
                     self.handles.remove(&handle);
                     self.release(&s.out);
-                    self.events
-                        .push_back(Event::RequestFailed { handle, reason: format!("bad_msg_notification {code}") });
+                    self.events.push_back(Event::RequestFailed { handle, error: RequestError::Refused { code } });
                 }
             }
         }
@@ -1577,10 +1945,15 @@ impl Connection {
     /// `restart_clock`, msg_ids may restart lower).
     fn new_session(&mut self, restart_clock: bool) {
         if let Some(s) = self.session.as_mut() {
+            self.previous_sessions.push_back(s.session_id());
+            if self.previous_sessions.len() > 4 {
+                self.previous_sessions.pop_front();
+            }
             let id = s.random_session_id();
             if restart_clock { s.reset_with_clock(id) } else { s.reset(id) }
         }
-        self.replay = ReplayWindow::new(self.config.replay_window);
+        // The replay window stays: server msg_ids are unique across sessions,
+        // and late messages of the session we left are still accepted.
     }
 
     fn detailed_info(&mut self, answer_msg_id: i64) {
@@ -1656,11 +2029,16 @@ impl Connection {
                 let Ok(d) = DestroySession::from_bytes(body) else {
                     return;
                 };
-                let answer = if self.client_session != Some(d.session_id) && self.seen.remove(d.session_id) {
-                    DestroySessionOk { session_id: d.session_id }.to_bytes()
-                } else {
-                    DestroySessionNone { session_id: d.session_id }.to_bytes()
+                let in_store = || {
+                    let key_id = self.session.as_ref().map_or(0, |s| s.auth_key().id());
+                    self.config.session_store.as_ref().is_some_and(|s| s.remove(key_id, d.session_id))
                 };
+                let answer =
+                    if self.client_session != Some(d.session_id) && (self.seen.remove(d.session_id) | in_store()) {
+                        DestroySessionOk { session_id: d.session_id }.to_bytes()
+                    } else {
+                        DestroySessionNone { session_id: d.session_id }.to_bytes()
+                    };
                 self.push_response(answer);
             }
             MsgsStateReq::ID => self.answer_state_req(msg_id, body),
@@ -1692,6 +2070,7 @@ impl Connection {
                     self.respond_error(msg_id, 400, "INPUT_GZIP_INVALID");
                     return;
                 };
+                self.running.insert(msg_id);
                 self.events.push_back(Event::Request { req_msg_id: msg_id, body });
             }
         }

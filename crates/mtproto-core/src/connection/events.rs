@@ -18,6 +18,12 @@ pub enum Input<'a> {
     Packet(&'a mut [u8]),
     /// A deadline given by [`Output::Timeout`] has passed.
     Timeout,
+    /// The transport connection (the link) is gone: EOF, a socket error.
+    /// A client keeps its session (key, session_id, msg_id clock, seq_no,
+    /// salts, acks owed, queue and every pending request) and waits for
+    /// [`super::Connection::attach_link`]; a server saves its sessions to
+    /// its [`super::SessionStore`] and closes.
+    LinkLost,
 }
 
 /// Output of [`super::Connection::poll_output`].
@@ -38,6 +44,122 @@ pub enum ResetAction {
     FetchMissedUpdates,
 }
 
+/// How much of a request reached the server, as far as the client knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Never sent, or sent and provably not received or refused unprocessed
+    /// (bad_server_salt, bad_msg_notification, a msgs_state_info saying "not
+    /// received"): it was not executed, so a retry is safe.
+    NotSent,
+    /// Sent, and nothing says whether the server received it: it may or
+    /// may not have been executed.
+    SentNotAcknowledged,
+    /// The server acknowledged it (msgs_ack, or a state info saying
+    /// "received"): it may have been executed; its answer is lost.
+    Acknowledged,
+}
+
+/// Why a request failed locally, with what is known of its delivery, so
+/// that a caller can decide whether a retry is safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// [`super::Connection::close`] (or a fatal error) ended the connection first.
+    Closed {
+        /// How far the request got.
+        delivery: Delivery,
+    },
+    /// No answer within `request_timeout`.
+    TimedOut {
+        /// How far the request got.
+        delivery: Delivery,
+    },
+    /// [`super::Connection::cancel`] was called (an rpc_drop_answer went out
+    /// if it had been sent).
+    Cancelled {
+        /// How far the request got.
+        delivery: Delivery,
+    },
+    /// `send` refused it: `max_queued_bytes` would be exceeded. Never sent.
+    QueueFull {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The server refused it with a bad_msg_notification code that has no
+    /// recovery (not one of the codes of docs/protocol.md). Not executed.
+    Refused {
+        /// The code.
+        code: i32,
+    },
+    /// An answer arrived but cannot be read: it does not inflate within the
+    /// limits, or its rpc_error is malformed. It was executed.
+    BadAnswer,
+}
+
+impl fmt::Display for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotSent => "not sent (safe to retry)",
+            Self::SentNotAcknowledged => "sent, not acknowledged (may have run)",
+            Self::Acknowledged => "acknowledged by the server (may have run)",
+        })
+    }
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed { delivery } => write!(f, "connection closed; request {delivery}"),
+            Self::TimedOut { delivery } => write!(f, "no answer in time; request {delivery}"),
+            Self::Cancelled { delivery } => write!(f, "cancelled; request {delivery}"),
+            Self::QueueFull { limit } => write!(f, "more than {limit} bytes queued: not sent, retry later"),
+            Self::Refused { code } => write!(f, "refused by the server (bad_msg_notification {code}); not executed"),
+            Self::BadAnswer => f.write_str("the answer arrived but cannot be read (too large or malformed)"),
+        }
+    }
+}
+
+impl core::error::Error for RequestError {}
+
+/// A connection or configuration mistake that ends a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A client has neither a handshake configuration nor a saved key.
+    NoClientCredentials,
+    /// A server got a handshake but has no handshake configuration.
+    NoServerHandshake,
+    /// The full transport cannot be obfuscated.
+    ObfuscatedFull,
+    /// Framed bytes were fed to an unframed connection.
+    BytesOnUnframed,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NoClientCredentials => "client without handshake config or saved key: set `client` or `resume`",
+            Self::NoServerHandshake => "a client started a handshake but the server has no `server` config",
+            Self::ObfuscatedFull => "the full transport cannot be obfuscated: choose intermediate or abridged",
+            Self::BytesOnUnframed => "Input::Bytes on an unframed connection: feed Input::Packet",
+        })
+    }
+}
+
+/// Why a client's link was lost (it keeps its session).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkLoss {
+    /// The driver reported it ([`Input::LinkLost`]).
+    Reported,
+    /// No pong arrived in time.
+    PongTimeout,
+    /// A frame was started but not completed within `frame_timeout`.
+    FrameTimeout,
+    /// The transport stream was malformed.
+    Transport(crate::transport::TransportError),
+}
+
 /// Why a connection closed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -52,8 +174,12 @@ pub enum CloseReason {
     TransportErrorCode(i32),
     /// No pong arrived in time.
     PongTimeout,
-    /// The peer sent something the protocol says ends the connection.
-    Protocol(String),
+    /// The configuration does not allow what was asked.
+    Config(ConfigError),
+    /// A frame was started but not completed within `frame_timeout` (server).
+    FrameTimeout,
+    /// Server: the link was lost ([`Input::LinkLost`]); the sessions were saved.
+    LinkLost,
     /// Server: the client used an auth_key_id we do not know, or a known
     /// one with a packet that does not authenticate under it.
     UnknownAuthKey,
@@ -84,7 +210,9 @@ impl fmt::Display for CloseReason {
             Self::Transport(e) => write!(f, "transport: {e}"),
             Self::TransportErrorCode(c) => write!(f, "transport error {c}"),
             Self::PongTimeout => f.write_str("no pong in time"),
-            Self::Protocol(s) => write!(f, "protocol violation: {s}"),
+            Self::Config(e) => write!(f, "configuration: {e}"),
+            Self::FrameTimeout => f.write_str("a frame was left incomplete"),
+            Self::LinkLost => f.write_str("link lost (sessions saved)"),
             Self::UnknownAuthKey => f.write_str("unknown auth_key_id"),
             Self::IdleTimeout => f.write_str("no authenticated message within the idle timeout"),
         }
@@ -129,12 +257,13 @@ pub enum Event {
         /// The error message.
         message: String,
     },
-    /// The request failed locally (timeout, connection closed, cancelled, refused).
+    /// The request failed locally (timeout, connection closed, cancelled,
+    /// refused), with what is known of its delivery.
     RequestFailed {
         /// The request.
         handle: RequestHandle,
-        /// Why.
-        reason: String,
+        /// Why, and how far it got.
+        error: RequestError,
     },
     /// Server-initiated content (updates), gzip unwrapped.
     Update {
@@ -179,6 +308,12 @@ pub enum Event {
     TransportError {
         /// The code.
         code: i32,
+    },
+    /// Client: the link is gone (the session is kept); open a new transport
+    /// connection and call [`super::Connection::attach_link`].
+    LinkLost {
+        /// Why.
+        cause: LinkLoss,
     },
     /// An authenticated packet was dropped whole, unprocessed (and unacknowledged).
     InboundDropped {

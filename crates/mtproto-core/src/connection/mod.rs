@@ -26,11 +26,16 @@ mod events;
 mod idmap;
 mod replay;
 mod seen_sessions;
+mod store;
 
 pub use config::{ConnectionConfig, KeyLookup, Persisted, Transporting};
 pub use engine::Connection;
-pub use events::{CloseReason, DropReason, Event, Input, Output, RequestHandle, ResetAction, SendOptions};
+pub use events::{
+    CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
+    ResetAction, SendOptions,
+};
 pub use replay::ReplayWindow;
+pub use store::{MemorySessionStore, SavedSession, SessionStore};
 
 /// Sizes of a Connection's internal state ([`Connection::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -61,4 +66,6 @@ pub struct Stats {
     pub resend_bytes_refused: u64,
     /// Server: earlier client sessions remembered with their replay windows.
     pub sessions_remembered: usize,
+    /// Client: links lost so far (each resumed with `attach_link`).
+    pub links_lost: u64,
 }

@@ -58,8 +58,56 @@ impl ReplayWindow {
         self.max
     }
 
+    /// Heap bytes the window holds (its id list and set, by capacity; a
+    /// hash set entry costs its 8-byte id and one control byte).
+    pub fn heap_bytes(&self) -> usize {
+        self.order.capacity() * 8 + self.set.capacity() * 9
+    }
+
     /// Whether nothing is remembered.
     pub fn is_empty(&self) -> bool {
         self.set.is_empty()
+    }
+}
+
+/// A bounded set of ids (msg_ids, or (session_id, msg_id) pairs), the
+/// oldest forgotten first.
+#[derive(Debug, Clone)]
+pub(crate) struct BoundedSet<K> {
+    capacity: usize,
+    order: VecDeque<K>,
+    set: std::collections::HashSet<K, super::idmap::IdBuild>,
+}
+
+/// A bounded set of msg_ids.
+pub(crate) type BoundedIdSet = BoundedSet<i64>;
+
+impl<K: Copy + Eq + core::hash::Hash> BoundedSet<K> {
+    /// At most `capacity` ids (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity: capacity.max(1), order: VecDeque::new(), set: Default::default() }
+    }
+
+    /// Records `id`.
+    pub fn insert(&mut self, id: K) {
+        if self.set.insert(id) {
+            self.order.push_back(id);
+            if self.order.len() > self.capacity
+                && let Some(old) = self.order.pop_front()
+            {
+                self.set.remove(&old);
+            }
+        }
+    }
+
+    /// Whether `id` is recorded.
+    pub fn contains(&self, id: K) -> bool {
+        self.set.contains(&id)
+    }
+
+    /// Forgets `id`; true when it was recorded. (Its place in the order
+    /// stays until it ages out; an id never comes back, so that is harmless.)
+    pub fn remove(&mut self, id: K) -> bool {
+        self.set.remove(&id)
     }
 }

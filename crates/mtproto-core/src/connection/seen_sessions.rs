@@ -43,7 +43,6 @@ impl SeenSessions {
     }
 
     /// Whether session `id` is remembered.
-    #[cfg(test)]
     pub fn contains(&self, id: i64) -> bool {
         self.records.iter().any(|r| r.id == id)
     }
@@ -53,15 +52,16 @@ impl SeenSessions {
         self.records.iter().find(|r| r.id == id)
     }
 
-    /// Keeps `record`; beyond the capacity the oldest is forgotten and its
-    /// msg_ids raise the floor.
-    pub fn put(&mut self, record: SessionRecord) {
+    /// Keeps `record`; beyond the capacity the oldest is pushed out (and
+    /// returned, to be kept elsewhere) and its msg_ids raise the floor.
+    pub fn put(&mut self, record: SessionRecord) -> Option<SessionRecord> {
         self.records.push_back(record);
-        while self.records.len() > self.capacity {
-            if let Some(old) = self.records.pop_front() {
-                self.forget(&old);
-            }
+        if self.records.len() > self.capacity {
+            let old = self.records.pop_front()?;
+            self.forget(&old);
+            return Some(old);
         }
+        None
     }
 
     /// Forgets session `id` (destroy_session); true when it was remembered.
@@ -73,6 +73,11 @@ impl SeenSessions {
             }
             None => false,
         }
+    }
+
+    /// Takes every remembered session out (to save them elsewhere).
+    pub fn drain(&mut self) -> impl Iterator<Item = SessionRecord> + '_ {
+        self.records.drain(..)
     }
 
     /// Forgets `old` without keeping it: its msg_ids raise the floor.
@@ -110,10 +115,10 @@ mod tests {
     #[test]
     fn forgetting_a_session_raises_the_floor_to_its_newest_id() {
         let mut s = SeenSessions::new(2);
-        s.put(record(1, &[10, 20]));
-        s.put(record(2, &[30]));
+        assert!(s.put(record(1, &[10, 20])).is_none());
+        assert!(s.put(record(2, &[30])).is_none());
         assert_eq!(s.floor(), i64::MIN);
-        s.put(record(3, &[40]));
+        assert_eq!(s.put(record(3, &[40])).map(|r| r.id), Some(1));
         assert!(!s.contains(1));
         assert_eq!(s.floor(), 20);
         assert!(s.remove(3));
