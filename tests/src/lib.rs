@@ -428,7 +428,10 @@ impl Sim {
                 }
                 self.server.conn.respond(req_msg_id, &body);
             }
-            Event::Closed { .. } => self.closed = true,
+            // The server ended the link (idle, handshake deadline, a frame
+            // left incomplete): the client sees EOF, keeps its session and
+            // connects again.
+            Event::Closed { .. } if self.reattach_at.is_none() => self.cut_pending = true,
             Event::Ready { auth_key, .. } => {
                 if let Ok(mut k) = self.keys.lock() {
                     k.insert(auth_key.id(), *auth_key);

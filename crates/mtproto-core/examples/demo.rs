@@ -1,7 +1,10 @@
 //! The main job: our server on 127.0.0.1 with a freshly generated RSA key,
 //! our client over TCP, a real handshake, a few thousand encrypted RPCs
 //! (some large enough to be gzipped, many packed into containers), one
-//! injected bad_server_salt and one new session, and a report.
+//! injected bad_server_salt and one new session, a dozen TCP connections
+//! cut at random points (mid-frame) with the session continuing on the next
+//! one, and a report. Every request must be answered, and executed by the
+//! server, exactly once.
 //!
 //! `cargo run --release -p mtproto-core --example demo [-- REQUESTS]`
 //! Exits non-zero if anything failed.
@@ -10,20 +13,20 @@
 #[path = "common/std_driver.rs"]
 mod std_driver;
 
-use mtproto_core::connection::{ConnectionConfig, SendOptions, Transporting};
+use mtproto_core::connection::{ConnectionConfig, MemorySessionStore, SendOptions, SessionStore, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::{Obfuscation, TransportKind};
 use mtproto_core::{Connection, Event, RequestHandle};
-use mtproto_crypto::OsEntropy;
 use mtproto_crypto::rsa::RsaPrivateKey;
+use mtproto_crypto::{AuthKey, Entropy, OsEntropy};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use std_driver::{Flow, Wire, drive, now};
+use std_driver::{Flow, Wire, drive, drive_reconnecting, now};
 
 /// The request: a tag, the request number, and filler.
 fn request_body(n: u64, size: usize) -> Vec<u8> {
@@ -47,23 +50,45 @@ fn answer(body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn serve(listener: TcpListener, key: RsaPrivateKey, served: Arc<AtomicU64>, total: u64) {
+/// What the server executed: request number -> times.
+type Executions = Arc<Mutex<HashMap<u64, u32>>>;
+
+fn serve(listener: TcpListener, key: RsaPrivateKey, served: Arc<AtomicU64>, total: u64, executed: Executions) {
     let config = ServerConfig::new(vec![key]).expect("server config");
+    // Keys made by handshakes (so a new link can use them) and the sessions
+    // between links: shared by every connection's thread.
+    let keys: Arc<Mutex<HashMap<i64, AuthKey>>> = Arc::default();
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(10_000));
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
         let config = config.clone();
         let served = Arc::clone(&served);
+        let executed = Arc::clone(&executed);
+        let (keys, lookup_keys, store) = (Arc::clone(&keys), Arc::clone(&keys), Arc::clone(&store));
         std::thread::spawn(move || {
             let mut cfg = ConnectionConfig::server(config);
             cfg.transport = Transporting::Framed(TransportKind::Intermediate, None);
+            cfg.key_lookup = Some(Arc::new(move |id| lookup_keys.lock().ok()?.get(&id).cloned()));
+            cfg.session_store = Some(store);
             let Ok(mut conn) = Connection::server(cfg, now()) else { return };
             let mut wire = Wire::default();
+            // When the link ends, `drive` feeds Input::LinkLost: the
+            // Connection saves its sessions into the store.
             let _ = drive(
                 &mut conn,
                 &mut stream,
                 &mut wire,
                 |conn, ev| {
+                    if let Event::Ready { auth_key, .. } = &ev
+                        && let Ok(mut k) = keys.lock()
+                    {
+                        k.insert(auth_key.id(), (**auth_key).clone());
+                    }
                     if let Event::Request { req_msg_id, body } = ev {
+                        let n = body.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+                        if let Ok(mut e) = executed.lock() {
+                            *e.entry(n).or_default() += 1;
+                        }
                         conn.respond(req_msg_id, &answer(&body));
                         // Fault injection: a third of the way in, the client's next
                         // message meets a new salt; two thirds in, a forgotten session.
@@ -104,9 +129,14 @@ fn main() {
     let public = key.public_key().clone();
     let served = Arc::new(AtomicU64::new(0));
     let served_by_server = Arc::clone(&served);
-    std::thread::spawn(move || serve(listener, key, served_by_server, total));
+    let executed: Executions = Arc::default();
+    let executed_by_server = Arc::clone(&executed);
+    std::thread::spawn(move || serve(listener, key, served_by_server, total, executed_by_server));
 
-    let mut stream = TcpStream::connect(addr).expect("connect");
+    // A dozen cuts at random points of the run, each in the middle of a transmit.
+    let mut rng = OsEntropy::new().expect("OS entropy");
+    let mut cuts: Vec<u64> = (0..12).map(|_| 1 + rng.next_u64() % total.max(2)).collect();
+    cuts.sort_unstable();
     let mut cfg = ConnectionConfig::client(ClientConfig::new(vec![public], 2));
     cfg.transport = Transporting::Framed(TransportKind::Intermediate, None::<Obfuscation>);
     let t0 = Instant::now();
@@ -118,9 +148,9 @@ fn main() {
     let mut wire = Wire::default();
     let mut last_progress = Instant::now();
     let rpc_started = std::cell::Cell::new(None::<Instant>);
-    let result = drive(
+    let result = drive_reconnecting(
         &mut conn,
-        &mut stream,
+        addr,
         &mut wire,
         |_, ev| {
             let mut stats = stats.borrow_mut();
@@ -168,6 +198,11 @@ fn main() {
                 in_flight.insert(h, (next, Instant::now(), size));
                 next += 1;
             }
+            let answered = stats.borrow().rtts.len() as u64;
+            if cuts.first().is_some_and(|c| answered >= *c) {
+                cuts.remove(0);
+                return Flow::CutLink { prefix: (rng.next_u64() % 200) as usize };
+            }
             if last_progress.elapsed() > Duration::from_millis(200) {
                 last_progress = Instant::now();
                 print!("\r{} / {total} answered", stats.borrow().rtts.len());
@@ -200,6 +235,10 @@ fn main() {
     );
     println!("throughput:       {:.0} requests/s", rtts.len() as f64 / elapsed.as_secs_f64().max(1e-9));
     println!("bytes on wire:    {} sent, {} received", wire.sent, wire.received);
+    println!("links lost and resumed: {}", wire.links_resumed);
+    let executed = executed.lock().map(|e| e.clone()).unwrap_or_default();
+    let twice = executed.values().filter(|n| **n > 1).count();
+    println!("server executions: {} distinct requests, {twice} executed more than once", executed.len());
     // The first new_session_created opens the session; later ones are injected.
     let injected_resets = stats.session_resets.saturating_sub(1);
     println!(
@@ -217,6 +256,14 @@ fn main() {
     }
     if rtts.len() as u64 != total {
         println!("only {} of {total} requests answered", rtts.len());
+        ok = false;
+    }
+    if twice > 0 || executed.len() as u64 != total {
+        println!("the server did not execute every request exactly once");
+        ok = false;
+    }
+    if total >= 1000 && wire.links_resumed < 12 {
+        println!("fewer than 12 links were cut and resumed");
         ok = false;
     }
     if total >= 1000 && (stats.salt_changes < 1 || injected_resets < 1) {

@@ -458,13 +458,16 @@ impl Connection {
     /// what was on the wire and not acknowledged has an unknown fate, asked
     /// about with msgs_state_req on the next link. Server: the sessions are
     /// saved and the connection closes.
-    fn link_lost(&mut self, cause: LinkLoss) {
+    /// `cause` is `None` when the driver reported the loss
+    /// ([`Input::LinkLost`]); otherwise the Connection noticed it and
+    /// reports it ([`Event::LinkLost`]) so the driver drops the socket.
+    fn link_lost(&mut self, cause: Option<LinkLoss>) {
         if self.role == Role::Server {
             self.close_with(match cause {
-                LinkLoss::Reported => CloseReason::LinkLost,
-                LinkLoss::PongTimeout => CloseReason::PongTimeout,
-                LinkLoss::FrameTimeout => CloseReason::FrameTimeout,
-                LinkLoss::Transport(e) => CloseReason::Transport(e),
+                None => CloseReason::LinkLost,
+                Some(LinkLoss::PongTimeout) => CloseReason::PongTimeout,
+                Some(LinkLoss::FrameTimeout) => CloseReason::FrameTimeout,
+                Some(LinkLoss::Transport(e)) => CloseReason::Transport(e),
             });
             return;
         }
@@ -487,7 +490,9 @@ impl Connection {
             self.phase = Phase::ClientAwaitingLink;
             self.handshake_deadline = None;
         }
-        self.events.push_back(Event::LinkLost { cause });
+        if let Some(cause) = cause {
+            self.events.push_back(Event::LinkLost { cause });
+        }
     }
 
     /// Client: a new transport connection is up, and the session continues
@@ -510,10 +515,13 @@ impl Connection {
             return;
         }
         self.next_ping = self.config.ping_interval.map(|i| now + i);
+        // Only the current session can answer for its msg_ids; requests of a
+        // session we left stay pending (their answers are still accepted).
+        let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
         let mut unknown: Vec<i64> = self
             .sent
             .iter()
-            .filter(|(_, s)| s.out.handle.is_some() && s.out.on_wire && !s.out.acked)
+            .filter(|(_, s)| s.out.handle.is_some() && s.out.on_wire && !s.out.acked && s.session_id == current)
             .map(|(id, _)| *id)
             .collect();
         unknown.sort_unstable();
@@ -610,7 +618,7 @@ impl Connection {
         self.inflate_left = self.config.inflate_budget;
         self.resend_left = self.config.max_resend_bytes;
         match input {
-            Input::LinkLost => self.link_lost(LinkLoss::Reported),
+            Input::LinkLost => self.link_lost(None),
             Input::Timeout => self.handle_timeout(now),
             Input::Packet(p) => self.handle_packet(p, false, now),
             Input::Bytes(b) => {
@@ -645,7 +653,7 @@ impl Connection {
                     }
                 }
                 if let Err(e) = r {
-                    self.link_lost(LinkLoss::Transport(e));
+                    self.link_lost(Some(LinkLoss::Transport(e)));
                     return;
                 }
                 let buffered = self.transport.as_ref().map_or(0, Transport::buffered);
@@ -656,7 +664,7 @@ impl Connection {
 
     fn handle_timeout(&mut self, now: Duration) {
         if self.partial_since.is_some_and(|t| now >= t + self.config.frame_timeout) {
-            self.link_lost(LinkLoss::FrameTimeout);
+            self.link_lost(Some(LinkLoss::FrameTimeout));
             return;
         }
         if !matches!(self.phase, Phase::Ready) {
@@ -666,7 +674,7 @@ impl Connection {
             return;
         }
         if self.pong_deadline.is_some_and(|d| now >= d) {
-            self.link_lost(LinkLoss::PongTimeout);
+            self.link_lost(Some(LinkLoss::PongTimeout));
             return;
         }
         if self.role == Role::Server
@@ -1830,15 +1838,18 @@ impl Connection {
     /// "received" (4) marks it acknowledged, to wait for its answer (which
     /// the server sends again, unacknowledged answers being kept).
     fn state_info(&mut self, req_msg_id: i64, info: &[u8]) {
-        let asked = match self.sent.get(&req_msg_id) {
+        let (asked, asked_in) = match self.sent.get(&req_msg_id) {
             Some(s) if s.out.handle.is_none() && constructor(&s.out.body) == MsgsStateReq::ID => {
-                MsgsStateReq::from_bytes(&s.out.body).map(|r| r.msg_ids).unwrap_or_default()
+                (MsgsStateReq::from_bytes(&s.out.body).map(|r| r.msg_ids).unwrap_or_default(), s.session_id)
             }
             _ => return,
         };
         self.sent.remove(&req_msg_id);
         for (id, state) in asked.into_iter().zip(info.iter().copied()) {
-            if self.sent.get(&id).is_none_or(|s| s.out.handle.is_none()) {
+            // A state is only meaningful in the session the request was
+            // sent in (a msgs_state_req re-sent after a session switch is
+            // answered by a session that never saw these ids).
+            if self.sent.get(&id).is_none_or(|s| s.out.handle.is_none() || s.session_id != asked_in) {
                 continue;
             }
             match state & 7 {

@@ -146,12 +146,11 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Why a client's link was lost (it keeps its session).
+/// Why a client's Connection found its link lost (it keeps its session).
+/// A loss the driver reports with [`Input::LinkLost`] is not echoed back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LinkLoss {
-    /// The driver reported it ([`Input::LinkLost`]).
-    Reported,
     /// No pong arrived in time.
     PongTimeout,
     /// A frame was started but not completed within `frame_timeout`.
