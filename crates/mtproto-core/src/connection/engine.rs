@@ -425,12 +425,14 @@ impl Connection {
             let mut kept: Vec<(i64, Vec<u8>)> = self
                 .sent
                 .iter()
-                .filter(|(_, s)| s.out.handle.is_none() && s.out.content_related && !is_answered_service(&s.out.body))
+                .filter(|(_, s)| s.out.handle.is_none() && s.out.content_related && !is_session_notice(&s.out.body))
                 .map(|(id, s)| (*id, s.out.body.clone()))
                 .collect();
             kept.sort_unstable_by_key(|(id, _)| *id);
             let mut unacknowledged: Vec<Vec<u8>> = kept.into_iter().map(|(_, b)| b).collect();
-            unacknowledged.extend(self.queue.iter().filter(|o| o.content_related).map(|o| o.body.clone()));
+            unacknowledged.extend(
+                self.queue.iter().filter(|o| o.content_related && !is_session_notice(&o.body)).map(|o| o.body.clone()),
+            );
             let replay = std::mem::replace(&mut self.replay, ReplayWindow::new(1));
             let first_msg_id = self.session_first_msg_id;
             store.put(
@@ -2097,6 +2099,25 @@ fn parity_tolerant(body: &[u8]) -> bool {
         constructor(body),
         Ping::ID | PingDelayDisconnect::ID | schema::HttpWait::ID | MsgsAck::ID | schema::MSG_CONTAINER
     )
+}
+
+/// Server messages about the session or the link itself, which a new link
+/// must not repeat (only answers and updates are kept across links).
+fn is_session_notice(body: &[u8]) -> bool {
+    matches!(
+        constructor(body),
+        NewSessionCreated::ID
+            | BadServerSalt::ID
+            | BadMsgNotification::ID
+            | Pong::ID
+            | FutureSalts::ID
+            | MsgsStateInfo::ID
+            | MsgDetailedInfo::ID
+            | MsgNewDetailedInfo::ID
+            | MsgsAllInfo::ID
+            | DestroySessionOk::ID
+            | DestroySessionNone::ID
+    ) || is_answered_service(body)
 }
 
 /// Service requests that are answered by content (pong, future_salts) and so

@@ -1,0 +1,151 @@
+//! Sessions outlive links (#12): the server continues a client session on a
+//! new link from its session store; the client keeps its session across a
+//! lost link and asks for the state of requests whose fate is unknown;
+//! failures say how far a request got.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use mtproto_core::connection::{Delivery, MemorySessionStore, RequestError, SendOptions, SessionStore};
+use mtproto_core::tl::schema::{self, BadServerSalt, MsgsAck, MsgsStateInfo, MsgsStateReq, NewSessionCreated};
+use mtproto_core::tl::{Deserialize, Serialize};
+use mtproto_core::{Event, Input};
+use mtproto_crypto::Direction;
+use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, Received, constructor, drain, open};
+use std::sync::Arc;
+
+fn api(tag: u32) -> Vec<u8> {
+    [0x1234_5678u32.to_le_bytes(), tag.to_le_bytes()].concat()
+}
+
+fn messages(packets: &[Vec<u8>], dir: Direction) -> Vec<Received> {
+    packets.iter().flat_map(|p| open(p, dir)).collect()
+}
+
+fn requests(events: &[Event]) -> Vec<(i64, Vec<u8>)> {
+    events
+        .iter()
+        .filter_map(
+            |e| if let Event::Request { req_msg_id, body } = e { Some((*req_msg_id, body.clone())) } else { None },
+        )
+        .collect()
+}
+
+#[test]
+fn server_continues_a_session_on_a_new_link() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let mut first = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e55);
+    c.learn_salt(&mut first, NOW);
+    let r1 = c.packet(&api(1), true, NOW);
+    first.handle_input(Input::Packet(&mut r1.clone()), NOW);
+    let (_, events) = drain(&mut first, NOW);
+    let (req1, _) = requests(&events)[0].clone();
+    first.respond(req1, &api(101));
+    drain(&mut first, NOW); // the answer goes out and is lost with the link
+    first.handle_input(Input::LinkLost, NOW);
+    assert!(first.is_closed());
+
+    let mut second = peer::server(with_store);
+    let mut r2 = c.packet(&api(2), true, NOW);
+    second.handle_input(Input::Packet(&mut r2), NOW);
+    second.handle_input(Input::Packet(&mut r1.clone()), NOW); // a replay across links
+    let (out, events) = drain(&mut second, NOW);
+    assert_eq!(requests(&events).into_iter().map(|r| r.1).collect::<Vec<_>>(), vec![api(2)], "r1 ran once");
+    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "{events:?}");
+    let sent = messages(&out, Direction::ServerToClient);
+    assert!(!sent.iter().any(|m| constructor(&m.body) == NewSessionCreated::ID), "no new_session_created");
+    assert!(!sent.iter().any(|m| constructor(&m.body) == BadServerSalt::ID), "the key's salt carried over");
+    let resent = sent.iter().find(|m| constructor(&m.body) == schema::RPC_RESULT).unwrap();
+    assert_eq!(i64::from_le_bytes(resent.body[4..12].try_into().unwrap()), req1, "the unacknowledged answer again");
+    assert_eq!(&resent.body[12..], &api(101)[..]);
+    assert!(sent.iter().all(|m| m.session_id == 0x5e55));
+}
+
+#[test]
+fn an_acknowledged_answer_is_not_sent_again() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let mut first = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e56);
+    c.learn_salt(&mut first, NOW);
+    let mut r1 = c.packet(&api(1), true, NOW);
+    first.handle_input(Input::Packet(&mut r1), NOW);
+    let (req1, _) = requests(&drain(&mut first, NOW).1)[0].clone();
+    first.respond(req1, &api(101));
+    let (out, _) = drain(&mut first, NOW);
+    let answer = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == schema::RPC_RESULT)
+        .unwrap();
+    let mut ack = c.packet(&MsgsAck { msg_ids: vec![answer.msg_id] }.to_bytes(), false, NOW);
+    first.handle_input(Input::Packet(&mut ack), NOW);
+    first.handle_input(Input::LinkLost, NOW);
+    let mut second = peer::server(with_store);
+    let mut r2 = c.packet(&api(2), true, NOW);
+    second.handle_input(Input::Packet(&mut r2), NOW);
+    let (out, _) = drain(&mut second, NOW);
+    let results = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .filter(|m| constructor(&m.body) == schema::RPC_RESULT)
+        .count();
+    assert_eq!(results, 0, "nothing to re-send");
+}
+
+/// The client's side of a lost link: the request stays pending; on the new
+/// link its state is asked; "not received" sends it again, "received" waits.
+#[test]
+fn client_asks_for_the_state_of_requests_after_a_lost_link() {
+    for (state, resent) in [(2u8, true), (4u8, false)] {
+        let mut client = peer::client(7, |_| {});
+        let mut srv = FakeServer::new(client.session_id().unwrap(), 7);
+        let h = client.send(api(9), SendOptions::default());
+        let (packets, _) = drain(&mut client, NOW);
+        let req = messages(&packets, Direction::ClientToServer).into_iter().find(|m| m.body == api(9)).unwrap();
+        client.handle_input(Input::LinkLost, NOW);
+        assert!(client.is_detached());
+        assert_eq!(drain(&mut client, NOW).0.len(), 0, "nothing goes out without a link");
+        client.attach_link(NOW);
+        let (packets, _) = drain(&mut client, NOW);
+        let sent = messages(&packets, Direction::ClientToServer);
+        let asked = sent.iter().find(|m| constructor(&m.body) == MsgsStateReq::ID).unwrap();
+        assert_eq!(MsgsStateReq::from_bytes(&asked.body).unwrap().msg_ids, vec![req.msg_id]);
+        assert!(!sent.iter().any(|m| m.body == api(9)), "never sent again blindly");
+        let mut info = srv.packet(&MsgsStateInfo { req_msg_id: asked.msg_id, info: vec![state] }.to_bytes(), true, NOW);
+        client.handle_input(Input::Packet(&mut info), NOW);
+        let (packets, _) = drain(&mut client, NOW);
+        let again = messages(&packets, Direction::ClientToServer).into_iter().find(|m| m.body == api(9));
+        assert_eq!(again.is_some(), resent, "state {state}");
+        let answer_to = again.map_or(req.msg_id, |m| m.msg_id);
+        let mut answer = srv.rpc_result(answer_to, &api(10), NOW);
+        client.handle_input(Input::Packet(&mut answer), NOW);
+        let (_, events) = drain(&mut client, NOW);
+        assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{events:?}");
+        assert_eq!(client.pending_requests(), 0);
+    }
+}
+
+#[test]
+fn failures_say_how_far_a_request_got() {
+    let mut client = peer::client(7, |_| {});
+    let mut srv = FakeServer::new(client.session_id().unwrap(), 7);
+    let acked = client.send(api(1), SendOptions::default());
+    let on_wire = client.send(api(2), SendOptions::default());
+    let (packets, _) = drain(&mut client, NOW);
+    let first = messages(&packets, Direction::ClientToServer).into_iter().find(|m| m.body == api(1)).unwrap();
+    let mut ack = srv.packet(&MsgsAck { msg_ids: vec![first.msg_id] }.to_bytes(), false, NOW);
+    client.handle_input(Input::Packet(&mut ack), NOW);
+    drain(&mut client, NOW);
+    client.handle_input(Input::LinkLost, NOW);
+    let queued = client.send(api(3), SendOptions::default());
+    client.close();
+    let (_, events) = drain(&mut client, NOW);
+    let error = |h| {
+        events.iter().find_map(|e| match e {
+            Event::RequestFailed { handle, error } if *handle == h => Some(*error),
+            _ => None,
+        })
+    };
+    assert_eq!(error(acked), Some(RequestError::Closed { delivery: Delivery::Acknowledged }));
+    assert_eq!(error(on_wire), Some(RequestError::Closed { delivery: Delivery::SentNotAcknowledged }));
+    assert_eq!(error(queued), Some(RequestError::Closed { delivery: Delivery::NotSent }));
+}
