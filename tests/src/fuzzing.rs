@@ -188,6 +188,17 @@ pub fn connection_input(data: &[u8]) {
     }
 }
 
+/// MTProxy secrets (hex, base64url, base64; plain, dd, ee): a typed
+/// error or a secret whose key is the 16 bytes after the prefix.
+pub fn proxy_secret(data: &[u8]) {
+    use mtproto_core::transport::ProxySecret;
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    if let Ok(secret) = ProxySecret::parse(text) {
+        let _ = secret.key();
+    }
+    let _ = ProxySecret::from_bytes(data);
+}
+
 /// The server of [`connection_input`]: intermediate framing, a handshake
 /// configuration, and the fuzz key known (so seeds can carry encrypted
 /// sessions, replays and session switches under it).
@@ -312,4 +323,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("connection_input", connection_input),
     ("crypto_paths", crypto_paths),
     ("modexp", modexp),
+    ("proxy_secret", proxy_secret),
 ];

@@ -75,3 +75,24 @@ fn probe_example_against_our_server() {
         assert!(stdout.contains("auth_key_id:") && stdout.contains("ping 2:"), "probe {transport}: {stdout}");
     }
 }
+
+/// The probe's failures are one line and a non-zero exit, never a panic:
+/// nothing listening, and secrets it cannot serve (#13).
+#[test]
+fn probe_fails_with_one_line() {
+    let probe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../debug/examples/probe");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let fake_tls =
+        format!("ee{}{}", "11".repeat(16), "example.com".bytes().map(|b| format!("{b:02x}")).collect::<String>());
+    for args in [
+        vec![closed.to_string()],
+        vec![closed.to_string(), "--secret".into(), fake_tls],
+        vec![closed.to_string(), "--secret".into(), "not a secret".into()],
+    ] {
+        let out = Command::new(&probe).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && out.status.code() != Some(101), "{args:?}: {:?}", out.status);
+        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}

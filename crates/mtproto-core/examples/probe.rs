@@ -14,7 +14,7 @@ mod std_driver;
 
 use mtproto_core::connection::{ConnectionConfig, Transporting};
 use mtproto_core::handshake::ClientConfig;
-use mtproto_core::transport::{Obfuscation, TransportKind};
+use mtproto_core::transport::{Obfuscation, ProxySecret, TransportKind};
 use mtproto_core::{Connection, Event};
 use mtproto_crypto::rsa::{RsaPublicKey, builtin};
 use std::net::TcpStream;
@@ -50,12 +50,19 @@ fn parse() -> Result<Args, String> {
                 other => return Err(format!("unknown transport {other}")),
             },
             "--secret" => {
-                let hex = value.trim_start_matches("dd").trim_start_matches("ee");
-                let bytes: Vec<u8> = (0..hex.len() / 2)
-                    .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
-                    .collect();
-                a.secret =
-                    Some(bytes.get(..16).ok_or("the secret needs 16 bytes")?.try_into().map_err(|_| "bad secret")?);
+                // Parsed as TDLib does (hex, base64url, base64; plain, dd, ee).
+                match ProxySecret::parse(&value).map_err(|e| format!("--secret: {e}"))? {
+                    ProxySecret::Obfuscated(key) => a.secret = Some(key),
+                    ProxySecret::Padded(key) => {
+                        a.secret = Some(key);
+                        a.transport = TransportKind::PaddedIntermediate;
+                    }
+                    ProxySecret::FakeTls { domain, .. } => {
+                        return Err(format!(
+                            "--secret: a fake-TLS (ee) secret for {domain}: this probe does not speak fake-TLS yet"
+                        ));
+                    }
+                }
                 a.obfuscated = true;
             }
             "--dc" => a.dc = value.parse().map_err(|_| "bad dc")?,
@@ -79,8 +86,12 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let fail = |what: String| -> ! {
+        eprintln!("probe: {what}");
+        std::process::exit(1);
+    };
     let keys = match &args.key {
-        Some(pem) => vec![RsaPublicKey::from_pem(pem).expect("PEM key")],
+        Some(pem) => vec![RsaPublicKey::from_pem(pem).unwrap_or_else(|e| fail(format!("the PEM key: {e}")))],
         None if args.test_dc => builtin::test(),
         None => builtin::production(),
     };
@@ -89,10 +100,11 @@ fn main() {
     cfg.ping_interval = None;
     let obfuscation = args.obfuscated.then_some(Obfuscation { dc_id: dc_field as i16, secret: args.secret });
     cfg.transport = Transporting::Framed(args.transport, obfuscation);
-    let mut stream = TcpStream::connect(&args.addr).expect("connect");
+    let mut stream =
+        TcpStream::connect(&args.addr).unwrap_or_else(|e| fail(format!("cannot connect to {}: {e}", args.addr)));
     stream.set_write_timeout(Some(Duration::from_secs(10))).ok();
     let started = Instant::now();
-    let mut conn = Connection::client(cfg, now()).expect("client");
+    let mut conn = Connection::client(cfg, now()).unwrap_or_else(|e| fail(format!("client: {e}")));
     let mut sent_pings = 0;
     let rtts = std::cell::RefCell::new(Vec::new());
     let mut wire = Wire::default();

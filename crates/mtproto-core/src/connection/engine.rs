@@ -28,6 +28,8 @@ const MAX_KEPT: usize = 4096;
 /// Fewest encrypted packets in one input that are decrypted together
 /// (`envelope::decrypt_many`); with one or two, one at a time is as fast.
 const OPEN_TOGETHER_MIN: usize = 3;
+/// How long a client waits for future_salts before asking again.
+const SALT_REQUEST_RETRY: Duration = Duration::from_secs(60);
 /// How many earlier client sessions a server remembers (with their replay
 /// windows) besides the current one.
 const MAX_OLD_SESSIONS: usize = 8;
@@ -973,8 +975,10 @@ impl Connection {
 
     fn salt_refresh_at(&self) -> Option<Duration> {
         let session = self.session.as_ref()?;
-        if self.salts_requested_at.is_some() {
-            return None;
+        // One get_future_salts at a time; asked again only when no answer
+        // came within a minute (as TDLib does).
+        if let Some(asked) = self.salts_requested_at {
+            return Some(asked + SALT_REQUEST_RETRY);
         }
         let last = self.future_salts.iter().map(|s| s.valid_until).max();
         Some(match last {
@@ -1627,6 +1631,24 @@ impl Connection {
             }
             self.acks.push(msg_id);
         }
+        if gzip::is_gzip(body) {
+            // gzip_packed may wrap any object, service messages included:
+            // inflate first (within the budget), then dispatch what it holds.
+            match self.unwrap_gzip(body) {
+                Some(inner) if !gzip::is_gzip(&inner) && !container::is_container(&inner) => {
+                    self.dispatch_object(msg_id, &inner, now);
+                }
+                // Acknowledged already: never dropped in silence.
+                _ if self.role == Role::Server => self.respond_error(msg_id, 400, "INPUT_GZIP_INVALID"),
+                _ => {}
+            }
+            return;
+        }
+        self.dispatch_object(msg_id, body, now);
+    }
+
+    /// One object (no container, no gzip) to the role's dispatcher.
+    fn dispatch_object(&mut self, msg_id: i64, body: &[u8], now: Duration) {
         match self.role {
             Role::Client => self.client_dispatch(msg_id, body, now),
             Role::Server => self.server_dispatch(msg_id, body, now),
@@ -1737,9 +1759,9 @@ impl Connection {
                 self.set_salt(n.new_server_salt);
                 self.learn_time(msg_id, now);
                 self.requeue(n.bad_msg_id, false);
-                // A salt the server just told us is all we know: refresh soon.
+                // A salt the server just told us is all we know: refresh soon
+                // (unless a get_future_salts is already on its way).
                 self.future_salts.clear();
-                self.salts_requested_at = None;
             }
             BadMsgNotification::ID => {
                 let Ok(n) = BadMsgNotification::from_bytes(body) else {
@@ -1934,7 +1956,6 @@ impl Connection {
             }
             // Bad salt without a new one: ask for salts, then send again.
             48 => {
-                self.salts_requested_at = None;
                 self.future_salts.clear();
                 self.requeue(n.bad_msg_id, false);
             }

@@ -10,9 +10,11 @@ pub mod abridged;
 mod error;
 pub mod full;
 pub mod intermediate;
+mod secret;
 mod stream;
 
 pub use error::TransportError;
+pub use secret::{MAX_DOMAIN_LEN, ProxySecret, SecretError};
 pub use stream::{Obfuscation, Transport, TransportKind};
 
 use bytes::BytesMut;
