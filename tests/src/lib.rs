@@ -5,6 +5,7 @@
 //! prints itself so it can be replayed with `SIM_SEED=<seed>`.
 
 pub mod fuzzing;
+pub mod heap;
 pub mod peer;
 
 use core::time::Duration;

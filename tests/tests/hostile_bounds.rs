@@ -4,51 +4,17 @@
 //! printed (`cargo test --test hostile_bounds -- --nocapture`) and bounded
 //! here; CPU time per packet is printed, never asserted.
 #![allow(clippy::unwrap_used, missing_docs)]
-// A counting global allocator must implement the unsafe GlobalAlloc trait;
-// it only forwards to the system allocator. Test code only.
-#![allow(unsafe_code)]
 
 use core::time::Duration;
 use mtproto_core::message::container::{self, ContainerBuilder};
 use mtproto_core::tl::Serialize;
 use mtproto_core::tl::schema::{MsgResendReq, MsgsStateReq, Ping};
 use mtproto_core::{Connection, Input};
+use mtproto_tests::heap::{SERIAL, live, peak_during as measure};
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, drain};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
-
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-static SERIAL: Mutex<()> = Mutex::new(());
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: forwarding to the system allocator with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarding a pointer the system allocator returned.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Peak heap above the start while `f` runs, and the time it took.
-fn measure(f: impl FnOnce()) -> (usize, Duration) {
-    let start = LIVE.load(Ordering::SeqCst);
-    PEAK.store(start, Ordering::SeqCst);
-    let t = Instant::now();
-    f();
-    (PEAK.load(Ordering::SeqCst).saturating_sub(start), t.elapsed())
-}
+static GLOBAL: mtproto_tests::heap::Counting = mtproto_tests::heap::Counting;
 
 /// A container of 1020 copies of `body` under fresh msg_ids.
 fn full_container(next: &mut dyn FnMut() -> i64, body: &[u8]) -> Vec<u8> {
@@ -81,7 +47,7 @@ fn server_bounds() {
     // pings each, asks for the state of 8192 ids and the re-sending of
     // everything, and acknowledges nothing. What the connection keeps stays
     // bounded by its windows and caps.
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = live();
     let (peak, t) = measure(|| {
         for s in 0..20i64 {
             let mut c = FakeClient::new(0x100 + s);
@@ -99,7 +65,7 @@ fn server_bounds() {
             drain(&mut server, NOW);
         }
     });
-    let kept = LIVE.load(Ordering::SeqCst).saturating_sub(before);
+    let kept = live().saturating_sub(before);
     let stats = server.stats();
     eprintln!(
         "server, one connection after 60,000 pings in 20 sessions: keeps {} KiB (peak {} KiB), {} sessions remembered, \
@@ -137,7 +103,7 @@ fn client_bounds() {
     eprintln!("client, one 1 MiB packet of 1020 updates: peak heap {} KiB, {:?}", peak >> 10, t);
     assert!(peak < 4 << 20);
     // One connection: 100,000 small updates, each content-related (acks owed).
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = live();
     let (peak, t) = measure(|| {
         for i in 0..100_000u32 {
             let mut p = srv.packet(&[0x1234_5678u32.to_le_bytes(), i.to_le_bytes()].concat(), true, NOW);
@@ -145,7 +111,7 @@ fn client_bounds() {
             drain(&mut client, NOW);
         }
     });
-    let kept = LIVE.load(Ordering::SeqCst).saturating_sub(before);
+    let kept = live().saturating_sub(before);
     eprintln!(
         "client, one connection after 100,000 updates: keeps {} KiB (peak {} KiB), replay window {}, {:?}",
         kept >> 10,

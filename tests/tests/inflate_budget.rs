@@ -2,40 +2,15 @@
 //! either role allocate more than its inflate budget. Peak heap use is
 //! measured with a counting global allocator.
 #![allow(clippy::unwrap_used, missing_docs)]
-// A counting global allocator must implement the unsafe GlobalAlloc trait;
-// it only forwards to the system allocator. Test code only.
-#![allow(unsafe_code)]
 
 use mtproto_core::message::container::ContainerBuilder;
 use mtproto_core::message::gzip;
 use mtproto_core::{Event, Input};
+use mtproto_tests::heap::SERIAL;
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, drain};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-/// The tests of this file measure one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        // SAFETY: forwarding to the system allocator with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        // SAFETY: forwarding a pointer the system allocator returned.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: mtproto_tests::heap::Counting = mtproto_tests::heap::Counting;
 
 const BOMB: usize = 16 << 20;
 const BOMBS: usize = 60;
@@ -65,12 +40,8 @@ fn container_of(msg_ids: &mut dyn FnMut() -> i64, body: &[u8]) -> Vec<u8> {
     c
 }
 
-/// Runs `f` and returns the peak of live heap bytes above the start.
 fn peak_during(f: impl FnOnce()) -> usize {
-    let start = LIVE.load(Ordering::SeqCst);
-    PEAK.store(start, Ordering::SeqCst);
-    f();
-    PEAK.load(Ordering::SeqCst).saturating_sub(start)
+    mtproto_tests::heap::peak_during(f).0
 }
 
 fn server_peak(declared: Option<u32>) -> (usize, Vec<Event>) {
