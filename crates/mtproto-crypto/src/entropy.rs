@@ -260,9 +260,23 @@ impl core::fmt::Debug for OsEntropy {
 /// Unlike [`OsEntropy`] it does not watch the process id: a process that
 /// forks after creating one (or a Connection holding one) must not use it
 /// in both processes; create new generators in the child.
+///
+/// Small requests (a message's padding, an id) are served from a
+/// [`FORK_BUFFER`]-byte block of keystream: every byte is wiped as it is
+/// handed out, and the generator rekeys after producing each block, so what
+/// it already gave out cannot be recomputed from its state (the same
+/// backtracking resistance as a rekey per request, at one key schedule per
+/// block instead of one per message). Requests over half a block go to the
+/// generator directly.
 pub struct ForkedEntropy {
     drbg: CtrDrbg,
+    buf: [u8; FORK_BUFFER],
+    /// Bytes of `buf` already handed out (and wiped).
+    used: usize,
 }
+
+/// Bytes of keystream a [`ForkedEntropy`] produces at once for small requests.
+pub const FORK_BUFFER: usize = 512;
 
 impl ForkedEntropy {
     /// Bytes drawn from the parent: a 256-bit AES key and a 128-bit counter.
@@ -272,13 +286,35 @@ impl ForkedEntropy {
     pub fn from_parent<E: Entropy + ?Sized>(parent: &mut E) -> Self {
         let mut seed = [0u8; SEED_LEN];
         parent.fill(&mut seed);
-        Self { drbg: CtrDrbg::new(&mut seed) }
+        Self { drbg: CtrDrbg::new(&mut seed), buf: [0; FORK_BUFFER], used: FORK_BUFFER }
     }
 }
 
 impl Entropy for ForkedEntropy {
     fn fill(&mut self, dest: &mut [u8]) {
-        self.drbg.fill(dest);
+        if dest.len() > FORK_BUFFER / 2 {
+            self.drbg.fill(dest);
+            return;
+        }
+        let mut done = 0;
+        while done < dest.len() {
+            if self.used == FORK_BUFFER {
+                self.drbg.fill(&mut self.buf);
+                self.used = 0;
+            }
+            let n = (dest.len() - done).min(FORK_BUFFER - self.used);
+            let served = &mut self.buf[self.used..self.used + n];
+            dest[done..done + n].copy_from_slice(served);
+            served.zeroize();
+            self.used += n;
+            done += n;
+        }
+    }
+}
+
+impl Drop for ForkedEntropy {
+    fn drop(&mut self) {
+        self.buf.zeroize();
     }
 }
 
@@ -472,13 +508,17 @@ mod tests {
         assert_ne!(probe(&drbg), key_before, "the key did not change");
         assert_ne!(drbg.v, v_before.wrapping_add(2), "the counter only advanced");
         // The same through the public generators: equal seeds, equal streams,
-        // and a stream unlike the CTR keystream over the same seed.
+        // and a stream unlike the CTR keystream over the same seed (requests
+        // over half of FORK_BUFFER go to the generator directly; smaller ones
+        // are served from a block and rekey per block, tested below).
+        let big = FORK_BUFFER / 2 + 16;
+        let reference = plain_ctr(&seed, 2 * big);
         let mut x = ForkedEntropy::from_parent(&mut ReplayEntropy::new(seed.to_vec(), None));
         let mut y = ForkedEntropy::from_parent(&mut ReplayEntropy::new(seed.to_vec(), None));
         let (xs, ys) =
-            ([bytes(&mut x, 32), bytes(&mut x, 32)].concat(), [bytes(&mut y, 32), bytes(&mut y, 32)].concat());
+            ([bytes(&mut x, big), bytes(&mut x, big)].concat(), [bytes(&mut y, big), bytes(&mut y, big)].concat());
         assert_eq!(xs, ys);
-        assert_eq!(xs[..32], reference[..32]);
+        assert_eq!(xs[..big], reference[..big]);
         assert_ne!(xs, reference);
         // And through `SeededEntropy` alone (its seed layout is fixed): the
         // old generator was the plain keystream, request after request.
@@ -557,5 +597,31 @@ mod tests {
     fn aes_wipes_its_key_schedule() {
         fn zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
         zeroize_on_drop::<Aes256>();
+    }
+
+    #[test]
+    fn forked_buffer_wipes_what_it_served_and_matches_the_generator() {
+        let mut a = ForkedEntropy::from_parent(&mut SeededEntropy::new(9));
+        let mut direct = ForkedEntropy::from_parent(&mut SeededEntropy::new(9));
+        let mut small = [0u8; 20];
+        a.fill(&mut small);
+        assert!(a.buf[..20].iter().all(|&b| b == 0), "served bytes are wiped");
+        assert!(a.buf[20..].iter().any(|&b| b != 0));
+        // The first block is the generator's first FORK_BUFFER bytes.
+        let mut block = [0u8; FORK_BUFFER];
+        direct.drbg.fill(&mut block);
+        assert_eq!(small, block[..20]);
+        // Across a block boundary the stream continues from the next block
+        // of the (rekeyed) generator.
+        let mut rest = vec![0u8; FORK_BUFFER - 20];
+        for chunk in rest.chunks_mut(100) {
+            a.fill(chunk);
+        }
+        assert_eq!(rest, block[20..]);
+        let mut next = [0u8; 16];
+        a.fill(&mut next);
+        let mut block2 = [0u8; FORK_BUFFER];
+        direct.drbg.fill(&mut block2);
+        assert_eq!(next, block2[..16]);
     }
 }
