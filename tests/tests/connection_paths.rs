@@ -68,7 +68,12 @@ fn quick_acks_reach_their_handles() {
     for kind in [TransportKind::Abridged, TransportKind::Intermediate] {
         let (mut client, mut server) = pair(kind);
         let handles: Vec<RequestHandle> = (0..3u32)
-            .map(|i| client.send(i.to_le_bytes().repeat(8), SendOptions { quick_ack: true, no_gzip: true }))
+            .map(|i| {
+                client.send(
+                    i.to_le_bytes().repeat(8),
+                    SendOptions { quick_ack: true, no_gzip: true, ..SendOptions::default() },
+                )
+            })
             .collect();
         let (events, _) = pump(&mut client, &mut server);
         let acked: Vec<RequestHandle> = events
@@ -124,7 +129,7 @@ fn frames_arriving_together_are_decrypted_together() {
         // to the server in one input.
         let mut packets = Vec::new();
         for i in 0..4u8 {
-            client.send(vec![i; 20_000], SendOptions { quick_ack: false, no_gzip: true });
+            client.send(vec![i; 20_000], SendOptions { quick_ack: false, no_gzip: true, ..SendOptions::default() });
             packets.extend(flush(&mut client));
         }
         assert!(packets.len() >= 4, "{} packets", packets.len());
@@ -167,7 +172,7 @@ fn answers_from_two_servers(together: bool) -> (Vec<Vec<u8>>, usize) {
                 state as u8
             })
             .collect();
-        c.send(body, SendOptions { quick_ack: false, no_gzip: true });
+        c.send(body, SendOptions { quick_ack: false, no_gzip: true, ..SendOptions::default() });
         for packet in flush(c) {
             s.handle_input(Input::Bytes(&packet), NOW);
         }
@@ -227,7 +232,10 @@ fn client_events_for_answers(count: usize, corrupt: &[bool], duplicate: usize, o
     let mut frames = Vec::new();
     for i in 0..count {
         let len = 16 + 3_000 * (i % 4);
-        c.send((0..len).map(|k| (k * 7 + i) as u8).collect(), SendOptions { quick_ack: false, no_gzip: true });
+        c.send(
+            (0..len).map(|k| (k * 7 + i) as u8).collect(),
+            SendOptions { quick_ack: false, no_gzip: true, ..SendOptions::default() },
+        );
         for packet in flush(&mut c) {
             s.handle_input(Input::Bytes(&packet), NOW);
         }

@@ -149,3 +149,65 @@ fn failures_say_how_far_a_request_got() {
     assert_eq!(error(on_wire), Some(RequestError::Closed { delivery: Delivery::SentNotAcknowledged }));
     assert_eq!(error(queued), Some(RequestError::Closed { delivery: Delivery::NotSent }));
 }
+
+/// Invoke-after (#12): the dependent request goes out wrapped in
+/// invokeAfterMsg with its dependency's msg_id, and after a re-send of both
+/// (here: bad_server_salt for their container) with the dependency's new one.
+#[test]
+fn invoke_after_names_the_dependency_s_current_msg_id() {
+    const INVOKE_AFTER_MSG: u32 = 0xcb9f_372d;
+    let mut client = peer::client(7, |_| {});
+    let mut srv = FakeServer::new(client.session_id().unwrap(), 7);
+    let first = client.send(api(1), SendOptions::default());
+    client.send(api(2), SendOptions { after: Some(first), ..SendOptions::default() });
+    let check = |packets: &[Vec<u8>]| -> (i64, i64) {
+        let sent = messages(packets, Direction::ClientToServer);
+        let dep = sent.iter().find(|m| m.body == api(1)).unwrap();
+        let wrapped = sent.iter().find(|m| constructor(&m.body) == INVOKE_AFTER_MSG).unwrap();
+        assert_eq!(&wrapped.body[12..], &api(2)[..]);
+        (dep.msg_id, i64::from_le_bytes(wrapped.body[4..12].try_into().unwrap()))
+    };
+    let (packets, _) = drain(&mut client, NOW);
+    let (dep, named) = check(&packets);
+    assert_eq!(named, dep);
+    // Refuse the container (its id is above every inner one).
+    let container = messages(&packets, Direction::ClientToServer).iter().map(|m| m.msg_id).max().unwrap() + 4;
+    let bad = BadServerSalt { bad_msg_id: container, bad_msg_seqno: 0, error_code: 48, new_server_salt: 8 };
+    let mut p = srv.packet(&bad.to_bytes(), false, NOW);
+    client.handle_input(Input::Packet(&mut p), NOW);
+    let (again, _) = drain(&mut client, NOW);
+    let (dep2, named2) = check(&again);
+    assert_ne!(dep2, dep, "re-sent under a new msg_id");
+    assert_eq!(named2, dep2, "re-wrapped with the dependency's new msg_id");
+}
+
+/// A request about to time out is asked about first (#12): the client
+/// sends msgs_state_req; "received" (4) keeps it pending, and only the next
+/// expiry fails it, as acknowledged.
+#[test]
+fn a_request_is_asked_about_before_it_times_out() {
+    use core::time::Duration;
+    let mut client = peer::client(7, |c| c.request_timeout = Duration::from_secs(20));
+    let mut srv = FakeServer::new(client.session_id().unwrap(), 7);
+    let h = client.send(api(3), SendOptions::default());
+    let (packets, _) = drain(&mut client, NOW);
+    let req = messages(&packets, Direction::ClientToServer).into_iter().find(|m| m.body == api(3)).unwrap();
+    let t1 = NOW + Duration::from_secs(21);
+    client.handle_input(Input::Timeout, t1);
+    let (packets, events) = drain(&mut client, t1);
+    assert!(!events.iter().any(|e| matches!(e, Event::RequestFailed { .. })), "asked first: {events:?}");
+    let asked = messages(&packets, Direction::ClientToServer)
+        .into_iter()
+        .find(|m| constructor(&m.body) == MsgsStateReq::ID)
+        .unwrap();
+    assert_eq!(MsgsStateReq::from_bytes(&asked.body).unwrap().msg_ids, vec![req.msg_id]);
+    let mut info = srv.packet(&MsgsStateInfo { req_msg_id: asked.msg_id, info: vec![4] }.to_bytes(), true, t1);
+    client.handle_input(Input::Packet(&mut info), t1);
+    let t2 = t1 + Duration::from_secs(11);
+    client.handle_input(Input::Timeout, t2);
+    let (_, events) = drain(&mut client, t2);
+    assert!(
+        events.iter().any(|e| matches!(e, Event::RequestFailed { handle, error: RequestError::TimedOut { delivery: Delivery::Acknowledged } } if *handle == h)),
+        "{events:?}"
+    );
+}

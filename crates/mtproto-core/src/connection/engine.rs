@@ -28,6 +28,21 @@ const MAX_KEPT: usize = 4096;
 /// Fewest encrypted packets in one input that are decrypted together
 /// (`envelope::decrypt_many`); with one or two, one at a time is as fast.
 const OPEN_TOGETHER_MIN: usize = 3;
+/// `invokeAfterMsg#cb9f372d msg_id:long query:!X = X` (API layer): a request
+/// the server runs only after the message `msg_id`.
+const INVOKE_AFTER_MSG: u32 = 0xcb9f_372d;
+/// Bytes invokeAfterMsg adds: its constructor id and the msg_id.
+const INVOKE_AFTER_LEN: usize = 12;
+
+/// `body` wrapped to run after message `msg_id`.
+fn invoke_after(msg_id: i64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(INVOKE_AFTER_LEN + body.len());
+    out.extend_from_slice(&INVOKE_AFTER_MSG.to_le_bytes());
+    out.extend_from_slice(&msg_id.to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
 /// How long a client waits for future_salts before asking again.
 const SALT_REQUEST_RETRY: Duration = Duration::from_secs(60);
 /// How many earlier client sessions a server remembers (with their replay
@@ -53,6 +68,11 @@ struct Outgoing {
     on_wire: bool,
     /// The peer acknowledged it (msgs_ack, or a state info saying "received").
     acked: bool,
+    /// Client: a msgs_state_req was sent for it when it first timed out.
+    state_asked: bool,
+    /// Client: the request this one must run after (wrapped in
+    /// invokeAfterMsg with that request's current msg_id at every send).
+    after: Option<RequestHandle>,
 }
 
 impl Outgoing {
@@ -69,6 +89,8 @@ impl Outgoing {
             answers: None,
             on_wire: false,
             acked: false,
+            state_asked: false,
+            after: None,
         }
     }
 }
@@ -694,7 +716,29 @@ impl Connection {
             .filter(|(_, s)| s.out.handle.is_some() && now >= s.sent_at + timeout)
             .map(|(id, _)| *id)
             .collect();
-        for id in expired {
+        // Before failing a request the server may have (the client role, a
+        // link attached), ask once for its state: "not received" re-sends it,
+        // "received" keeps waiting; it fails at the next expiry.
+        let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
+        let mut ask = Vec::new();
+        for id in &expired {
+            if let Some(s) = self.sent.get_mut(id)
+                && self.role == Role::Client
+                && !self.detached
+                && s.out.on_wire
+                && !s.out.state_asked
+                && s.session_id == current
+            {
+                s.out.state_asked = true;
+                s.sent_at = now.saturating_sub(timeout / 2);
+                ask.push(*id);
+            }
+        }
+        if !ask.is_empty() {
+            ask.sort_unstable();
+            self.push_service(MsgsStateReq { msg_ids: ask.clone() }.to_bytes(), true);
+        }
+        for id in expired.into_iter().filter(|id| !ask.contains(id)) {
             if let Some(s) = self.sent.remove(&id)
                 && let Some(handle) = s.out.handle
             {
@@ -850,6 +894,8 @@ impl Connection {
             answers: None,
             on_wire: false,
             acked: false,
+            state_asked: false,
+            after: options.after,
         });
         handle
     }
@@ -1124,11 +1170,12 @@ impl Connection {
         let mut batch: Vec<Outgoing> = Vec::new();
         let mut size = 8;
         while let Some(o) = self.queue.front() {
-            let fits = !o.alone && batch.len() < max_msgs && size + container::INNER_HEADER + o.body.len() <= max_bytes;
+            let len = o.body.len() + if o.after.is_some() { INVOKE_AFTER_LEN } else { 0 };
+            let fits = !o.alone && batch.len() < max_msgs && size + container::INNER_HEADER + len <= max_bytes;
             if !batch.is_empty() && (!fits || batch.iter().any(|b| b.alone)) {
                 break;
             }
-            size += container::INNER_HEADER + o.body.len();
+            size += container::INNER_HEADER + len;
             let Some(o) = self.queue.pop_front() else {
                 break;
             };
@@ -1138,14 +1185,26 @@ impl Connection {
             }
         }
         let mut packet = Vec::with_capacity(size + 128);
-        let mut sent_ids = Vec::with_capacity(batch.len());
+        let mut sent_ids: Vec<(i64, i32)> = Vec::with_capacity(batch.len());
+        // invokeAfterMsg with the dependency's msg_id as it is now: framed
+        // earlier in this batch, or on the wire (a dependency already
+        // answered needs no wrapping).
+        let handles = &self.handles;
+        let dependency = |batch: &[Outgoing], sent_ids: &[(i64, i32)], after: Option<RequestHandle>| {
+            let h = after?;
+            let in_batch = batch.iter().zip(sent_ids).find(|(b, _)| b.handle == Some(h)).map(|(_, s)| s.0);
+            in_batch.or_else(|| handles.get(&h).copied().filter(|id| *id != 0))
+        };
         let quick_ack;
         if batch.len() == 1 {
             let o = &batch[0];
             let msg_id = session.next_msg_id(now, o.response);
             let seq = session.next_seq_no(o.content_related);
             quick_ack = o.quick_ack;
-            session.frame_with(msg_id, seq, &o.body, &mut packet);
+            match dependency(&batch, &sent_ids, o.after) {
+                Some(dep) => session.frame_with(msg_id, seq, &invoke_after(dep, &o.body), &mut packet),
+                None => session.frame_with(msg_id, seq, &o.body, &mut packet),
+            };
             sent_ids.push((msg_id, seq));
         } else {
             // One packet, one token: a container asks for a quick ack when any
@@ -1158,7 +1217,10 @@ impl Connection {
             for o in &batch {
                 let msg_id = session.next_msg_id(now, o.response);
                 let seq = session.next_seq_no(o.content_related);
-                c.push(msg_id, seq, &o.body);
+                match dependency(&batch, &sent_ids, o.after) {
+                    Some(dep) => c.push(msg_id, seq, &invoke_after(dep, &o.body)),
+                    None => c.push(msg_id, seq, &o.body),
+                };
                 sent_ids.push((msg_id, seq));
             }
             c.finish();

@@ -225,6 +225,11 @@ pub struct SendOptions {
     pub quick_ack: bool,
     /// Never gzip this body.
     pub no_gzip: bool,
+    /// Run only after this earlier request: the body goes out wrapped in
+    /// `invokeAfterMsg` with that request's current msg_id, re-wrapped on
+    /// every re-send (a re-sent request gets a new msg_id, which the handle
+    /// hides). Once the earlier request is answered, the body goes plain.
+    pub after: Option<RequestHandle>,
 }
 
 /// Events, for both roles.
