@@ -127,3 +127,49 @@ fn client_asks_for_future_salts_once_however_many_bad_salts_arrive() {
         .count();
     assert_eq!(asked, 1, "one get_future_salts while one is pending");
 }
+
+/// Transport error codes get a policy (#13, item 5): -404 and -444 end the
+/// connection with a typed reason (pending requests failing with their
+/// delivery state), -429 drops only the link, with a doubling backoff hint.
+#[test]
+fn transport_error_codes_have_a_policy() {
+    use core::time::Duration;
+    use mtproto_core::connection::{CloseReason, LinkLoss, TransportFailure, Transporting};
+    use mtproto_core::transport::TransportKind;
+    let framed =
+        |c: &mut mtproto_core::ConnectionConfig| c.transport = Transporting::Framed(TransportKind::Intermediate, None);
+    let code = |c: i32| [4u32.to_le_bytes(), c.to_le_bytes()].concat();
+    for (c, expected) in
+        [(-404, TransportFailure::AuthKeyUnknown { temporary: false }), (-444, TransportFailure::BadDcId)]
+    {
+        let mut client = peer::client(7, framed);
+        let h = client.send(vec![1, 2, 3, 4], SendOptions::default());
+        drain(&mut client, NOW);
+        client.handle_input(Input::Bytes(&code(c)), NOW);
+        let (_, events) = drain(&mut client, NOW);
+        assert!(events.iter().any(|e| matches!(e, Event::TransportError { failure, .. } if *failure == expected)));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Closed { reason: CloseReason::TransportFailure(f) } if *f == expected))
+        );
+        assert!(events.iter().any(|e| matches!(e, Event::RequestFailed { handle, .. } if *handle == h)));
+    }
+    let mut client = peer::client(7, framed);
+    client.send(vec![1, 2, 3, 4], SendOptions::default());
+    drain(&mut client, NOW);
+    for expected in [1, 2, 4] {
+        client.handle_input(Input::Bytes(&code(-429)), NOW);
+        let (_, events) = drain(&mut client, NOW);
+        let hint = events.iter().find_map(|e| match e {
+            Event::LinkLost { cause: LinkLoss::Flood { retry_after } } => Some(*retry_after),
+            _ => None,
+        });
+        assert_eq!(hint, Some(Duration::from_secs(expected)), "{events:?}");
+        assert!(!client.is_closed() && client.pending_requests() == 1, "the session and the request stay");
+        client.attach_link(NOW);
+        drain(&mut client, NOW);
+    }
+    assert_eq!(TransportFailure::from_code(-404, true), TransportFailure::AuthKeyUnknown { temporary: true });
+    assert!(TransportFailure::AuthKeyUnknown { temporary: true }.to_string().contains("new handshake"));
+}

@@ -120,7 +120,7 @@ fn main() {
                     println!("salt: {salt:016x}  time offset: {time_offset} s");
                 }
                 Event::Pong { rtt } => rtts.borrow_mut().push(rtt),
-                Event::TransportError { code } => println!("transport error {code}"),
+                Event::TransportError { failure, .. } => println!("{failure}"),
                 _ => {}
             }
             Flow::Continue

@@ -3,7 +3,7 @@
 use super::config::{ConnectionConfig, Transporting};
 use super::events::{
     CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
-    SendOptions,
+    SendOptions, TransportFailure,
 };
 use super::idmap::IdMap;
 use super::replay::{BoundedIdSet, BoundedSet, ReplayWindow};
@@ -186,6 +186,10 @@ pub struct Connection {
     ready_pending: Option<Event>,
     /// Links lost so far (client: resumed with `attach_link`).
     links_lost: u64,
+    /// Client: the key came from a temporary-key handshake.
+    temporary_key: bool,
+    /// Client: -429s in a row (the backoff hint doubles with each).
+    floods: u32,
     /// Server: first_msg_id announced for the current session; earlier
     /// messages are the client's to re-send, so they are not processed.
     session_first_msg_id: i64,
@@ -305,6 +309,8 @@ impl Connection {
             detached: false,
             previous_sessions: VecDeque::new(),
             links_lost: 0,
+            temporary_key: false,
+            floods: 0,
             refused: BoundedSet::new(4096),
             restored: Vec::new(),
             ready_pending: None,
@@ -494,6 +500,7 @@ impl Connection {
                 Some(LinkLoss::PongTimeout) => CloseReason::PongTimeout,
                 Some(LinkLoss::FrameTimeout) => CloseReason::FrameTimeout,
                 Some(LinkLoss::Transport(e)) => CloseReason::Transport(e),
+                Some(LinkLoss::Flood { .. }) => CloseReason::LinkLost,
             });
             return;
         }
@@ -670,12 +677,7 @@ impl Connection {
                                 self.events.push_back(Event::QuickAck { handle });
                             }
                         }
-                        Frame::TransportError(code) => {
-                            self.events.push_back(Event::TransportError { code });
-                            if code == -404 {
-                                self.close_with(CloseReason::TransportErrorCode(code));
-                            }
-                        }
+                        Frame::TransportError(code) => self.transport_error(code, now),
                     }
                 }
                 if let Err(e) = r {
@@ -830,7 +832,32 @@ impl Connection {
     }
 
     fn handshake_done(&mut self, result: HandshakeResult, now: Duration) {
+        self.temporary_key = result.expires_at.is_some();
         self.start_session(result.auth_key, result.first_salt, result.time_offset, now);
+    }
+
+    /// A transport error code from the server: -404 (the key is unknown: a
+    /// temporary one was destroyed) and -444 (wrong DC) end the connection,
+    /// pending requests failing with what is known of them; -429 (flood)
+    /// drops the link and keeps the session, with a doubling backoff hint.
+    fn transport_error(&mut self, code: i32, now: Duration) {
+        let failure = TransportFailure::from_code(code, self.temporary_key);
+        self.events.push_back(Event::TransportError { code, failure });
+        if self.role != Role::Client {
+            return;
+        }
+        match failure {
+            TransportFailure::AuthKeyUnknown { .. } | TransportFailure::BadDcId => {
+                self.close_with(CloseReason::TransportFailure(failure));
+            }
+            TransportFailure::Flood => {
+                let retry_after = Duration::from_secs(1 << self.floods.min(6));
+                self.floods = self.floods.saturating_add(1);
+                let _ = now;
+                self.link_lost(Some(LinkLoss::Flood { retry_after }));
+            }
+            TransportFailure::Other(_) => {}
+        }
     }
 
     fn start_session(&mut self, key: AuthKey, salt: i64, time_offset: i64, now: Duration) {
@@ -1426,6 +1453,9 @@ impl Connection {
                     return;
                 }
                 self.replay.insert(m.msg_id);
+                // A link that carries authenticated messages: a later -429
+                // starts the backoff again at 1 s.
+                self.floods = 0;
                 if let Some(s) = self.session.as_mut() {
                     s.clock_mut().learn_from_msg_id(m.msg_id, now);
                 }

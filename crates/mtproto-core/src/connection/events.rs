@@ -157,6 +157,63 @@ pub enum LinkLoss {
     FrameTimeout,
     /// The transport stream was malformed.
     Transport(crate::transport::TransportError),
+    /// The server answered -429 (too many connections or requests from this
+    /// address): connect again no sooner than `retry_after` from now (a
+    /// backoff that doubles with each -429 in a row, 1 s to 64 s).
+    Flood {
+        /// How long to wait before the next link.
+        retry_after: core::time::Duration,
+    },
+}
+
+/// A transport error code the server sent (-404, -429, -444, ...), with
+/// what it means for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransportFailure {
+    /// -404: the server does not know the auth key. For a temporary key the
+    /// key was destroyed (expired): run a new handshake and bind it again
+    /// (TDLib, tdesktop). For a permanent key: the key is gone; run a new
+    /// handshake (and log in again).
+    AuthKeyUnknown {
+        /// Whether the key was a temporary (PFS) key.
+        temporary: bool,
+    },
+    /// -429: flood; the link is dropped and the session kept (see
+    /// [`LinkLoss::Flood`]).
+    Flood,
+    /// -444: the DC id in the obfuscated2 header is wrong for this server.
+    BadDcId,
+    /// Another code.
+    Other(i32),
+}
+
+impl TransportFailure {
+    /// The meaning of a transport error code.
+    pub fn from_code(code: i32, temporary_key: bool) -> Self {
+        match code {
+            -404 => Self::AuthKeyUnknown { temporary: temporary_key },
+            -429 => Self::Flood,
+            -444 => Self::BadDcId,
+            other => Self::Other(other),
+        }
+    }
+}
+
+impl fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AuthKeyUnknown { temporary: true } => {
+                f.write_str("the temporary auth key was destroyed (-404): run a new handshake and bind it")
+            }
+            Self::AuthKeyUnknown { temporary: false } => {
+                f.write_str("auth key unknown to the server (-404): run a new handshake")
+            }
+            Self::Flood => f.write_str("too many connections or requests (-429): reconnect later"),
+            Self::BadDcId => f.write_str("wrong DC id for this server (-444): connect to the right DC"),
+            Self::Other(code) => write!(f, "transport error {code}"),
+        }
+    }
 }
 
 /// Why a connection closed.
@@ -169,8 +226,9 @@ pub enum CloseReason {
     Handshake(crate::handshake::HandshakeError),
     /// The transport stream was malformed.
     Transport(crate::transport::TransportError),
-    /// The server reported a transport error (e.g. -404: unknown auth key).
-    TransportErrorCode(i32),
+    /// The server reported a transport error that ends the connection
+    /// (-404: unknown auth key, -444: bad DC id; -429 only drops the link).
+    TransportFailure(TransportFailure),
     /// No pong arrived in time.
     PongTimeout,
     /// The configuration does not allow what was asked.
@@ -207,7 +265,7 @@ impl fmt::Display for CloseReason {
             Self::Local => f.write_str("closed locally"),
             Self::Handshake(e) => write!(f, "handshake failed: {e}"),
             Self::Transport(e) => write!(f, "transport: {e}"),
-            Self::TransportErrorCode(c) => write!(f, "transport error {c}"),
+            Self::TransportFailure(t) => write!(f, "{t}"),
             Self::PongTimeout => f.write_str("no pong in time"),
             Self::Config(e) => write!(f, "configuration: {e}"),
             Self::FrameTimeout => f.write_str("a frame was left incomplete"),
@@ -308,10 +366,13 @@ pub enum Event {
         /// The new salt.
         salt: i64,
     },
-    /// A transport error code from the server (e.g. -429 flood).
+    /// A transport error code from the server, with its meaning (a -404
+    /// or -444 then closes the connection, a -429 drops the link).
     TransportError {
-        /// The code.
+        /// The code as sent.
         code: i32,
+        /// What it means and what to do.
+        failure: TransportFailure,
     },
     /// Client: the link is gone (the session is kept); open a new transport
     /// connection and call [`super::Connection::attach_link`].

@@ -32,7 +32,7 @@ pub use config::{ConnectionConfig, KeyLookup, Persisted, Transporting};
 pub use engine::Connection;
 pub use events::{
     CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
-    ResetAction, SendOptions,
+    ResetAction, SendOptions, TransportFailure,
 };
 pub use replay::ReplayWindow;
 pub use store::{MemorySessionStore, SavedSession, SessionStore};
