@@ -1,10 +1,12 @@
 """Telethon as an independent MTProto client against our server.
 
-Usage: telethon_client.py HOST PORT PEM_FILE MODE
+Usage: telethon_client.py HOST PORT PEM_FILE MODE [cut]
 MODE is one of full, intermediate, abridged, obfuscated. Performs the DH
 handshake through Telethon's own MTProtoSender, a batch of concurrent pings,
 then reconnects with the saved auth key and pings again. Prints one OK line
-and exits 0, or raises.
+and exits 0, or raises. With `cut`: one sender with auto-reconnect, pings,
+a pause during which the server drops the TCP connection, pings again on
+the connection Telethon opened by itself.
 """
 import asyncio
 import logging
@@ -58,10 +60,25 @@ async def session(host, port, mode, key, pings):
     return key
 
 
+async def survive_a_cut(host, port, mode):
+    loggers = Loggers()
+    sender = MTProtoSender(None, loggers=loggers, retries=10, delay=0.2, auto_reconnect=True, connect_timeout=10)
+    await asyncio.wait_for(sender.connect(MODES[mode](host, port, 2, loggers=loggers)), 30)
+    first = await asyncio.wait_for(asyncio.gather(*[sender.send(functions.PingRequest(ping_id=i)) for i in range(3)]), 30)
+    await asyncio.sleep(2.5)  # the server cuts the link after 1 s; Telethon reconnects
+    again = await asyncio.wait_for(asyncio.gather(*[sender.send(functions.PingRequest(ping_id=10 + i)) for i in range(3)]), 30)
+    assert sorted(r.ping_id for r in first + again) == [0, 1, 2, 10, 11, 12]
+    await sender.disconnect()
+    print(f"OK {mode} cut: pings before and after the server dropped the connection")
+
+
 async def main():
     host, port, pem_file, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
     with open(pem_file, "r", encoding="ascii") as f:
         telethon_rsa.add_key(f.read(), old=False)
+    if sys.argv[5:] == ["cut"]:
+        await survive_a_cut(host, port, mode)
+        return
     key = await session(host, port, mode, None, list(range(1, 33)))
     assert key and len(key) == 256
     again = await session(host, port, mode, AuthKey(key), [1000, 1001, 1002])

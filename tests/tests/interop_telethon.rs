@@ -53,6 +53,50 @@ fn telethon_handshake_pings_and_reconnect_on_every_transport() {
     }
 }
 
+/// Telethon's own reconnect against a server with a session store (#12):
+/// the server drops the TCP connection once; Telethon reconnects by itself
+/// and its pings go on. Telethon starts a new session on every reconnect
+/// (`MTProtoState.reset()` in `_reconnect`), so one new_session_created per
+/// link is expected, but it keeps its salt, and the salt schedule belongs to
+/// the key: the server sends bad_server_salt only once, on the first link.
+#[test]
+fn telethon_reconnects_without_a_second_bad_server_salt() {
+    if std::env::var_os("MTPROTO_SKIP_INTEROP").is_some() {
+        eprintln!("MTPROTO_SKIP_INTEROP set: Telethon interop skipped");
+        return;
+    }
+    let root = workspace_root();
+    let python = root.join("target/interop-venv/bin/python");
+    if !python.exists() {
+        let ok = Command::new("bash").arg(root.join("scripts/setup-interop.sh")).status().unwrap().success();
+        assert!(ok, "could not install Telethon into target/interop-venv");
+    }
+    let pem = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop_cut_key.pem");
+    std::fs::write(&pem, server_rsa_key().public_key().to_pem().unwrap()).unwrap();
+    let options = common::Options { session_store: true, cut_once_after: Some(std::time::Duration::from_secs(1)) };
+    let server = common::start_with(100, |_| {}, options);
+    let out = Command::new(&python)
+        .arg(root.join("tests/interop/telethon_client.py"))
+        .args([&server.addr.ip().to_string(), &server.addr.port().to_string()])
+        .arg(&pem)
+        .args(["intermediate", "cut"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stdout.contains("OK intermediate cut"), "Telethon failed:\n{stdout}\n{stderr}");
+    // Let the server threads finish their links.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while server.active.load(std::sync::atomic::Ordering::SeqCst) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(server.cuts.load(SeqCst), 1, "the server cut the link once");
+    assert_eq!(server.bad_salts.load(SeqCst), 1, "bad_server_salt only on the first link");
+    assert_eq!(server.new_sessions.load(SeqCst), 2, "Telethon's new session per link");
+    println!("{}", stdout.trim());
+}
+
 /// The probe example (meant for real DCs) against our server over loopback,
 /// for each transport: handshake with a given PEM key, pings, a report.
 #[test]

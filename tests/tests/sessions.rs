@@ -38,8 +38,18 @@ fn server_continues_a_session_on_a_new_link() {
     c.learn_salt(&mut first, NOW);
     let r1 = c.packet(&api(1), true, NOW);
     first.handle_input(Input::Packet(&mut r1.clone()), NOW);
-    let (_, events) = drain(&mut first, NOW);
+    let (out, events) = drain(&mut first, NOW);
     let (req1, _) = requests(&events)[0].clone();
+    // The client acknowledges new_session_created (an unacknowledged one
+    // would be sent again on the next link, rightly).
+    let created: Vec<i64> = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .filter(|m| constructor(&m.body) == NewSessionCreated::ID)
+        .map(|m| m.msg_id)
+        .collect();
+    assert_eq!(created.len(), 1);
+    let mut ack = c.packet(&MsgsAck { msg_ids: created }.to_bytes(), false, NOW);
+    first.handle_input(Input::Packet(&mut ack), NOW);
     first.respond(req1, &api(101));
     drain(&mut first, NOW); // the answer goes out and is lost with the link
     first.handle_input(Input::LinkLost, NOW);
@@ -53,12 +63,37 @@ fn server_continues_a_session_on_a_new_link() {
     assert_eq!(requests(&events).into_iter().map(|r| r.1).collect::<Vec<_>>(), vec![api(2)], "r1 ran once");
     assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "{events:?}");
     let sent = messages(&out, Direction::ServerToClient);
-    assert!(!sent.iter().any(|m| constructor(&m.body) == NewSessionCreated::ID), "no new_session_created");
+    assert!(!sent.iter().any(|m| constructor(&m.body) == NewSessionCreated::ID), "no new_session_created again");
     assert!(!sent.iter().any(|m| constructor(&m.body) == BadServerSalt::ID), "the key's salt carried over");
     let resent = sent.iter().find(|m| constructor(&m.body) == schema::RPC_RESULT).unwrap();
     assert_eq!(i64::from_le_bytes(resent.body[4..12].try_into().unwrap()), req1, "the unacknowledged answer again");
     assert_eq!(&resent.body[12..], &api(101)[..]);
     assert!(sent.iter().all(|m| m.session_id == 0x5e55));
+}
+
+/// An unacknowledged new_session_created goes out again on the next link:
+/// the client must still learn that the session is new.
+#[test]
+fn an_unacknowledged_new_session_notice_is_sent_again() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let mut first = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e57);
+    c.learn_salt(&mut first, NOW);
+    let mut r1 = c.packet(&api(1), true, NOW);
+    first.handle_input(Input::Packet(&mut r1), NOW);
+    drain(&mut first, NOW);
+    first.handle_input(Input::LinkLost, NOW);
+    let mut second = peer::server(with_store);
+    let mut r2 = c.packet(&api(2), true, NOW);
+    second.handle_input(Input::Packet(&mut r2), NOW);
+    let (out, events) = drain(&mut second, NOW);
+    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "no second new session");
+    let notices = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .filter(|m| constructor(&m.body) == NewSessionCreated::ID)
+        .count();
+    assert_eq!(notices, 1, "the first one, again");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 #[path = "../../../crates/mtproto-core/examples/common/std_driver.rs"]
 pub mod std_driver;
 
-use mtproto_core::connection::ConnectionConfig;
+use mtproto_core::connection::{ConnectionConfig, MemorySessionStore, SessionStore};
 use mtproto_core::handshake::ServerConfig;
 use mtproto_core::{Connection, Event};
 use mtproto_crypto::AuthKey;
@@ -25,10 +25,36 @@ pub struct TestServer {
     pub active: Arc<AtomicUsize>,
     /// Connections refused by the cap.
     pub refused: Arc<AtomicUsize>,
+    /// bad_server_salt notifications sent, over all connections that ended.
+    pub bad_salts: Arc<AtomicUsize>,
+    /// New client sessions started (new_session_created sent).
+    pub new_sessions: Arc<AtomicUsize>,
+    /// Links the server cut on purpose.
+    pub cuts: Arc<AtomicUsize>,
+}
+
+/// How a test server behaves beyond its configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Keep sessions and salts between links (a `MemorySessionStore`).
+    pub session_store: bool,
+    /// Cut the first authenticated link once it has been up this long
+    /// (the client sees EOF and reconnects).
+    pub cut_once_after: Option<Duration>,
 }
 
 /// Starts a server; `tune` adjusts each connection's configuration.
 pub fn start(cap: usize, tune: fn(&mut ConnectionConfig)) -> TestServer {
+    start_with(cap, tune, Options::default())
+}
+
+/// Starts a server with `options`.
+pub fn start_with(cap: usize, tune: fn(&mut ConnectionConfig), options: Options) -> TestServer {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(10_000));
+    let bad_salts = Arc::new(AtomicUsize::new(0));
+    let new_sessions = Arc::new(AtomicUsize::new(0));
+    let cuts = Arc::new(AtomicUsize::new(0));
+    let (bad_salts2, new_sessions2, cuts2) = (Arc::clone(&bad_salts), Arc::clone(&new_sessions), Arc::clone(&cuts));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let keys: Arc<Mutex<HashMap<i64, AuthKey>>> = Arc::default();
@@ -49,13 +75,19 @@ pub fn start(cap: usize, tune: fn(&mut ConnectionConfig)) -> TestServer {
             let lookup_keys = Arc::clone(&keys);
             let mut cfg = ConnectionConfig::server(config.clone());
             cfg.key_lookup = Some(Arc::new(move |id| lookup_keys.lock().ok()?.get(&id).cloned()));
+            if options.session_store {
+                cfg.session_store = Some(Arc::clone(&store));
+            }
             tune(&mut cfg);
             let active = Arc::clone(&active2);
+            let (bad_salts, new_sessions, cuts) =
+                (Arc::clone(&bad_salts2), Arc::clone(&new_sessions2), Arc::clone(&cuts2));
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || {
                     let mut conn = Connection::server(cfg, now()).unwrap();
                     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+                    let mut ready_at = None;
                     let _ = drive(
                         &mut conn,
                         &mut stream,
@@ -66,16 +98,34 @@ pub fn start(cap: usize, tune: fn(&mut ConnectionConfig)) -> TestServer {
                                     keys.lock().unwrap().insert(auth_key.id(), *auth_key);
                                 }
                                 Event::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
+                                Event::NewSession { .. } => {
+                                    new_sessions.fetch_add(1, Ordering::SeqCst);
+                                }
                                 _ => {}
                             }
                             Flow::Continue
                         },
-                        |_| Flow::Continue,
+                        |conn| {
+                            let Some(after) = options.cut_once_after else { return Flow::Continue };
+                            if !conn.is_ready() {
+                                return Flow::Continue;
+                            }
+                            let up = *ready_at.get_or_insert_with(std::time::Instant::now);
+                            if up.elapsed() >= after
+                                && cuts.compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+                            {
+                                return Flow::Stop;
+                            }
+                            Flow::Continue
+                        },
                     );
+                    // However the link ended, the sessions go to the store.
+                    conn.handle_input(mtproto_core::Input::LinkLost, now());
+                    bad_salts.fetch_add(conn.stats().bad_salts_sent as usize, Ordering::SeqCst);
                     active.fetch_sub(1, Ordering::SeqCst);
                 })
                 .unwrap();
         }
     });
-    TestServer { addr, active, refused }
+    TestServer { addr, active, refused, bad_salts, new_sessions, cuts }
 }

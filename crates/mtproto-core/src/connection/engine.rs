@@ -190,6 +190,8 @@ pub struct Connection {
     temporary_key: bool,
     /// Client: -429s in a row (the backoff hint doubles with each).
     floods: u32,
+    /// Server: bad_server_salt notifications sent.
+    bad_salts_sent: u64,
     /// Server: first_msg_id announced for the current session; earlier
     /// messages are the client's to re-send, so they are not processed.
     session_first_msg_id: i64,
@@ -311,6 +313,7 @@ impl Connection {
             links_lost: 0,
             temporary_key: false,
             floods: 0,
+            bad_salts_sent: 0,
             refused: BoundedSet::new(4096),
             restored: Vec::new(),
             ready_pending: None,
@@ -374,6 +377,7 @@ impl Connection {
             resend_bytes_refused: self.resend_bytes_refused,
             sessions_remembered: self.seen.len(),
             links_lost: self.links_lost,
+            bad_salts_sent: self.bad_salts_sent,
         }
     }
 
@@ -1493,6 +1497,7 @@ impl Connection {
                 Some(BadMsgNotification { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code }.to_bytes())
             }
             None if !self.salt_ok(salt, now) => {
+                self.bad_salts_sent += 1;
                 let new_server_salt = self.current_salt(now);
                 Some(
                     BadServerSalt { bad_msg_id: msg_id, bad_msg_seqno: seq_no, error_code: 48, new_server_salt }
@@ -2214,13 +2219,13 @@ fn parity_tolerant(body: &[u8]) -> bool {
     )
 }
 
-/// Server messages about the session or the link itself, which a new link
-/// must not repeat (only answers and updates are kept across links).
+/// Server messages about one link's traffic, which a new link must not
+/// repeat (answers, updates and an unacknowledged new_session_created are
+/// kept across links: the client must still learn of the new session).
 fn is_session_notice(body: &[u8]) -> bool {
     matches!(
         constructor(body),
-        NewSessionCreated::ID
-            | BadServerSalt::ID
+        BadServerSalt::ID
             | BadMsgNotification::ID
             | Pong::ID
             | FutureSalts::ID

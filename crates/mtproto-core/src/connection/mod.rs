@@ -68,4 +68,6 @@ pub struct Stats {
     pub sessions_remembered: usize,
     /// Client: links lost so far (each resumed with `attach_link`).
     pub links_lost: u64,
+    /// Server: bad_server_salt notifications sent.
+    pub bad_salts_sent: u64,
 }
