@@ -27,16 +27,19 @@ fn sessions() -> usize {
 /// One link's life: three requests, answered, the answers acknowledged, then
 /// the link closes and the session goes to the store.
 fn serve_and_close(server: &mut Connection, c: &mut FakeClient) {
+    let mut out = Vec::new();
     for i in 0..3u32 {
         let mut p = c.packet(&[0x1234_5678u32.to_le_bytes(), i.to_le_bytes()].concat(), true, NOW);
         server.handle_input(Input::Packet(&mut p), NOW);
-        for e in drain(server, NOW).1 {
+        let (packets, events) = drain(server, NOW);
+        out.extend(packets);
+        for e in events {
             if let Event::Request { req_msg_id, body } = e {
                 server.respond(req_msg_id, &body);
             }
         }
     }
-    let (out, _) = drain(server, NOW);
+    out.extend(drain(server, NOW).0);
     let ids: Vec<i64> = out.iter().flat_map(|p| open(p, Direction::ServerToClient)).map(|m| m.msg_id).collect();
     let mut ack = c.packet(&MsgsAck { msg_ids: ids }.to_bytes(), false, NOW);
     server.handle_input(Input::Packet(&mut ack), NOW);
