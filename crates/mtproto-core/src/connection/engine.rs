@@ -8,7 +8,6 @@ use super::events::{
 use super::idmap::IdMap;
 use super::replay::{BoundedIdSet, BoundedSet, ReplayWindow};
 use super::seen_sessions::{SeenSessions, SessionRecord};
-use super::store::SavedSession;
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
 use crate::message::{self, EncryptedSession, Role, container, gzip};
 use crate::tl::schema::{
@@ -76,6 +75,17 @@ struct Outgoing {
 }
 
 impl Outgoing {
+    /// How far this message got (see [`Delivery`]).
+    fn delivery(&self) -> Delivery {
+        if self.acked {
+            Delivery::Acknowledged
+        } else if self.on_wire {
+            Delivery::SentNotAcknowledged
+        } else {
+            Delivery::NotSent
+        }
+    }
+
     /// A message that is no request and answers none.
     fn service(body: Vec<u8>, content_related: bool, response: bool) -> Self {
         Self {
@@ -437,11 +447,7 @@ impl Connection {
     /// How far a pending request got (see [`Delivery`]).
     fn delivery(&self, handle: RequestHandle) -> Delivery {
         let sent = self.handles.get(&handle).and_then(|id| self.sent.get(id)).filter(|s| s.out.handle == Some(handle));
-        match sent {
-            Some(s) if s.out.acked => Delivery::Acknowledged,
-            Some(s) if s.out.on_wire => Delivery::SentNotAcknowledged,
-            _ => Delivery::NotSent,
-        }
+        sent.map_or(Delivery::NotSent, |s| s.out.delivery())
     }
 
     /// Server: saves every client session this link served (the current one
@@ -468,24 +474,11 @@ impl Connection {
                 self.queue.iter().filter(|o| o.content_related && !is_session_notice(&o.body)).map(|o| o.body.clone()),
             );
             let replay = std::mem::replace(&mut self.replay, ReplayWindow::new(1));
-            let first_msg_id = self.session_first_msg_id;
-            store.put(
-                key_id,
-                SavedSession { session_id: id, replay, seq_count, first_msg_id, unacknowledged, saved_at },
-            );
+            let current = SessionRecord { id, replay, seq_count, first_msg_id: self.session_first_msg_id };
+            store.put(key_id, current.into_saved(unacknowledged, saved_at));
         }
         for r in self.seen.drain() {
-            store.put(
-                key_id,
-                SavedSession {
-                    session_id: r.id,
-                    replay: r.replay,
-                    seq_count: r.seq_count,
-                    first_msg_id: r.first_msg_id,
-                    unacknowledged: Vec::new(),
-                    saved_at,
-                },
-            );
+            store.put(key_id, r.into_saved(Vec::new(), saved_at));
         }
     }
 
@@ -681,7 +674,7 @@ impl Connection {
                                 self.events.push_back(Event::QuickAck { handle });
                             }
                         }
-                        Frame::TransportError(code) => self.transport_error(code, now),
+                        Frame::TransportError(code) => self.transport_error(code),
                     }
                 }
                 if let Err(e) = r {
@@ -748,13 +741,7 @@ impl Connection {
             if let Some(s) = self.sent.remove(&id)
                 && let Some(handle) = s.out.handle
             {
-                let delivery = if s.out.acked {
-                    Delivery::Acknowledged
-                } else if s.out.on_wire {
-                    Delivery::SentNotAcknowledged
-                } else {
-                    Delivery::NotSent
-                };
+                let delivery = s.out.delivery();
                 self.handles.remove(&handle);
                 self.release(&s.out);
                 self.events.push_back(Event::RequestFailed { handle, error: RequestError::TimedOut { delivery } });
@@ -844,7 +831,7 @@ impl Connection {
     /// temporary one was destroyed) and -444 (wrong DC) end the connection,
     /// pending requests failing with what is known of them; -429 (flood)
     /// drops the link and keeps the session, with a doubling backoff hint.
-    fn transport_error(&mut self, code: i32, now: Duration) {
+    fn transport_error(&mut self, code: i32) {
         let failure = TransportFailure::from_code(code, self.temporary_key);
         self.events.push_back(Event::TransportError { code, failure });
         if self.role != Role::Client {
@@ -857,7 +844,6 @@ impl Connection {
             TransportFailure::Flood => {
                 let retry_after = Duration::from_secs(1 << self.floods.min(6));
                 self.floods = self.floods.saturating_add(1);
-                let _ = now;
                 self.link_lost(Some(LinkLoss::Flood { retry_after }));
             }
             TransportFailure::Other(_) => {}
@@ -1545,13 +1531,8 @@ impl Connection {
             && let (Some(store), Some(session)) = (self.config.session_store.clone(), self.session.as_ref())
             && let Some(saved) = store.take(session.auth_key().id(), session_id, now)
         {
-            self.restored.push((session_id, saved.unacknowledged));
-            let record = SessionRecord {
-                id: session_id,
-                replay: saved.replay,
-                seq_count: saved.seq_count,
-                first_msg_id: saved.first_msg_id,
-            };
+            let (record, unacknowledged) = SessionRecord::from_saved(saved);
+            self.restored.push((session_id, unacknowledged));
             if let Some(evicted) = self.seen.put(record) {
                 self.save_record(evicted, now);
             }
@@ -1582,11 +1563,8 @@ impl Connection {
     /// Server: keeps a session record pushed out of this connection's
     /// memory in the store (when there is one).
     fn save_record(&mut self, r: SessionRecord, now: Duration) {
-        if let (Some(store), Some(session)) = (self.config.session_store.clone(), self.session.as_ref()) {
-            let unacknowledged = Vec::new();
-            let (session_id, replay, seq_count, first_msg_id) = (r.id, r.replay, r.seq_count, r.first_msg_id);
-            let saved = SavedSession { session_id, replay, seq_count, first_msg_id, unacknowledged, saved_at: now };
-            store.put(session.auth_key().id(), saved);
+        if let (Some(store), Some(session)) = (self.config.session_store.as_ref(), self.session.as_ref()) {
+            store.put(session.auth_key().id(), r.into_saved(Vec::new(), now));
         }
     }
 
@@ -1694,10 +1672,7 @@ impl Connection {
 
     /// Handles one message (possibly a container) after the envelope checks.
     fn dispatch(&mut self, msg_id: i64, seq_no: i32, body: &[u8], top: bool, now: Duration) {
-        let sender = match self.role {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        };
+        let sender = self.role.peer();
         if container::is_container(body) {
             if !top {
                 return;
@@ -1755,10 +1730,7 @@ impl Connection {
     /// The inflated bytes a packet's messages declare together (a
     /// container's inner messages summed, saturating).
     fn declared_packet_inflation(&self, body: &[u8], msg_id: i64) -> usize {
-        let sender = match self.role {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        };
+        let sender = self.role.peer();
         if !container::is_container(body) {
             return self.declared_inflation(body);
         }
@@ -1945,11 +1917,8 @@ impl Connection {
             }
             MsgsAllInfo::ID => {}
             DestroySessionOk::ID | DestroySessionNone::ID => {}
-            _ => {
-                if let Some(body) = self.unwrap_gzip(body) {
-                    self.events.push_back(Event::Update { body });
-                }
-            }
+            // gzip_packed was unwrapped by `dispatch`.
+            _ => self.events.push_back(Event::Update { body: body.to_vec() }),
         }
     }
 
@@ -2018,16 +1987,14 @@ impl Connection {
             // every unanswered message into it. Otherwise just send again.
             17 => {
                 self.learn_time(notification_msg_id, now);
-                let ahead = self
-                    .session
-                    .as_ref()
-                    .is_some_and(|s| s.clock().last() > s.clock().time_msg_id(now) + (30i64 << 32));
+                // Ids above this are too far ahead of the server's clock.
+                let limit = self.session.as_ref().map_or(i64::MAX, |s| s.clock().time_msg_id(now) + (30i64 << 32));
+                let ahead = self.session.as_ref().is_some_and(|s| s.clock().last() > limit);
                 if ahead {
                     // Only the messages whose msg_ids are ahead were refused
                     // (each gets its own 17); the earlier ones were accepted
                     // and stay pending, their answers accepted from the old
                     // session.
-                    let limit = self.session.as_ref().map_or(i64::MAX, |s| s.clock().time_msg_id(now) + (30i64 << 32));
                     self.new_session(true);
                     let mut refused: Vec<i64> =
                         self.sent.keys().copied().filter(|id| *id > limit || *id == n.bad_msg_id).collect();
@@ -2195,14 +2162,11 @@ impl Connection {
             | MsgDetailedInfo::ID
             | MsgNewDetailedInfo::ID
             | schema::HttpWait::ID => {}
+            // gzip_packed was unwrapped by `dispatch` (or answered with
+            // INPUT_GZIP_INVALID there).
             _ => {
-                let Some(body) = self.unwrap_gzip(body) else {
-                    // Acknowledged already: never dropped in silence.
-                    self.respond_error(msg_id, 400, "INPUT_GZIP_INVALID");
-                    return;
-                };
                 self.running.insert(msg_id);
-                self.events.push_back(Event::Request { req_msg_id: msg_id, body });
+                self.events.push_back(Event::Request { req_msg_id: msg_id, body: body.to_vec() });
             }
         }
     }

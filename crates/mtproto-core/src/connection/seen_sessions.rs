@@ -4,6 +4,7 @@
 //! a message run twice.
 
 use super::replay::ReplayWindow;
+use super::store::SavedSession;
 use std::collections::VecDeque;
 
 /// What a server keeps of a client session that is not the current one.
@@ -17,6 +18,20 @@ pub(crate) struct SessionRecord {
     pub seq_count: i32,
     /// The first msg_id announced by new_session_created for it.
     pub first_msg_id: i64,
+}
+
+impl SessionRecord {
+    /// What the session store keeps of it, with the messages to send again.
+    pub fn into_saved(self, unacknowledged: Vec<Vec<u8>>, saved_at: core::time::Duration) -> SavedSession {
+        let Self { id, replay, seq_count, first_msg_id } = self;
+        SavedSession { session_id: id, replay, seq_count, first_msg_id, unacknowledged, saved_at }
+    }
+
+    /// A session taken back from the store, and its messages to send again.
+    pub fn from_saved(saved: SavedSession) -> (Self, Vec<Vec<u8>>) {
+        let SavedSession { session_id, replay, seq_count, first_msg_id, unacknowledged, .. } = saved;
+        (Self { id: session_id, replay, seq_count, first_msg_id }, unacknowledged)
+    }
 }
 
 /// The earlier sessions of a connection, the least recently used forgotten

@@ -11,6 +11,16 @@ pub enum Role {
     Server,
 }
 
+impl Role {
+    /// The role at the other end.
+    pub fn peer(self) -> Self {
+        match self {
+            Self::Client => Self::Server,
+            Self::Server => Self::Client,
+        }
+    }
+}
+
 /// What a server msg_id answers, which fixes its low bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MsgKind {

@@ -26,11 +26,7 @@ pub fn is_gzip(body: &[u8]) -> bool {
 /// [`MessageError::Tl`] for a malformed object, [`MessageError::BadGzip`] for
 /// a bad stream or CRC, [`MessageError::GzipTooLarge`] past the limit.
 pub fn unpack(body: &[u8], limit: usize) -> Result<Vec<u8>, MessageError> {
-    let mut r = Reader::new(body);
-    r.expect(GZIP_PACKED)?;
-    let data = r.bytes()?;
-    r.finish()?;
-    inflate_gzip(data, limit)
+    inflate_gzip(stream(body)?, limit)
 }
 
 /// The stream inside a `gzip_packed` object (constructor id included).

@@ -288,10 +288,7 @@ impl EncryptedSession {
         if m.session_id != self.session_id {
             return Err(MessageError::WrongSession { got: m.session_id });
         }
-        let sender = match self.role {
-            Role::Client => Role::Server,
-            Role::Server => Role::Client,
-        };
+        let sender = self.role.peer();
         if !parity_ok(m.msg_id, sender) {
             return Err(MessageError::BadMsgIdParity { msg_id: m.msg_id });
         }
