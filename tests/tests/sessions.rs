@@ -246,3 +246,97 @@ fn a_request_is_asked_about_before_it_times_out() {
         "{events:?}"
     );
 }
+
+/// A packet captured on one live link and replayed on a second link of the
+/// same key while the first is still up: the session is shared by both
+/// links, so the replay is refused (it used to start a "new" session on the
+/// second link and run the request again).
+#[test]
+fn a_replay_on_a_second_live_link_does_not_run_again() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let mut first = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e58);
+    c.learn_salt(&mut first, NOW);
+    let captured = c.packet(&api(1), true, NOW);
+    first.handle_input(Input::Packet(&mut captured.clone()), NOW);
+    assert_eq!(requests(&drain(&mut first, NOW).1).len(), 1);
+
+    let mut second = peer::server(with_store);
+    second.handle_input(Input::Packet(&mut captured.clone()), NOW);
+    let (out, events) = drain(&mut second, NOW);
+    assert!(requests(&events).is_empty(), "the replay ran again: {events:?}");
+    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "{events:?}");
+    assert!(out.is_empty(), "a replay gets no answer");
+    // The first link is still up and still refuses it too.
+    first.handle_input(Input::Packet(&mut captured.clone()), NOW);
+    assert!(requests(&drain(&mut first, NOW).1).is_empty());
+}
+
+/// Two live links carry one session: a new message runs once whichever link
+/// it arrives on, the session is announced once, and the salt schedule is
+/// the key's (a salt rotated on one link is the salt on the other).
+#[test]
+fn two_live_links_share_one_session_and_one_salt_schedule() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let mut a = peer::server(with_store);
+    let mut b = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e59);
+    c.learn_salt(&mut a, NOW);
+    let mut r1 = c.packet(&api(1), true, NOW);
+    a.handle_input(Input::Packet(&mut r1), NOW);
+    let (_, ev_a) = drain(&mut a, NOW);
+    let r2 = c.packet(&api(2), true, NOW);
+    b.handle_input(Input::Packet(&mut r2.clone()), NOW);
+    let (out_b, ev_b) = drain(&mut b, NOW);
+    assert_eq!(requests(&ev_a).len() + requests(&ev_b).len(), 2);
+    let created = |evs: &[Event]| evs.iter().filter(|e| matches!(e, Event::NewSession { .. })).count();
+    assert_eq!(created(&ev_a) + created(&ev_b), 1, "one session, announced once");
+    assert!(!messages(&out_b, Direction::ServerToClient).iter().any(|m| constructor(&m.body) == BadServerSalt::ID));
+    // r2 arrives again on link a: it ran on b.
+    a.handle_input(Input::Packet(&mut r2.clone()), NOW);
+    assert!(requests(&drain(&mut a, NOW).1).is_empty(), "accepted on b is a replay on a");
+    // A salt rotated through link a is the key's: link b refuses the old one.
+    a.rotate_salt(NOW);
+    let mut r3 = c.packet(&api(3), true, NOW);
+    b.handle_input(Input::Packet(&mut r3), NOW);
+    let (out_b, ev_b) = drain(&mut b, NOW);
+    assert!(requests(&ev_b).is_empty());
+    let bad = messages(&out_b, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == BadServerSalt::ID)
+        .expect("bad_server_salt on the other link");
+    let salt = BadServerSalt::from_bytes(&bad.body).unwrap().new_server_salt;
+    c.session.set_salt(salt);
+    let mut r4 = c.packet(&api(4), true, NOW);
+    a.handle_input(Input::Packet(&mut r4), NOW);
+    assert_eq!(requests(&drain(&mut a, NOW).1).len(), 1, "the salt b gave is good on a");
+}
+
+/// The application answers a request after its link is gone: the answer
+/// goes to the session and out on the client's next link.
+#[test]
+fn an_answer_given_after_the_link_went_is_sent_on_the_next_link() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let mut first = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e5a);
+    c.learn_salt(&mut first, NOW);
+    let mut r1 = c.packet(&api(1), true, NOW);
+    first.handle_input(Input::Packet(&mut r1), NOW);
+    let (req1, _) = requests(&drain(&mut first, NOW).1)[0].clone();
+    first.handle_input(Input::LinkLost, NOW);
+    first.respond(req1, &api(101));
+
+    let mut second = peer::server(with_store);
+    let mut r2 = c.packet(&api(2), true, NOW);
+    second.handle_input(Input::Packet(&mut r2), NOW);
+    let (out, _) = drain(&mut second, NOW);
+    let answer = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == schema::RPC_RESULT)
+        .expect("the late answer on the new link");
+    assert_eq!(i64::from_le_bytes(answer.body[4..12].try_into().unwrap()), req1);
+    assert_eq!(&answer.body[12..], &api(101)[..]);
+}

@@ -70,9 +70,12 @@ pub struct ConnectionConfig {
     pub server: Option<ServerConfig>,
     /// Server: looks up keys of clients that connect with an existing key.
     pub key_lookup: Option<KeyLookup>,
-    /// Server: where client sessions and each key's salts live between
-    /// links ([`super::MemorySessionStore`], or your own). Without one, a
-    /// session ends with its link.
+    /// Server: the server's client sessions and each key's salts, shared by
+    /// all its links ([`super::MemorySessionStore`], or your own; set by
+    /// [`ConnectionConfig::server`]). Without one, every link keeps its
+    /// sessions to itself and they end with it; then a packet captured on
+    /// one link and replayed on another live link of the same key within
+    /// the msg_id time window is not recognised as a replay.
     pub session_store: Option<Arc<dyn super::SessionStore>>,
     /// Send a msgs_ack once this many acks are pending. Default 16.
     pub ack_batch: usize,
@@ -168,8 +171,16 @@ impl ConnectionConfig {
         Self { client: Some(client), ..Self::default() }
     }
 
-    /// A server configuration.
+    /// Parked sessions the store of [`ConnectionConfig::server`] keeps at most.
+    pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
+
+    /// A server configuration with its own session store
+    /// ([`super::MemorySessionStore`] of
+    /// [`ConnectionConfig::DEFAULT_MAX_SESSIONS`]). Build it once and clone
+    /// it for every connection: the clones share the store, so sessions,
+    /// replay windows and salts are the server's, not a link's.
     pub fn server(server: ServerConfig) -> Self {
-        Self { server: Some(server), ping_interval: None, ..Self::default() }
+        let store: Arc<dyn super::SessionStore> = Arc::new(super::MemorySessionStore::new(Self::DEFAULT_MAX_SESSIONS));
+        Self { server: Some(server), ping_interval: None, session_store: Some(store), ..Self::default() }
     }
 }

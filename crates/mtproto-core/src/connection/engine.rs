@@ -6,8 +6,9 @@ use super::events::{
     SendOptions, TransportFailure,
 };
 use super::idmap::IdMap;
-use super::replay::{BoundedIdSet, BoundedSet, ReplayWindow};
-use super::seen_sessions::{SeenSessions, SessionRecord};
+use super::replay::{BoundedIdMap, BoundedIdSet, BoundedSet, ReplayWindow};
+use super::seen_sessions::CarriedSessions;
+use super::store::{MemorySessionStore, SessionStore, SharedKey, SharedSession};
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
 use crate::message::{self, EncryptedSession, Role, container, gzip};
 use crate::tl::schema::{
@@ -21,6 +22,7 @@ use crate::transport::{Frame, Transport};
 use core::time::Duration;
 use mtproto_crypto::{AuthKey, CryptoError, Direction, Entropy, OsEntropy, envelope};
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Most messages kept for re-sending (server role: unacknowledged answers).
 const MAX_KEPT: usize = 4096;
@@ -44,9 +46,10 @@ fn invoke_after(msg_id: i64, body: &[u8]) -> Vec<u8> {
 
 /// How long a client waits for future_salts before asking again.
 const SALT_REQUEST_RETRY: Duration = Duration::from_secs(60);
-/// How many earlier client sessions a server remembers (with their replay
-/// windows) besides the current one.
-const MAX_OLD_SESSIONS: usize = 8;
+/// How many client sessions one server link carries at once (the current
+/// one and those it switched away from); the least recently used is handed
+/// back to the session store beyond this.
+const MAX_CARRIED_SESSIONS: usize = 9;
 
 #[derive(Debug, Clone)]
 struct Outgoing {
@@ -164,16 +167,21 @@ pub struct Connection {
     salts_requested_at: Option<Duration>,
     handshake_deadline: Option<Duration>,
     // server
-    salts: VecDeque<FutureSalt>,
-    client_session: Option<i64>,
-    /// Server: earlier client sessions with their replay windows.
-    seen: SeenSessions,
+    /// Server: the sessions and keys of the server, shared by all its links.
+    store: Option<Arc<dyn SessionStore>>,
+    /// Server: the key's salt schedule and floor (shared by every link of the key).
+    key_state: Option<Arc<SharedKey>>,
+    /// Server: the client session of the last accepted message.
+    current: Option<Arc<SharedSession>>,
+    /// Server: every client session this link carries (the current one too).
+    carried: CarriedSessions,
     /// Inflate budget left for the current input.
     inflate_left: usize,
     /// Re-send budget (msg_resend_req) left for the current input.
     resend_left: usize,
-    /// Server: requests handed to the application and not answered yet.
-    running: BoundedIdSet,
+    /// Server: requests handed to the application and not answered yet,
+    /// with the client session each came in.
+    running: BoundedIdMap<i64>,
     /// Server: requests whose answer the client dropped (rpc_drop_answer)
     /// while they ran: `respond` discards their answers.
     dropped: BoundedIdSet,
@@ -189,9 +197,6 @@ pub struct Connection {
     /// Server: client msg_ids refused unprocessed (bad_msg, bad salt), never
     /// to run later.
     refused: BoundedSet<(i64, i64)>,
-    /// Server: answers of sessions taken from the store, sent again when the
-    /// client continues that session.
-    restored: Vec<(i64, Vec<Vec<u8>>)>,
     /// Server: Ready for a known key, emitted on its first accepted message.
     ready_pending: Option<Event>,
     /// Links lost so far (client: resumed with `attach_link`).
@@ -202,8 +207,9 @@ pub struct Connection {
     floods: u32,
     /// Server: bad_server_salt notifications sent.
     bad_salts_sent: u64,
-    /// Server: first_msg_id announced for the current session; earlier
-    /// messages are the client's to re-send, so they are not processed.
+    /// Server: first_msg_id announced for the current session (a copy of
+    /// the shared one); earlier messages are the client's to re-send, so
+    /// they are not processed.
     session_first_msg_id: i64,
     force_bad_msg: Option<i32>,
     /// Since when a partial frame has been waiting for its remaining bytes.
@@ -309,12 +315,20 @@ impl Connection {
             future_salts: Vec::new(),
             salts_requested_at: None,
             handshake_deadline: None,
-            salts: VecDeque::new(),
-            client_session: None,
-            seen: SeenSessions::new(MAX_OLD_SESSIONS),
+            // Without a configured store, the link keeps its sessions to
+            // itself and they end with it.
+            store: (role == Role::Server).then(|| {
+                config.session_store.clone().unwrap_or_else(|| {
+                    let own: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(MAX_CARRIED_SESSIONS));
+                    own
+                })
+            }),
+            key_state: None,
+            current: None,
+            carried: CarriedSessions::new(MAX_CARRIED_SESSIONS),
             inflate_left: 0,
             resend_left: 0,
-            running: BoundedIdSet::new(MAX_KEPT),
+            running: BoundedIdMap::new(MAX_KEPT),
             dropped: BoundedIdSet::new(MAX_KEPT),
             last_authenticated: None,
             resend_bytes_refused: 0,
@@ -325,7 +339,6 @@ impl Connection {
             floods: 0,
             bad_salts_sent: 0,
             refused: BoundedSet::new(4096),
-            restored: Vec::new(),
             ready_pending: None,
             session_first_msg_id: 0,
             force_bad_msg: None,
@@ -379,13 +392,13 @@ impl Connection {
             awaiting_ack_or_answer: self.sent.len(),
             open_requests: self.handles.len(),
             containers_remembered: self.containers.len(),
-            replay_window: self.replay.len(),
+            replay_window: self.current.as_ref().map_or(self.replay.len(), |s| s.lock().replay.len()),
             pending_acks: self.acks.len(),
             buffered_transport_bytes: self.transport.as_ref().map_or(0, Transport::buffered),
             opened_together: self.opened_together,
             queued_bytes: self.queued_bytes,
             resend_bytes_refused: self.resend_bytes_refused,
-            sessions_remembered: self.seen.len(),
+            sessions_remembered: self.carried.len(),
             links_lost: self.links_lost,
             bad_salts_sent: self.bad_salts_sent,
         }
@@ -450,36 +463,98 @@ impl Connection {
         sent.map_or(Delivery::NotSent, |s| s.out.delivery())
     }
 
-    /// Server: saves every client session this link served (the current one
-    /// with the messages the client has not acknowledged) and the key's
-    /// salt schedule into the configured [`super::SessionStore`].
+    /// Server: the link goes; every client session it carries is handed
+    /// back to the store with what the client has not acknowledged, to be
+    /// sent again on the next link that carries the session.
     fn save_sessions(&mut self) {
-        let (Some(store), Some(session)) = (self.config.session_store.clone(), self.session.as_ref()) else {
-            return;
-        };
-        let key_id = session.auth_key().id();
-        let seq_count = session.seq_count();
-        let saved_at = self.last_authenticated.unwrap_or_default();
-        store.set_salts(key_id, self.salts.iter().cloned().collect());
-        if let Some(id) = self.client_session {
-            let mut kept: Vec<(i64, Vec<u8>)> = self
-                .sent
-                .iter()
-                .filter(|(_, s)| s.out.handle.is_none() && s.out.content_related && !is_session_notice(&s.out.body))
-                .map(|(id, s)| (*id, s.out.body.clone()))
-                .collect();
-            kept.sort_unstable_by_key(|(id, _)| *id);
-            let mut unacknowledged: Vec<Vec<u8>> = kept.into_iter().map(|(_, b)| b).collect();
-            unacknowledged.extend(
-                self.queue.iter().filter(|o| o.content_related && !is_session_notice(&o.body)).map(|o| o.body.clone()),
-            );
-            let replay = std::mem::replace(&mut self.replay, ReplayWindow::new(1));
-            let current = SessionRecord { id, replay, seq_count, first_msg_id: self.session_first_msg_id };
-            store.put(key_id, current.into_saved(unacknowledged, saved_at));
+        let now = self.last_authenticated.unwrap_or_default();
+        let carried: Vec<Arc<SharedSession>> = self.carried.drain().collect();
+        for session in carried {
+            self.hand_over(&session, now);
         }
-        for r in self.seen.drain() {
-            store.put(key_id, r.into_saved(Vec::new(), saved_at));
+        self.current = None;
+    }
+
+    /// Server: this link stops carrying `session`: the messages sent in it
+    /// and not acknowledged (and, for the current session, those queued)
+    /// go to the session for the next link, and the store is told.
+    fn hand_over(&mut self, session: &Arc<SharedSession>, now: Duration) {
+        let id = session.session_id();
+        let is_current = self.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, session));
+        let mut kept: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| {
+                s.session_id == id && s.out.handle.is_none() && s.out.content_related && !is_session_notice(&s.out.body)
+            })
+            .map(|(msg_id, _)| *msg_id)
+            .collect();
+        kept.sort_unstable();
+        let mut unacknowledged: Vec<Vec<u8>> =
+            kept.into_iter().filter_map(|msg_id| self.sent.remove(&msg_id)).map(|s| s.out.body).collect();
+        if is_current {
+            let queued = core::mem::take(&mut self.queue);
+            for o in queued {
+                if o.content_related && !is_session_notice(&o.body) {
+                    unacknowledged.push(o.body);
+                } else {
+                    self.queue.push_back(o);
+                }
+            }
         }
+        {
+            let mut st = session.lock();
+            if is_current && let Some(s) = self.session.as_ref() {
+                st.seq_count = st.seq_count.max(s.seq_count());
+            }
+            st.redeliver.extend(unacknowledged);
+        }
+        if is_current {
+            self.current = None;
+        }
+        if let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) {
+            store.detach(s.auth_key().id(), session, now);
+        }
+    }
+
+    /// Server: session `id` if this link carries it or the store keeps it
+    /// (then this link carries it from now on); a forgotten one is let go.
+    fn carried_session(&mut self, id: i64, now: Duration) -> Option<Arc<SharedSession>> {
+        if let Some(s) = self.carried.get(id) {
+            if !s.lock().forgotten {
+                return Some(s);
+            }
+            self.carried.remove(id);
+            if self.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &s)) {
+                self.current = None;
+            }
+        }
+        let key_id = self.session.as_ref()?.auth_key().id();
+        let s = self.store.as_ref()?.attach(key_id, id, now)?;
+        self.carry(Arc::clone(&s), now);
+        Some(s)
+    }
+
+    /// Server: carries `session` on this link, handing back the least
+    /// recently used one beyond [`MAX_CARRIED_SESSIONS`].
+    fn carry(&mut self, session: Arc<SharedSession>, now: Duration) {
+        if let Some(old) = self.carried.put(session) {
+            self.hand_over(&old, now);
+        }
+    }
+
+    /// The window of received msg_ids: the client's own, or the server's
+    /// current session's (shared with every link that carries it).
+    fn with_replay<R>(&mut self, f: impl FnOnce(&mut ReplayWindow) -> R) -> R {
+        match &self.current {
+            Some(s) => f(&mut s.lock().replay),
+            None => f(&mut self.replay),
+        }
+    }
+
+    /// Server: the key's shared state (set once the key is known).
+    fn key_state(&self) -> Arc<SharedKey> {
+        self.key_state.clone().unwrap_or_default()
     }
 
     /// Client: the link is gone. Everything of the session stays (key,
@@ -862,17 +937,19 @@ impl Connection {
         if self.role == Role::Server {
             // The idle deadline runs from here; only accepted messages move it.
             self.last_authenticated = Some(now);
-            self.salts.clear();
-            // The salt schedule belongs to the key: a new link continues it.
-            let saved = self.config.session_store.as_ref().and_then(|s| s.salts(key.id()));
-            match saved {
-                Some(salts) if !salts.is_empty() => self.salts.extend(salts),
-                _ => self.salts.push_back(FutureSalt {
-                    valid_since: now.as_secs() as i32,
-                    valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
-                    salt,
-                }),
+            // The salt schedule belongs to the key: every link of it shares it.
+            let key_state = self.store.as_ref().map(|s| s.key(key.id())).unwrap_or_default();
+            {
+                let mut k = key_state.lock();
+                if k.salts.is_empty() {
+                    k.salts.push_back(FutureSalt {
+                        valid_since: now.as_secs() as i32,
+                        valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
+                        salt,
+                    });
+                }
             }
+            self.key_state = Some(key_state);
         } else {
             self.next_ping = self.config.ping_interval.map(|i| now + i);
         }
@@ -961,7 +1038,7 @@ impl Connection {
 
     /// Server: answers the client request `req_msg_id` with `body` (rpc_result).
     pub fn respond(&mut self, req_msg_id: i64, body: &[u8]) {
-        self.running.remove(req_msg_id);
+        let session_id = self.running.remove(req_msg_id);
         if self.dropped.remove(req_msg_id) {
             // The client dropped this answer while the request ran.
             return;
@@ -975,9 +1052,28 @@ impl Connection {
                 out.extend_from_slice(&packed);
             }
         }
+        if matches!(self.phase, Phase::Closed) {
+            // The link is gone: the answer goes to its session, for the
+            // next link that carries it.
+            if let Some(id) = session_id {
+                self.redeliver_later(id, out);
+            }
+            return;
+        }
         let mut answer = Outgoing::service(out, true, true);
         answer.answers = Some(req_msg_id);
         self.queue.push_back(answer);
+    }
+
+    /// Server, link closed: `body` is sent on the next link that carries
+    /// client session `session_id` (if the store still keeps it).
+    fn redeliver_later(&mut self, session_id: i64, body: Vec<u8>) {
+        let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) else { return };
+        let (key_id, now) = (s.auth_key().id(), self.last_authenticated.unwrap_or_default());
+        if let Some(shared) = store.attach(key_id, session_id, now) {
+            shared.lock().redeliver.push(body);
+            store.detach(key_id, &shared, now);
+        }
     }
 
     /// Server: answers the client request `req_msg_id` with an rpc_error.
@@ -991,25 +1087,30 @@ impl Connection {
         self.queue.push_back(Outgoing::service(body, true, false));
     }
 
-    /// Server: switches to a new salt now; a client still using the old one
-    /// gets bad_server_salt.
+    /// Server: switches the key to a new salt now (on every link and
+    /// session of the key); a client still using the old one gets
+    /// bad_server_salt.
     pub fn rotate_salt(&mut self, now: Duration) {
         let salt = self.entropy.next_u64() as i64;
-        self.salts.clear();
-        self.salts.push_back(FutureSalt {
+        let key_state = self.key_state();
+        let mut k = key_state.lock();
+        k.salts.clear();
+        k.salts.push_back(FutureSalt {
             valid_since: now.as_secs() as i32,
             valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
             salt,
         });
     }
 
-    /// Server: forgets the client's session, so its next message starts a new
-    /// one (new_session_created).
+    /// Server: forgets the client's current session (on every link that
+    /// carries it), so its next message starts a new one
+    /// (new_session_created). Its msg_ids stay refused: they raise the
+    /// key's floor.
     pub fn forget_session(&mut self) {
-        if let Some(id) = self.client_session.take() {
-            // Its msg_ids stay refused: they raise the floor.
-            let replay = std::mem::replace(&mut self.replay, ReplayWindow::new(self.config.replay_window));
-            self.seen.retire(SessionRecord { id, replay, seq_count: 0, first_msg_id: 0 });
+        let Some(current) = self.current.take() else { return };
+        self.carried.remove(current.session_id());
+        if let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) {
+            store.remove(s.auth_key().id(), current.session_id());
         }
     }
 
@@ -1497,7 +1598,7 @@ impl Connection {
             // msg_id, so this one must never run later (a replay of it, once
             // its time or salt is right, is ignored).
             self.refused.insert((session_id, msg_id));
-            if self.client_session == Some(session_id) {
+            if self.current_session_id() == Some(session_id) {
                 self.push_response(answer);
             } else {
                 self.answer_outside_session(session_id, &answer, now);
@@ -1509,37 +1610,43 @@ impl Connection {
         if self.refuse_inflation(self.declared_packet_inflation(body, msg_id)) {
             return;
         }
-        self.last_authenticated = Some(now);
-        if self.client_session != Some(session_id) {
+        if self.current_session_id() != Some(session_id) {
             self.switch_session(session_id, msg_id, body, now);
         }
+        // The authoritative check, under the session's lock: another link
+        // carrying the same session may have accepted this msg_id meanwhile.
+        // Answers other links left for the session go out on this one.
+        let Some(redeliver) = self.current.as_ref().and_then(|s| {
+            let mut st = s.lock();
+            st.replay.insert(msg_id).then(|| core::mem::take(&mut st.redeliver))
+        }) else {
+            return;
+        };
+        for body in redeliver {
+            self.queue.push_back(Outgoing::service(body, true, false));
+        }
+        self.last_authenticated = Some(now);
         if let Some(ready) = self.ready_pending.take() {
             self.events.push_back(ready);
         }
-        self.replay.insert(msg_id);
         self.dispatch(msg_id, seq_no, body, true, now);
     }
 
+    /// Server: the id of the current client session.
+    fn current_session_id(&self) -> Option<i64> {
+        self.current.as_ref().map(|s| s.session_id())
+    }
+
     /// Server: whether `msg_id` of client session `session_id` was seen
-    /// (or falls below what is remembered). A session kept in the store is
-    /// brought into this connection first, so its window answers.
+    /// (or falls below what is remembered), on this link or any other that
+    /// carries the session. A session the store keeps is carried from here.
     fn seen_before(&mut self, session_id: i64, msg_id: i64, now: Duration) -> bool {
-        if self.client_session == Some(session_id) {
-            return self.replay.contains(msg_id) || msg_id <= self.replay.floor();
-        }
-        if !self.seen.contains(session_id)
-            && let (Some(store), Some(session)) = (self.config.session_store.clone(), self.session.as_ref())
-            && let Some(saved) = store.take(session.auth_key().id(), session_id, now)
-        {
-            let (record, unacknowledged) = SessionRecord::from_saved(saved);
-            self.restored.push((session_id, unacknowledged));
-            if let Some(evicted) = self.seen.put(record) {
-                self.save_record(evicted, now);
+        match self.carried_session(session_id, now) {
+            Some(s) => {
+                let st = s.lock();
+                st.replay.contains(msg_id) || msg_id <= st.replay.floor()
             }
-        }
-        match self.seen.get(session_id) {
-            Some(r) => r.replay.contains(msg_id) || msg_id <= r.replay.floor(),
-            None => msg_id <= self.seen.floor(),
+            None => self.key_state().lock().floor.is_some_and(|f| msg_id <= f),
         }
     }
 
@@ -1547,7 +1654,7 @@ impl Connection {
     /// message of a session we do not switch to, sealed at once under that
     /// session's id, not content-related (nothing is kept for it).
     fn answer_outside_session(&mut self, session_id: i64, body: &[u8], now: Duration) {
-        let seq = self.seen.get(session_id).map_or(0, |r| r.seq_count);
+        let seq = self.carried.peek(session_id).map_or(0, |s| s.lock().seq_count);
         let Some(s) = self.session.as_mut() else { return };
         let (current, current_seq) = (s.session_id(), s.seq_count());
         s.switch_to(session_id, seq);
@@ -1560,43 +1667,38 @@ impl Connection {
         self.transmit(packet, false);
     }
 
-    /// Server: keeps a session record pushed out of this connection's
-    /// memory in the store (when there is one).
-    fn save_record(&mut self, r: SessionRecord, now: Duration) {
-        if let (Some(store), Some(session)) = (self.config.session_store.as_ref(), self.session.as_ref()) {
-            store.put(session.auth_key().id(), r.into_saved(Vec::new(), now));
-        }
-    }
-
-    /// Server: makes `session_id` the current session: an earlier one comes
-    /// back with its replay window and seq_no (and, from the store, with the
-    /// answers the client had not acknowledged, sent again now); an unknown
-    /// one is announced with new_session_created. The current one is kept,
-    /// window and all.
+    /// Server: makes `session_id` the current session: a session this link
+    /// or another carries (or the store keeps) continues with its replay
+    /// window and seq_no, and the answers a departed link left unacknowledged
+    /// are sent again now; an unknown one is created and announced with
+    /// new_session_created.
     fn switch_session(&mut self, session_id: i64, msg_id: i64, body: &[u8], now: Duration) {
-        let fresh = ReplayWindow::new(self.config.replay_window);
-        let (replay, seq_count, first_msg_id, known) = match self.seen.take(session_id) {
-            Some(r) => (r.replay, r.seq_count, r.first_msg_id, true),
-            None => (fresh, 0, 0, false),
-        };
-        let old_replay = std::mem::replace(&mut self.replay, replay);
-        let old_first = std::mem::replace(&mut self.session_first_msg_id, first_msg_id);
-        let old_seq = self.session.as_ref().map_or(0, EncryptedSession::seq_count);
-        if let Some(old) = self.client_session.replace(session_id) {
-            let record = SessionRecord { id: old, replay: old_replay, seq_count: old_seq, first_msg_id: old_first };
-            if let Some(evicted) = self.seen.put(record) {
-                self.save_record(evicted, now);
-            }
+        let Some(key_id) = self.session.as_ref().map(|s| s.auth_key().id()) else { return };
+        if let (Some(old), Some(s)) = (self.current.take(), self.session.as_ref()) {
+            let mut st = old.lock();
+            st.seq_count = st.seq_count.max(s.seq_count());
         }
+        let (shared, known) = match self.carried_session(session_id, now) {
+            Some(s) => (s, true),
+            None => {
+                let Some(store) = self.store.clone() else { return };
+                let (s, created) = store.create(key_id, session_id, self.config.replay_window, now);
+                self.carry(Arc::clone(&s), now);
+                (s, !created)
+            }
+        };
+        let (seq_count, first_msg_id, redeliver) = {
+            let mut st = shared.lock();
+            (st.seq_count, st.first_msg_id, core::mem::take(&mut st.redeliver))
+        };
         if let Some(s) = self.session.as_mut() {
             s.switch_to(session_id, seq_count);
         }
-        if let Some(pos) = self.restored.iter().position(|(id, _)| *id == session_id) {
-            let (_, answers) = self.restored.swap_remove(pos);
-            for body in answers {
-                self.queue.push_back(Outgoing::service(body, true, false));
-            }
+        self.session_first_msg_id = first_msg_id;
+        for body in redeliver {
+            self.queue.push_back(Outgoing::service(body, true, false));
         }
+        self.current = Some(Arc::clone(&shared));
         if known {
             return;
         }
@@ -1606,6 +1708,7 @@ impl Connection {
             .ok()
             .and_then(|inner| inner.iter().map(|m| m.msg_id).min())
             .unwrap_or(msg_id);
+        shared.lock().first_msg_id = first_msg_id;
         self.session_first_msg_id = first_msg_id;
         let unique_id = self.entropy.next_u64() as i64;
         let server_salt = self.current_salt(now);
@@ -1644,21 +1747,25 @@ impl Connection {
         self.push_response(BadMsgNotification { bad_msg_id, bad_msg_seqno, error_code }.to_bytes());
     }
 
+    /// Server: the key's salt valid now, issuing the next one when the
+    /// schedule runs out (shared by every link and session of the key).
     fn current_salt(&mut self, now: Duration) -> i64 {
+        let key_state = self.key_state();
+        let mut k = key_state.lock();
         let t = now.as_secs() as i32;
-        while self.salts.len() > 1 && self.salts.front().is_some_and(|s| s.valid_until <= t) {
-            self.salts.pop_front();
+        while k.salts.len() > 1 && k.salts.front().is_some_and(|s| s.valid_until <= t) {
+            k.salts.pop_front();
         }
-        if self.salts.back().is_none_or(|s| s.valid_until <= t + 60) {
-            let since = self.salts.back().map_or(t, |s| s.valid_until.max(t));
+        if k.salts.back().is_none_or(|s| s.valid_until <= t + 60) {
+            let since = k.salts.back().map_or(t, |s| s.valid_until.max(t));
             let salt = self.entropy.next_u64() as i64;
-            self.salts.push_back(FutureSalt {
+            k.salts.push_back(FutureSalt {
                 valid_since: since,
                 valid_until: since + self.config.salt_lifetime.as_secs() as i32,
                 salt,
             });
         }
-        self.salts.iter().find(|s| s.valid_since <= t && t < s.valid_until).or(self.salts.back()).map_or(0, |s| s.salt)
+        k.salts.iter().find(|s| s.valid_since <= t && t < s.valid_until).or(k.salts.back()).map_or(0, |s| s.salt)
     }
 
     fn salt_ok(&mut self, salt: i64, now: Duration) -> bool {
@@ -1667,7 +1774,12 @@ impl Connection {
         // The current salt, or one issued as future salt that is valid now or
         // expired less than 30 minutes ago.
         salt == current
-            || self.salts.iter().any(|s| s.salt == salt && s.valid_since <= t + 30 && t < s.valid_until + 1800)
+            || self
+                .key_state()
+                .lock()
+                .salts
+                .iter()
+                .any(|s| s.salt == salt && s.valid_since <= t + 30 && t < s.valid_until + 1800)
     }
 
     /// Handles one message (possibly a container) after the envelope checks.
@@ -1687,7 +1799,7 @@ impl Connection {
                     self.bad_msg(m.msg_id, m.seq_no, code);
                     continue;
                 }
-                if self.replay.insert(m.msg_id) {
+                if self.with_replay(|r| r.insert(m.msg_id)) {
                     self.dispatch(m.msg_id, m.seq_no, m.body, false, now);
                 }
             }
@@ -2055,7 +2167,7 @@ impl Connection {
     }
 
     fn detailed_info(&mut self, answer_msg_id: i64) {
-        if self.replay.contains(answer_msg_id) {
+        if self.with_replay(|r| r.contains(answer_msg_id)) {
             if self.acks.is_empty() {
                 self.ack_since = Some(Duration::ZERO);
             }
@@ -2069,23 +2181,24 @@ impl Connection {
         let Ok(req) = MsgsStateReq::from_bytes(body) else {
             return;
         };
-        let max = self.replay.max().unwrap_or(0);
-        let info: Vec<u8> = req
-            .msg_ids
-            .iter()
-            .take(8192)
-            .map(|id| {
-                if self.replay.contains(*id) {
-                    4
-                } else if *id > max {
-                    3
-                } else if *id <= self.replay.floor() {
-                    1
-                } else {
-                    2
-                }
-            })
-            .collect();
+        let info: Vec<u8> = self.with_replay(|replay| {
+            let max = replay.max().unwrap_or(0);
+            req.msg_ids
+                .iter()
+                .take(8192)
+                .map(|id| {
+                    if replay.contains(*id) {
+                        4
+                    } else if *id > max {
+                        3
+                    } else if *id <= replay.floor() {
+                        1
+                    } else {
+                        2
+                    }
+                })
+                .collect()
+        });
         self.push_response(MsgsStateInfo { req_msg_id: msg_id, info }.to_bytes());
     }
 
@@ -2115,28 +2228,31 @@ impl Connection {
                 };
                 let _ = self.current_salt(now);
                 let lifetime = self.config.salt_lifetime.as_secs() as i32;
-                while (self.salts.len() as i32) < g.num.clamp(1, 64) {
-                    let since = self.salts.back().map_or(now.as_secs() as i32, |s| s.valid_until);
+                let key_state = self.key_state();
+                let mut k = key_state.lock();
+                while (k.salts.len() as i32) < g.num.clamp(1, 64) {
+                    let since = k.salts.back().map_or(now.as_secs() as i32, |s| s.valid_until);
                     let salt = self.entropy.next_u64() as i64;
-                    self.salts.push_back(FutureSalt { valid_since: since, valid_until: since + lifetime, salt });
+                    k.salts.push_back(FutureSalt { valid_since: since, valid_until: since + lifetime, salt });
                 }
-                let salts = self.salts.iter().take(g.num.clamp(1, 64) as usize).cloned().collect();
+                let salts = k.salts.iter().take(g.num.clamp(1, 64) as usize).cloned().collect();
+                drop(k);
                 self.push_response(FutureSalts { req_msg_id: msg_id, now: now.as_secs() as i32, salts }.to_bytes());
             }
             DestroySession::ID => {
                 let Ok(d) = DestroySession::from_bytes(body) else {
                     return;
                 };
-                let in_store = || {
-                    let key_id = self.session.as_ref().map_or(0, |s| s.auth_key().id());
-                    self.config.session_store.as_ref().is_some_and(|s| s.remove(key_id, d.session_id))
+                let key_id = self.session.as_ref().map_or(0, |s| s.auth_key().id());
+                let destroyed = self.current_session_id() != Some(d.session_id) && {
+                    self.carried.remove(d.session_id);
+                    self.store.as_ref().is_some_and(|s| s.remove(key_id, d.session_id))
                 };
-                let answer =
-                    if self.client_session != Some(d.session_id) && (self.seen.remove(d.session_id) | in_store()) {
-                        DestroySessionOk { session_id: d.session_id }.to_bytes()
-                    } else {
-                        DestroySessionNone { session_id: d.session_id }.to_bytes()
-                    };
+                let answer = if destroyed {
+                    DestroySessionOk { session_id: d.session_id }.to_bytes()
+                } else {
+                    DestroySessionNone { session_id: d.session_id }.to_bytes()
+                };
                 self.push_response(answer);
             }
             MsgsStateReq::ID => self.answer_state_req(msg_id, body),
@@ -2165,7 +2281,7 @@ impl Connection {
             // gzip_packed was unwrapped by `dispatch` (or answered with
             // INPUT_GZIP_INVALID there).
             _ => {
-                self.running.insert(msg_id);
+                self.running.insert(msg_id, self.current_session_id().unwrap_or(0));
                 self.events.push_back(Event::Request { req_msg_id: msg_id, body: body.to_vec() });
             }
         }

@@ -35,7 +35,7 @@ pub use events::{
     ResetAction, SendOptions, TransportFailure,
 };
 pub use replay::ReplayWindow;
-pub use store::{MemorySessionStore, SavedSession, SessionStore};
+pub use store::{MemorySessionStore, SessionStore, SharedKey, SharedSession};
 
 /// Sizes of a Connection's internal state ([`Connection::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -53,6 +53,11 @@ impl ReplayWindow {
         self.floor
     }
 
+    /// Refuses everything at or below `floor` from now on.
+    pub fn raise_floor(&mut self, floor: i64) {
+        self.floor = self.floor.max(floor);
+    }
+
     /// The largest id recorded, if any.
     pub fn max(&self) -> Option<i64> {
         self.max
@@ -81,6 +86,44 @@ pub(crate) struct BoundedSet<K> {
 
 /// A bounded set of msg_ids.
 pub(crate) type BoundedIdSet = BoundedSet<i64>;
+
+/// A bounded map from msg_ids, the oldest entries forgotten first.
+#[derive(Debug, Clone)]
+pub(crate) struct BoundedIdMap<V> {
+    capacity: usize,
+    order: VecDeque<i64>,
+    map: std::collections::HashMap<i64, V, super::idmap::IdBuild>,
+}
+
+impl<V> BoundedIdMap<V> {
+    /// At most `capacity` entries (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity: capacity.max(1), order: VecDeque::new(), map: Default::default() }
+    }
+
+    /// Records `id` with `value`.
+    pub fn insert(&mut self, id: i64, value: V) {
+        if self.map.insert(id, value).is_none() {
+            self.order.push_back(id);
+            while self.order.len() > self.capacity {
+                if let Some(old) = self.order.pop_front() {
+                    self.map.remove(&old);
+                }
+            }
+        }
+    }
+
+    /// Whether `id` is recorded.
+    pub fn contains(&self, id: i64) -> bool {
+        self.map.contains_key(&id)
+    }
+
+    /// Forgets `id`, returning its value. (Its place in the order stays
+    /// until it ages out; an id never comes back, so that is harmless.)
+    pub fn remove(&mut self, id: i64) -> Option<V> {
+        self.map.remove(&id)
+    }
+}
 
 impl<K: Copy + Eq + core::hash::Hash> BoundedSet<K> {
     /// At most `capacity` ids (at least 1).
