@@ -1,0 +1,197 @@
+//! Receiving, for both roles: decrypted messages checked, unpacked
+//! (containers, gzip_packed within the inflate budget) and handed to the
+//! role's dispatcher.
+
+use super::*;
+
+impl Connection {
+    /// An encrypted packet after decryption: on success its plaintext follows
+    /// the 24-byte envelope header; failures are dropped, never acted on.
+    pub(super) fn handle_opened(
+        &mut self,
+        packet: &[u8],
+        result: Result<(), CryptoError>,
+        quick_ack: bool,
+        now: Duration,
+    ) {
+        let Some(session) = self.session.as_ref() else {
+            return;
+        };
+        let for_this_key = envelope::peek_auth_key_id(packet) == Some(session.auth_key().id_bytes());
+        if result.is_err() || !for_this_key || !matches!(self.phase, Phase::Ready) {
+            return;
+        }
+        let plain = &packet[envelope::HEADER_LEN..];
+        match self.role {
+            Role::Client => {
+                let m = match session.check_decrypted(plain) {
+                    Ok(m) => m,
+                    // Answers the server sent in a session we just left
+                    // (bad_msg 32-35, 17) still count: their requests may
+                    // have run, so they must not be lost or re-run.
+                    Err(message::MessageError::WrongSession { got }) if self.previous_sessions.contains(&got) => {
+                        match message::parse_decrypted(plain) {
+                            Ok(m) if message::parity_ok(m.msg_id, Role::Server) => m,
+                            _ => return,
+                        }
+                    }
+                    Err(_) => return,
+                };
+                if self.replay.contains(m.msg_id) || m.msg_id <= self.replay.floor() {
+                    return;
+                }
+                // Over the inflate budget: dropped before it is recorded or
+                // acknowledged, so the server sends it again.
+                if self.refuse_inflation(self.declared_packet_inflation(m.body, m.msg_id)) {
+                    return;
+                }
+                self.replay.insert(m.msg_id);
+                // A link that carries authenticated messages: a later -429
+                // starts the backoff again at 1 s.
+                self.floods = 0;
+                if let Some(s) = self.session.as_mut() {
+                    s.clock_mut().learn_from_msg_id(m.msg_id, now);
+                }
+                // The body stays a view into the caller's buffer: no copy.
+                self.dispatch(m.msg_id, m.seq_no, m.body, true, now);
+            }
+            Role::Server => {
+                if quick_ack {
+                    let token = envelope::quick_ack_token(session.auth_key(), Direction::ClientToServer, plain);
+                    if let Some(t) = &mut self.transport {
+                        t.encode_quick_ack(token, &mut self.wire);
+                    }
+                }
+                let Ok(m) = message::parse_decrypted(plain) else {
+                    return;
+                };
+                self.server_message(m.salt, m.session_id, m.msg_id, m.seq_no, m.body, now);
+            }
+        }
+    }
+
+    /// Handles one message (possibly a container) after the envelope checks.
+    pub(super) fn dispatch(&mut self, msg_id: i64, seq_no: i32, body: &[u8], top: bool, now: Duration) {
+        let sender = self.role.peer();
+        if container::is_container(body) {
+            if !top {
+                return;
+            }
+            let Ok(inner) = container::unpack(body, msg_id, sender, container::MAX_MESSAGES) else {
+                return;
+            };
+            for m in inner {
+                if self.role == Role::Server
+                    && let Some(code) = self.check_client_message(m.msg_id, m.seq_no, m.body, now)
+                {
+                    self.bad_msg(m.msg_id, m.seq_no, code);
+                    continue;
+                }
+                if self.with_replay(|r| r.insert(m.msg_id)) {
+                    self.dispatch(m.msg_id, m.seq_no, m.body, false, now);
+                }
+            }
+            return;
+        }
+        if self.role == Role::Server && msg_id < self.session_first_msg_id {
+            // Announced as "re-send it" by new_session_created: not processed here.
+            return;
+        }
+        if seq_no % 2 == 1 && !matches!(constructor(body), MsgsAck::ID) {
+            if self.acks.is_empty() {
+                self.ack_since = Some(now);
+            }
+            self.acks.push(msg_id);
+        }
+        if gzip::is_gzip(body) {
+            // gzip_packed may wrap any object, service messages included:
+            // inflate first (within the budget), then dispatch what it holds.
+            match self.unwrap_gzip(body) {
+                Some(inner) if !gzip::is_gzip(&inner) && !container::is_container(&inner) => {
+                    self.dispatch_object(msg_id, &inner, now);
+                }
+                // Acknowledged already: never dropped in silence.
+                _ if self.role == Role::Server => self.respond_error(msg_id, 400, "INPUT_GZIP_INVALID"),
+                _ => {}
+            }
+            return;
+        }
+        self.dispatch_object(msg_id, body, now);
+    }
+
+    /// One object (no container, no gzip) to the role's dispatcher.
+    pub(super) fn dispatch_object(&mut self, msg_id: i64, body: &[u8], now: Duration) {
+        match self.role {
+            Role::Client => self.client_dispatch(msg_id, body, now),
+            Role::Server => self.server_dispatch(msg_id, body, now),
+        }
+    }
+
+    /// The inflated bytes a packet's messages declare together (a
+    /// container's inner messages summed, saturating).
+    pub(super) fn declared_packet_inflation(&self, body: &[u8], msg_id: i64) -> usize {
+        let sender = self.role.peer();
+        if !container::is_container(body) {
+            return self.declared_inflation(body);
+        }
+        container::unpack(body, msg_id, sender, container::MAX_MESSAGES)
+            .map(|inner| inner.iter().fold(0usize, |sum, m| sum.saturating_add(self.declared_inflation(m.body))))
+            .unwrap_or(0)
+    }
+
+    /// The inflated bytes a message declares: a gzip_packed body, or an
+    /// rpc_result carrying one.
+    pub(super) fn declared_inflation(&self, body: &[u8]) -> usize {
+        let object = match constructor(body) {
+            schema::RPC_RESULT => body.get(12..).unwrap_or(&[]),
+            _ => body,
+        };
+        if gzip::is_gzip(object) { gzip::declared_len(object).min(self.config.inflate_limit) } else { 0 }
+    }
+
+    /// Whether a packet declaring `declared` inflated bytes is refused (and
+    /// reported) because the input's budget has less left.
+    pub(super) fn refuse_inflation(&mut self, declared: usize) -> bool {
+        if declared <= self.inflate_left {
+            return false;
+        }
+        let reason = DropReason::InflateBudget { declared, left: self.inflate_left };
+        self.events.push_back(Event::InboundDropped { reason });
+        true
+    }
+
+    /// Inflates a gzip_packed (or passes anything else through), within the
+    /// per-object limit and what is left of the input's budget.
+    pub(super) fn unwrap_gzip(&mut self, body: &[u8]) -> Option<Vec<u8>> {
+        if gzip::is_gzip(body) {
+            gzip::unpack_within(body, self.config.inflate_limit, &mut self.inflate_left).ok()
+        } else {
+            Some(body.to_vec())
+        }
+    }
+
+    pub(super) fn answer_state_req(&mut self, msg_id: i64, body: &[u8]) {
+        let Ok(req) = MsgsStateReq::from_bytes(body) else {
+            return;
+        };
+        let info: Vec<u8> = self.with_replay(|replay| {
+            let max = replay.max().unwrap_or(0);
+            req.msg_ids
+                .iter()
+                .take(8192)
+                .map(|id| {
+                    if replay.contains(*id) {
+                        4
+                    } else if *id > max {
+                        3
+                    } else if *id <= replay.floor() {
+                        1
+                    } else {
+                        2
+                    }
+                })
+                .collect()
+        });
+        self.push_response(MsgsStateInfo { req_msg_id: msg_id, info }.to_bytes());
+    }
+}

@@ -1,0 +1,704 @@
+//! The Connection state machine: its state and the input/output loop
+//! here; the link, sending, receiving and each role's policy in the
+//! submodules.
+
+mod client;
+mod inbound;
+mod link;
+mod outbox;
+mod server;
+
+use super::config::{ConnectionConfig, Transporting};
+use super::events::{
+    CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
+    SendOptions, TransportFailure,
+};
+use super::idmap::IdMap;
+use super::replay::{BoundedIdMap, BoundedIdSet, BoundedSet, ReplayWindow};
+use super::seen_sessions::CarriedSessions;
+use super::store::{MemorySessionStore, SessionStore, SharedKey, SharedSession};
+use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
+use crate::message::{self, EncryptedSession, Role, container, gzip};
+use crate::tl::schema::{
+    self, BadMsgNotification, BadServerSalt, DestroySession, DestroySessionNone, DestroySessionOk, FutureSalt,
+    FutureSalts, GetFutureSalts, MsgDetailedInfo, MsgNewDetailedInfo, MsgResendReq, MsgsAck, MsgsAllInfo,
+    MsgsStateInfo, MsgsStateReq, NewSessionCreated, Ping, PingDelayDisconnect, Pong, RpcAnswerDropped, RpcDropAnswer,
+    RpcError, RpcResult,
+};
+use crate::tl::{Deserialize, Reader, Serialize};
+use crate::transport::{Frame, Transport};
+use core::time::Duration;
+use mtproto_crypto::{AuthKey, CryptoError, Direction, Entropy, OsEntropy, envelope};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Most messages kept for re-sending (server role: unacknowledged answers).
+const MAX_KEPT: usize = 4096;
+/// Fewest encrypted packets in one input that are decrypted together
+/// (`envelope::decrypt_many`); with one or two, one at a time is as fast.
+const OPEN_TOGETHER_MIN: usize = 3;
+/// `invokeAfterMsg#cb9f372d msg_id:long query:!X = X` (API layer): a request
+/// the server runs only after the message `msg_id`.
+const INVOKE_AFTER_MSG: u32 = 0xcb9f_372d;
+/// Bytes invokeAfterMsg adds: its constructor id and the msg_id.
+const INVOKE_AFTER_LEN: usize = 12;
+
+/// `body` wrapped to run after message `msg_id`.
+fn invoke_after(msg_id: i64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(INVOKE_AFTER_LEN + body.len());
+    out.extend_from_slice(&INVOKE_AFTER_MSG.to_le_bytes());
+    out.extend_from_slice(&msg_id.to_le_bytes());
+    out.extend_from_slice(body);
+    out
+}
+
+/// How long a client waits for future_salts before asking again.
+const SALT_REQUEST_RETRY: Duration = Duration::from_secs(60);
+/// How many client sessions one server link carries at once (the current
+/// one and those it switched away from); the least recently used is handed
+/// back to the session store beyond this.
+const MAX_CARRIED_SESSIONS: usize = 9;
+
+#[derive(Debug, Clone)]
+struct Outgoing {
+    body: Vec<u8>,
+    content_related: bool,
+    handle: Option<RequestHandle>,
+    quick_ack: bool,
+    /// Server: answers a client message (msg_id ≡ 1 mod 4).
+    response: bool,
+    /// Never put into a container (after bad_msg 64).
+    alone: bool,
+    /// Client: bytes this request counts in `queued_bytes` (its size before gzip).
+    accounted: usize,
+    /// Server: the client msg_id this rpc_result answers.
+    answers: Option<i64>,
+    /// Sent, and not since refused or found not received: its fate is the
+    /// server's (cleared when it goes back to the queue for a re-send).
+    on_wire: bool,
+    /// The peer acknowledged it (msgs_ack, or a state info saying "received").
+    acked: bool,
+    /// Client: a msgs_state_req was sent for it when it first timed out.
+    state_asked: bool,
+    /// Client: the request this one must run after (wrapped in
+    /// invokeAfterMsg with that request's current msg_id at every send).
+    after: Option<RequestHandle>,
+}
+
+impl Outgoing {
+    /// How far this message got (see [`Delivery`]).
+    fn delivery(&self) -> Delivery {
+        if self.acked {
+            Delivery::Acknowledged
+        } else if self.on_wire {
+            Delivery::SentNotAcknowledged
+        } else {
+            Delivery::NotSent
+        }
+    }
+
+    /// A message that is no request and answers none.
+    fn service(body: Vec<u8>, content_related: bool, response: bool) -> Self {
+        Self {
+            body,
+            content_related,
+            handle: None,
+            quick_ack: false,
+            response,
+            alone: false,
+            accounted: 0,
+            answers: None,
+            on_wire: false,
+            acked: false,
+            state_asked: false,
+            after: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Sent {
+    out: Outgoing,
+    sent_at: Duration,
+    seq_no: i32,
+    /// The session it was sent in.
+    session_id: i64,
+}
+
+enum Phase {
+    ClientHandshake(Box<ClientHandshake>),
+    /// Server: waiting for the first packet, which is a handshake or uses a known key.
+    ServerStart,
+    ServerHandshake(Box<ServerHandshake>),
+    /// Client: the link was lost before the handshake finished; a new one
+    /// starts on [`Connection::attach_link`].
+    ClientAwaitingLink,
+    Ready,
+    Closed,
+}
+
+/// One MTProto connection, client or server. See the module documentation
+/// for the input/output contract.
+pub struct Connection {
+    role: Role,
+    config: ConnectionConfig,
+    transport: Option<Transport>,
+    phase: Phase,
+    entropy: Box<dyn Entropy + Send>,
+    events: VecDeque<Event>,
+    wire: Vec<u8>,
+    pending_transmits: VecDeque<Vec<u8>>,
+    closed_emitted: bool,
+    session: Option<EncryptedSession>,
+    next_handle: u64,
+    queue: VecDeque<Outgoing>,
+    sent: IdMap<i64, Sent>,
+    sent_order: VecDeque<i64>,
+    handles: IdMap<RequestHandle, i64>,
+    /// Sent containers and their messages, for re-sends; the oldest are
+    /// forgotten beyond `MAX_KEPT`.
+    containers: IdMap<i64, Vec<i64>>,
+    container_order: VecDeque<i64>,
+    acks: Vec<i64>,
+    ack_since: Option<Duration>,
+    replay: ReplayWindow,
+    /// Packets decrypted together with others (`open_together`), for Stats.
+    opened_together: u64,
+    queued_bytes: usize,
+    /// Quick-ack token of a sent packet -> the requests in it that asked for one.
+    quick_acks: IdMap<u32, Vec<RequestHandle>>,
+    // client timers and salts
+    next_ping: Option<Duration>,
+    ping: Option<(i64, Duration)>,
+    pong_deadline: Option<Duration>,
+    future_salts: Vec<FutureSalt>,
+    salts_requested_at: Option<Duration>,
+    handshake_deadline: Option<Duration>,
+    // server
+    /// Server: the sessions and keys of the server, shared by all its links.
+    store: Option<Arc<dyn SessionStore>>,
+    /// Server: the key's salt schedule and floor (shared by every link of the key).
+    key_state: Option<Arc<SharedKey>>,
+    /// Server: the client session of the last accepted message.
+    current: Option<Arc<SharedSession>>,
+    /// Server: every client session this link carries (the current one too).
+    carried: CarriedSessions,
+    /// Inflate budget left for the current input.
+    inflate_left: usize,
+    /// Re-send budget (msg_resend_req) left for the current input.
+    resend_left: usize,
+    /// Server: requests handed to the application and not answered yet,
+    /// with the client session each came in.
+    running: BoundedIdMap<i64>,
+    /// Server: requests whose answer the client dropped (rpc_drop_answer)
+    /// while they ran: `respond` discards their answers.
+    dropped: BoundedIdSet,
+    /// Server: when the last authenticated message arrived.
+    last_authenticated: Option<Duration>,
+    /// Bytes a msg_resend_req asked for beyond `max_resend_bytes`.
+    resend_bytes_refused: u64,
+    /// Client: the link is gone; nothing is sent until `attach_link`.
+    detached: bool,
+    /// Client: the sessions we left most recently, whose late answers are
+    /// still accepted.
+    previous_sessions: VecDeque<i64>,
+    /// Server: client msg_ids refused unprocessed (bad_msg, bad salt), never
+    /// to run later.
+    refused: BoundedSet<(i64, i64)>,
+    /// Server: Ready for a known key, emitted on its first accepted message.
+    ready_pending: Option<Event>,
+    /// Links lost so far (client: resumed with `attach_link`).
+    links_lost: u64,
+    /// Client: the key came from a temporary-key handshake.
+    temporary_key: bool,
+    /// Client: -429s in a row (the backoff hint doubles with each).
+    floods: u32,
+    /// Server: bad_server_salt notifications sent.
+    bad_salts_sent: u64,
+    /// Server: first_msg_id announced for the current session (a copy of
+    /// the shared one); earlier messages are the client's to re-send, so
+    /// they are not processed.
+    session_first_msg_id: i64,
+    force_bad_msg: Option<i32>,
+    /// Since when a partial frame has been waiting for its remaining bytes.
+    partial_since: Option<Duration>,
+    /// Reused buffer for container bodies.
+    scratch: Vec<u8>,
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("role", &self.role)
+            .field("ready", &matches!(self.phase, Phase::Ready))
+            .field("pending", &self.sent.len())
+            .field("queued", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn constructor(body: &[u8]) -> u32 {
+    Reader::new(body).peek_u32().unwrap_or(0)
+}
+
+fn is_content_related(body: &[u8]) -> bool {
+    !matches!(constructor(body), MsgsAck::ID | schema::MSG_CONTAINER)
+}
+
+impl Connection {
+    /// A client. Performs a handshake unless `config.resume` holds a key.
+    pub fn client(config: ConnectionConfig, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
+        Ok(Self::client_with_entropy(config, now, Box::new(OsEntropy::new()?)))
+    }
+
+    /// A client with the given entropy (deterministic tests and simulations).
+    pub fn client_with_entropy(config: ConnectionConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
+        let mut me = Self::base(Role::Client, config, entropy);
+        if let Some(p) = me.config.resume.clone() {
+            me.start_session(p.auth_key, p.salt, p.time_offset, now);
+        } else if let Some(cc) = me.config.client.clone() {
+            let (hs, packet) = ClientHandshake::start(cc, now, me.sub_entropy());
+            me.handshake_deadline = Some(hs.deadline());
+            me.phase = Phase::ClientHandshake(Box::new(hs));
+            me.transmit(packet, false);
+        } else {
+            me.close_with(CloseReason::Config(ConfigError::NoClientCredentials));
+        }
+        me
+    }
+
+    /// A server.
+    pub fn server(config: ConnectionConfig, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
+        Ok(Self::server_with_entropy(config, now, Box::new(OsEntropy::new()?)))
+    }
+
+    /// A server with the given entropy.
+    pub fn server_with_entropy(config: ConnectionConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
+        let mut me = Self::base(Role::Server, config, entropy);
+        me.phase = Phase::ServerStart;
+        me.handshake_deadline =
+            Some(now + me.config.server.as_ref().map_or(crate::handshake::DEFAULT_TIMEOUT, |s| s.timeout));
+        me
+    }
+
+    fn base(role: Role, config: ConnectionConfig, mut entropy: Box<dyn Entropy + Send>) -> Self {
+        let transport = match config.transport {
+            Transporting::Unframed => None,
+            Transporting::Framed(kind, obf) => {
+                // A child with 384 bits drawn from the parent (never a 64-bit seed).
+                let sub = entropy.fork();
+                match role {
+                    Role::Client => Transport::client(kind, obf, config.max_frame, sub).ok(),
+                    Role::Server => Some(Transport::server(obf.and_then(|o| o.secret), config.max_frame, sub)),
+                }
+            }
+        };
+        let replay = ReplayWindow::new(config.replay_window);
+        let mut me = Self {
+            role,
+            transport,
+            phase: Phase::Closed,
+            entropy,
+            events: VecDeque::new(),
+            wire: Vec::new(),
+            pending_transmits: VecDeque::new(),
+            closed_emitted: false,
+            session: None,
+            next_handle: 1,
+            queue: VecDeque::new(),
+            sent: IdMap::default(),
+            sent_order: VecDeque::new(),
+            handles: IdMap::default(),
+            containers: IdMap::default(),
+            container_order: VecDeque::new(),
+            acks: Vec::new(),
+            ack_since: None,
+            replay,
+            opened_together: 0,
+            queued_bytes: 0,
+            quick_acks: IdMap::default(),
+            next_ping: None,
+            ping: None,
+            pong_deadline: None,
+            future_salts: Vec::new(),
+            salts_requested_at: None,
+            handshake_deadline: None,
+            // Without a configured store, the link keeps its sessions to
+            // itself and they end with it.
+            store: (role == Role::Server).then(|| {
+                config.session_store.clone().unwrap_or_else(|| {
+                    let own: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(MAX_CARRIED_SESSIONS));
+                    own
+                })
+            }),
+            key_state: None,
+            current: None,
+            carried: CarriedSessions::new(MAX_CARRIED_SESSIONS),
+            inflate_left: 0,
+            resend_left: 0,
+            running: BoundedIdMap::new(MAX_KEPT),
+            dropped: BoundedIdSet::new(MAX_KEPT),
+            last_authenticated: None,
+            resend_bytes_refused: 0,
+            detached: false,
+            previous_sessions: VecDeque::new(),
+            links_lost: 0,
+            temporary_key: false,
+            floods: 0,
+            bad_salts_sent: 0,
+            refused: BoundedSet::new(4096),
+            ready_pending: None,
+            session_first_msg_id: 0,
+            force_bad_msg: None,
+            partial_since: None,
+            scratch: Vec::new(),
+            config,
+        };
+        if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
+            me.close_with(CloseReason::Config(ConfigError::ObfuscatedFull));
+        }
+        me
+    }
+
+    /// A child generator for a component, so each draws its own stream:
+    /// seeded with 384 bits from this connection's entropy
+    /// ([`Entropy::fork`]), deterministic only under a deterministic parent.
+    fn sub_entropy(&mut self) -> Box<dyn Entropy + Send> {
+        self.entropy.fork()
+    }
+
+    /// The role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the encrypted session is up.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
+    }
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// What to save to resume without a handshake (once ready).
+    pub fn persisted(&self) -> Option<super::Persisted> {
+        let s = self.session.as_ref()?;
+        Some(super::Persisted { auth_key: s.auth_key().clone(), salt: s.salt(), time_offset: s.clock().offset() })
+    }
+
+    /// The current session id (once ready).
+    pub fn session_id(&self) -> Option<i64> {
+        self.session.as_ref().map(EncryptedSession::session_id)
+    }
+
+    /// Sizes of the internal state, to check that memory stays bounded.
+    pub fn stats(&self) -> super::Stats {
+        super::Stats {
+            queued: self.queue.len(),
+            awaiting_ack_or_answer: self.sent.len(),
+            open_requests: self.handles.len(),
+            containers_remembered: self.containers.len(),
+            replay_window: self.current.as_ref().map_or(self.replay.len(), |s| s.lock().replay.len()),
+            pending_acks: self.acks.len(),
+            buffered_transport_bytes: self.transport.as_ref().map_or(0, Transport::buffered),
+            opened_together: self.opened_together,
+            queued_bytes: self.queued_bytes,
+            resend_bytes_refused: self.resend_bytes_refused,
+            sessions_remembered: self.carried.len(),
+            links_lost: self.links_lost,
+            bad_salts_sent: self.bad_salts_sent,
+        }
+    }
+
+    /// A description of the internal queues, for debugging simulations.
+    #[doc(hidden)]
+    pub fn debug_state(&self) -> String {
+        let mut sent: Vec<_> = self.sent.iter().map(|(id, s)| (*id, s.out.handle, constructor(&s.out.body))).collect();
+        sent.sort_unstable();
+        format!(
+            "handles {:x?} sent {:x?} queue {} containers {}",
+            self.handles,
+            sent,
+            self.queue.len(),
+            self.containers.len()
+        )
+    }
+
+    /// Requests sent or queued and not yet answered.
+    pub fn pending_requests(&self) -> usize {
+        self.handles.len()
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        if self.role == Role::Server && !self.closed_emitted && matches!(self.phase, Phase::Ready) {
+            self.save_sessions();
+        }
+        self.phase = Phase::Closed;
+        if self.closed_emitted {
+            return;
+        }
+        // `handles` holds every unresolved request, queued or sent.
+        let mut open: Vec<RequestHandle> = self.handles.keys().copied().collect();
+        open.sort_unstable();
+        for handle in open {
+            let delivery = self.delivery(handle);
+            self.events.push_back(Event::RequestFailed { handle, error: RequestError::Closed { delivery } });
+        }
+        self.handles.clear();
+        self.queue.clear();
+        self.sent.clear();
+        self.queued_bytes = 0;
+        self.closed_emitted = true;
+        self.events.push_back(Event::Closed { reason });
+    }
+
+    /// Closes the connection; pending requests fail.
+    pub fn close(&mut self) {
+        self.close_with(CloseReason::Local);
+    }
+
+    /// The next output. After every input, call until it returns [`Output::Timeout`].
+    pub fn poll_output(&mut self, now: Duration) -> Output {
+        // Bytes already produced go first: a transport error code such as -404
+        // must reach the socket before the Closed event ends the driver.
+        if let Some(out) = self.take_transmit() {
+            return out;
+        }
+        if let Some(ev) = self.events.pop_front() {
+            return Output::Event(ev);
+        }
+        if matches!(self.phase, Phase::Ready) && !self.detached {
+            self.flush(now, false);
+        }
+        if let Some(out) = self.take_transmit() {
+            return out;
+        }
+        if let Some(ev) = self.events.pop_front() {
+            return Output::Event(ev);
+        }
+        Output::Timeout(self.next_deadline(now))
+    }
+
+    /// The next event, without producing output (no flush). A driver that
+    /// flushes several connections at once drains each one's events with
+    /// this, answers requests, calls [`Connection::flush_together`], then
+    /// takes the bytes with [`Connection::poll_output`] as usual.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn next_deadline(&self, now: Duration) -> Duration {
+        let far = now + Duration::from_secs(3600);
+        if matches!(self.phase, Phase::Closed) {
+            return far;
+        }
+        let mut d = far;
+        let mut consider = |t: Option<Duration>| {
+            if let Some(t) = t {
+                d = d.min(t);
+            }
+        };
+        consider(self.partial_since.map(|t| t + self.config.frame_timeout));
+        if !matches!(self.phase, Phase::Ready) {
+            consider(self.handshake_deadline);
+            return d;
+        }
+        consider(self.ack_since.map(|t| t + self.config.ack_delay));
+        if self.role == Role::Server {
+            consider(self.last_authenticated.map(|t| t + self.config.server_idle_timeout));
+        }
+        consider(self.next_ping);
+        consider(self.pong_deadline);
+        let oldest = self.sent.values().filter(|s| s.out.handle.is_some()).map(|s| s.sent_at).min();
+        consider(oldest.map(|t| t + self.config.request_timeout));
+        if self.role == Role::Client {
+            consider(self.salt_refresh_at());
+        }
+        d
+    }
+
+    /// Feeds input. Never panics; malformed input is dropped or closes the
+    /// connection with a typed reason, as the protocol requires.
+    pub fn handle_input(&mut self, input: Input<'_>, now: Duration) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.inflate_left = self.config.inflate_budget;
+        self.resend_left = self.config.max_resend_bytes;
+        match input {
+            Input::LinkLost => self.link_lost(None),
+            Input::Timeout => self.handle_timeout(now),
+            Input::Packet(p) => self.handle_packet(p, false, now),
+            Input::Bytes(b) => {
+                let Some(t) = &mut self.transport else {
+                    self.close_with(CloseReason::Config(ConfigError::BytesOnUnframed));
+                    return;
+                };
+                let mut frames = Vec::new();
+                let r = t.feed(b, &mut frames);
+                let mut opened = self.open_together(&mut frames).into_iter();
+                for f in frames {
+                    if matches!(self.phase, Phase::Closed) {
+                        return;
+                    }
+                    let opened = opened.next().flatten();
+                    match f {
+                        Frame::Packet { mut data, quick_ack } => match opened {
+                            Some(result) => self.handle_opened(&data, result, quick_ack, now),
+                            None => self.handle_packet(&mut data, quick_ack, now),
+                        },
+                        Frame::QuickAck(token) => {
+                            for handle in self.quick_acks.remove(&(token | 0x8000_0000)).unwrap_or_default() {
+                                self.events.push_back(Event::QuickAck { handle });
+                            }
+                        }
+                        Frame::TransportError(code) => self.transport_error(code),
+                    }
+                }
+                if let Err(e) = r {
+                    self.link_lost(Some(LinkLoss::Transport(e)));
+                    return;
+                }
+                let buffered = self.transport.as_ref().map_or(0, Transport::buffered);
+                self.partial_since = if buffered == 0 { None } else { self.partial_since.or(Some(now)) };
+            }
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Duration) {
+        if self.partial_since.is_some_and(|t| now >= t + self.config.frame_timeout) {
+            self.link_lost(Some(LinkLoss::FrameTimeout));
+            return;
+        }
+        if !matches!(self.phase, Phase::Ready) {
+            if self.handshake_deadline.is_some_and(|d| now >= d) {
+                self.close_with(CloseReason::Handshake(HandshakeError::Timeout));
+            }
+            return;
+        }
+        if self.pong_deadline.is_some_and(|d| now >= d) {
+            self.link_lost(Some(LinkLoss::PongTimeout));
+            return;
+        }
+        if self.role == Role::Server
+            && self.last_authenticated.is_some_and(|t| now >= t + self.config.server_idle_timeout)
+        {
+            self.close_with(CloseReason::IdleTimeout);
+            return;
+        }
+        let timeout = self.config.request_timeout;
+        let expired: Vec<i64> = self
+            .sent
+            .iter()
+            .filter(|(_, s)| s.out.handle.is_some() && now >= s.sent_at + timeout)
+            .map(|(id, _)| *id)
+            .collect();
+        // Before failing a request the server may have (the client role, a
+        // link attached), ask once for its state: "not received" re-sends it,
+        // "received" keeps waiting; it fails at the next expiry.
+        let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
+        let mut ask = Vec::new();
+        for id in &expired {
+            if let Some(s) = self.sent.get_mut(id)
+                && self.role == Role::Client
+                && !self.detached
+                && s.out.on_wire
+                && !s.out.state_asked
+                && s.session_id == current
+            {
+                s.out.state_asked = true;
+                s.sent_at = now.saturating_sub(timeout / 2);
+                ask.push(*id);
+            }
+        }
+        if !ask.is_empty() {
+            ask.sort_unstable();
+            self.push_service(MsgsStateReq { msg_ids: ask.clone() }.to_bytes(), true);
+        }
+        for id in expired.into_iter().filter(|id| !ask.contains(id)) {
+            if let Some(s) = self.sent.remove(&id)
+                && let Some(handle) = s.out.handle
+            {
+                let delivery = s.out.delivery();
+                self.handles.remove(&handle);
+                self.release(&s.out);
+                self.events.push_back(Event::RequestFailed { handle, error: RequestError::TimedOut { delivery } });
+            }
+        }
+        self.flush(now, false);
+    }
+
+    fn handshake_done(&mut self, result: HandshakeResult, now: Duration) {
+        self.temporary_key = result.expires_at.is_some();
+        self.start_session(result.auth_key, result.first_salt, result.time_offset, now);
+    }
+
+    fn start_session(&mut self, key: AuthKey, salt: i64, time_offset: i64, now: Duration) {
+        let session_entropy = self.sub_entropy();
+        let session_id = self.entropy.next_u64() as i64;
+        let session =
+            EncryptedSession::with_entropy(key.clone(), self.role, salt, session_id, time_offset, session_entropy);
+        self.session = Some(session);
+        self.phase = Phase::Ready;
+        self.handshake_deadline = None;
+        let ready = Event::Ready { auth_key: Box::new(key.clone()), salt, time_offset };
+        if self.role == Role::Server {
+            // The idle deadline runs from here; only accepted messages move it.
+            self.last_authenticated = Some(now);
+            // The salt schedule belongs to the key: every link of it shares it.
+            let key_state = self.store.as_ref().map(|s| s.key(key.id())).unwrap_or_default();
+            {
+                let mut k = key_state.lock();
+                if k.salts.is_empty() {
+                    k.salts.push_back(FutureSalt {
+                        valid_since: now.as_secs() as i32,
+                        valid_until: (now + self.config.salt_lifetime).as_secs() as i32,
+                        salt,
+                    });
+                }
+            }
+            self.key_state = Some(key_state);
+        } else {
+            self.next_ping = self.config.ping_interval.map(|i| now + i);
+        }
+        self.events.push_back(ready);
+    }
+}
+
+/// Messages real clients send with either seq_no parity and Telegram's
+/// servers accept so (docs/protocol.md, "seq_no parity"): pings (Pyrogram and
+/// its forks send them as not content-related), http_wait, acks (some
+/// clients number every message as content-related) and containers.
+fn parity_tolerant(body: &[u8]) -> bool {
+    matches!(
+        constructor(body),
+        Ping::ID | PingDelayDisconnect::ID | schema::HttpWait::ID | MsgsAck::ID | schema::MSG_CONTAINER
+    )
+}
+
+/// Server messages about one link's traffic, which a new link must not
+/// repeat (answers, updates and an unacknowledged new_session_created are
+/// kept across links: the client must still learn of the new session).
+fn is_session_notice(body: &[u8]) -> bool {
+    matches!(
+        constructor(body),
+        BadServerSalt::ID
+            | BadMsgNotification::ID
+            | Pong::ID
+            | FutureSalts::ID
+            | MsgsStateInfo::ID
+            | MsgDetailedInfo::ID
+            | MsgNewDetailedInfo::ID
+            | MsgsAllInfo::ID
+            | DestroySessionOk::ID
+            | DestroySessionNone::ID
+    ) || is_answered_service(body)
+}
+
+/// Service requests that are answered by content (pong, future_salts) and so
+/// stay kept until that answer, not merely until an ack.
+fn is_answered_service(body: &[u8]) -> bool {
+    matches!(constructor(body), Ping::ID | PingDelayDisconnect::ID | GetFutureSalts::ID)
+}
