@@ -48,7 +48,7 @@ pub fn unpack_authenticated(data: &[u8]) {
         let mut cfg = ConnectionConfig { transport: Transporting::Unframed, ..ConnectionConfig::default() };
         let mut conn = match role {
             Role::Client => {
-                cfg.resume = Some(Persisted { auth_key: fuzz_key(), salt: 0, time_offset: 0 });
+                cfg.resume = Some(Persisted::new(fuzz_key(), 0, 0));
                 Connection::client_with_entropy(cfg, now(), Box::new(SeededEntropy::new(1)))
             }
             Role::Server => {
@@ -177,7 +177,7 @@ pub fn connection_input(data: &[u8]) {
             transport: Transporting::Framed(TransportKind::Intermediate, None),
             ..ConnectionConfig::default()
         };
-        cfg.resume = Some(Persisted { auth_key: fuzz_key(), salt: 0, time_offset: 0 });
+        cfg.resume = Some(Persisted::new(fuzz_key(), 0, 0));
         Connection::client_with_entropy(cfg, now(), Box::new(SeededEntropy::new(5)))
     } else {
         connection_input_server()

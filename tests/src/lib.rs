@@ -135,7 +135,7 @@ impl Sim {
         if let Ok(mut k) = keys.lock() {
             k.insert(shared.id(), shared.clone());
         }
-        let persisted = (!handshake).then(|| Persisted { auth_key: shared, salt: 0, time_offset: 0 });
+        let persisted = (!handshake).then(|| Persisted::new(shared, 0, 0));
         let now = base_time();
         let placeholder =
             Connection::server_with_entropy(ConnectionConfig::default(), now, Box::new(SeededEntropy::new(0)));
@@ -353,7 +353,7 @@ impl Sim {
         match ev {
             Event::Ready { auth_key, salt, time_offset } => {
                 self.ready = true;
-                self.persisted = Some(Persisted { auth_key: *auth_key, salt, time_offset });
+                self.persisted = Some(Persisted::new(*auth_key, salt, time_offset));
             }
             Event::RpcResult { handle, body } => {
                 self.resolve(handle)?;

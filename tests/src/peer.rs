@@ -79,7 +79,7 @@ pub fn client(salt: i64, config: impl FnOnce(&mut ConnectionConfig)) -> Connecti
     let mut cfg = ConnectionConfig {
         transport: Transporting::Unframed,
         ping_interval: None,
-        resume: Some(Persisted { auth_key: shared_key(), salt, time_offset: 0 }),
+        resume: Some(Persisted::new(shared_key(), salt, 0)),
         ..ConnectionConfig::default()
     };
     config(&mut cfg);

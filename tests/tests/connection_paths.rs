@@ -21,7 +21,7 @@ fn pair(kind: TransportKind) -> (Connection, Connection) {
         ping_interval: None,
         ..ConnectionConfig::default()
     };
-    cc.resume = Some(Persisted { auth_key: shared_key(), salt: 0, time_offset: 0 });
+    cc.resume = Some(Persisted::new(shared_key(), 0, 0));
     (
         Connection::client_with_entropy(cc, NOW, Box::new(SeededEntropy::new(1))),
         Connection::server_with_entropy(sc, NOW, Box::new(SeededEntropy::new(2))),

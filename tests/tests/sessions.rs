@@ -4,6 +4,7 @@
 //! failures say how far a request got.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use mtproto_core::connection::{Connection, Persisted};
 use mtproto_core::connection::{Delivery, MemorySessionStore, RequestError, SendOptions, SessionStore};
 use mtproto_core::tl::schema::{self, BadServerSalt, MsgsAck, MsgsStateInfo, MsgsStateReq, NewSessionCreated};
 use mtproto_core::tl::{Deserialize, Serialize};
@@ -339,4 +340,68 @@ fn an_answer_given_after_the_link_went_is_sent_on_the_next_link() {
         .expect("the late answer on the new link");
     assert_eq!(i64::from_le_bytes(answer.body[4..12].try_into().unwrap()), req1);
     assert_eq!(&answer.body[12..], &api(101)[..]);
+}
+
+/// Moves packets between an unframed client and server until both are quiet.
+fn exchange(client: &mut Connection, server: &mut Connection) -> (Vec<Event>, Vec<Event>, Vec<Vec<u8>>) {
+    let (mut client_events, mut server_events, mut from_server) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..16 {
+        let (to_server, ev) = drain(client, NOW);
+        client_events.extend(ev);
+        for mut p in to_server.clone() {
+            server.handle_input(Input::Packet(&mut p), NOW);
+        }
+        let (to_client, ev) = drain(server, NOW);
+        for e in &ev {
+            if let Event::Request { req_msg_id, body } = e {
+                server.respond(*req_msg_id, body);
+            }
+        }
+        server_events.extend(ev);
+        let (more, ev) = drain(server, NOW);
+        server_events.extend(ev);
+        let answers: Vec<Vec<u8>> = to_client.into_iter().chain(more).collect();
+        for mut p in answers.clone() {
+            client.handle_input(Input::Packet(&mut p), NOW);
+        }
+        from_server.extend(answers.iter().cloned());
+        if to_server.is_empty() && answers.is_empty() {
+            break;
+        }
+    }
+    (client_events, server_events, from_server)
+}
+
+/// A client process that restarts from its saved state continues its
+/// session (and its salts): the server sends no new_session_created and no
+/// bad_server_salt, and the next request is answered.
+#[test]
+fn a_restarted_client_continues_its_session() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let mut server = peer::server(with_store);
+    // Acks go out at once, so nothing is left unacknowledged at the restart.
+    let mut client = peer::client(0, |c| c.ack_batch = 1);
+    let h = client.send(api(1), SendOptions::default());
+    let (events, _, _) = exchange(&mut client, &mut server);
+    assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{events:?}");
+    let session_id = client.session_id().unwrap();
+    let saved = Persisted::from_bytes(&client.persisted().unwrap().to_bytes()).unwrap();
+    assert_eq!(saved.session.map(|s| s.session_id), Some(session_id));
+    drop(client);
+    server.handle_input(Input::LinkLost, NOW);
+
+    let mut server = peer::server(with_store);
+    let mut client = peer::client(0, |c| {
+        c.resume = Some(saved);
+        c.ack_batch = 1;
+    });
+    assert_eq!(client.session_id(), Some(session_id), "the same session");
+    let h = client.send(api(2), SendOptions::default());
+    let (events, server_events, from_server) = exchange(&mut client, &mut server);
+    assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{events:?}");
+    assert!(!server_events.iter().any(|e| matches!(e, Event::NewSession { .. })), "{server_events:?}");
+    let sent = messages(&from_server, Direction::ServerToClient);
+    assert!(!sent.iter().any(|m| constructor(&m.body) == NewSessionCreated::ID));
+    assert!(!sent.iter().any(|m| constructor(&m.body) == BadServerSalt::ID), "the salt was saved too");
 }

@@ -92,15 +92,37 @@ proptest! {
 
 #[test]
 fn persisted_state_round_trips_and_resumes() {
-    use mtproto_core::connection::Persisted;
-    let p = Persisted { auth_key: mtproto_tests::shared_key(), salt: -42, time_offset: 3600 };
+    use mtproto_core::connection::{ContinuedSession, Persisted};
+    use mtproto_core::tl::schema::FutureSalt;
+    let p = Persisted::new(mtproto_tests::shared_key(), -42, 3600);
     let bytes = p.to_bytes();
-    assert_eq!(bytes.len(), Persisted::ENCODED_LEN);
+    assert_eq!(bytes.len(), Persisted::MIN_ENCODED_LEN);
     let back = Persisted::from_bytes(&bytes).unwrap();
     assert_eq!(back.auth_key, p.auth_key);
     assert_eq!((back.salt, back.time_offset), (-42, 3600));
+    assert!(back.session.is_none() && back.future_salts.is_empty());
     assert!(Persisted::from_bytes(&bytes[1..]).is_none());
     let mut wrong_version = bytes.to_vec();
     wrong_version[0] = 9;
     assert!(Persisted::from_bytes(&wrong_version).is_none());
+    // The first format (version 1: key, salt, offset) is still read.
+    let mut v1 = 1u32.to_le_bytes().to_vec();
+    v1.extend_from_slice(&bytes[4..276]);
+    assert_eq!(Persisted::from_bytes(&v1).map(|b| (b.salt, b.time_offset, b.session)), Some((-42, 3600, None)));
+    assert!(Persisted::from_bytes(&v1[..275]).is_none());
+    // A continued session and future salts round-trip; the salt count is checked.
+    let mut full = p.clone();
+    full.session = Some(ContinuedSession { session_id: 7, seq_count: 9, last_msg_id: 1 << 40 });
+    full.future_salts =
+        (0..70).map(|i| FutureSalt { valid_since: i, valid_until: i + 1, salt: i64::from(i) }).collect();
+    let bytes = full.to_bytes();
+    assert_eq!(bytes.len(), Persisted::MAX_ENCODED_LEN, "at most 64 salts are kept");
+    let back = Persisted::from_bytes(&bytes).unwrap();
+    assert_eq!(back.session, full.session);
+    assert_eq!(back.future_salts.len(), 64);
+    assert_eq!(back.future_salts[63].salt, 63);
+    assert!(Persisted::from_bytes(&bytes[..bytes.len() - 1]).is_none());
+    let mut bad_flag = bytes.to_vec();
+    bad_flag[276] = 2;
+    assert!(Persisted::from_bytes(&bad_flag).is_none());
 }

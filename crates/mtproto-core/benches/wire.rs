@@ -118,7 +118,7 @@ fn pair() -> (Connection, Connection) {
     sc.key_lookup = Some(Arc::new(move |_| Some(k.clone())));
     let mut cc =
         ConnectionConfig { transport: Transporting::Unframed, ping_interval: None, ..ConnectionConfig::default() };
-    cc.resume = Some(Persisted { auth_key: key(), salt: 0, time_offset: 0 });
+    cc.resume = Some(Persisted::new(key(), 0, 0));
     let mut client = Connection::client_with_entropy(cc, NOW, Box::new(SeededEntropy::new(1)));
     let mut server = Connection::server_with_entropy(sc, NOW, Box::new(SeededEntropy::new(2)));
     // One exchange to settle salt and session.

@@ -1,6 +1,7 @@
 //! Connection configuration with documented defaults.
 
 use crate::handshake::{ClientConfig, ServerConfig};
+use crate::tl::schema::FutureSalt;
 use crate::transport::{Obfuscation, TransportKind};
 use core::time::Duration;
 use mtproto_crypto::AuthKey;
@@ -19,7 +20,8 @@ pub enum Transporting {
 /// Finds the auth key for an auth_key_id (server role).
 pub type KeyLookup = Arc<dyn Fn(i64) -> Option<AuthKey> + Send + Sync>;
 
-/// What a caller saves to resume later without a new handshake.
+/// What a caller saves to resume later without a new handshake, even
+/// after a process restart ([`super::Connection::persisted`]).
 #[derive(Debug, Clone)]
 pub struct Persisted {
     /// The authorization key.
@@ -28,32 +30,106 @@ pub struct Persisted {
     pub salt: i64,
     /// Seconds to add to the local clock to get the server's.
     pub time_offset: i64,
+    /// Salts the server announced for later (get_future_salts), so a
+    /// resumed client switches salts on time without asking again; at
+    /// most [`Persisted::MAX_FUTURE_SALTS`] are kept.
+    pub future_salts: Vec<FutureSalt>,
+    /// The session to continue, when it may be continued (see
+    /// [`ContinuedSession`]); `None` starts a new session.
+    pub session: Option<ContinuedSession>,
+}
+
+/// A client session a resumed client continues: the server (which keeps a
+/// session about 10 minutes after its last link, see
+/// [`super::MemorySessionStore`]) then sends no new_session_created and
+/// re-sends the answers it still holds, which a restarted process no longer
+/// waits for and only acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContinuedSession {
+    /// The session id.
+    pub session_id: i64,
+    /// Content-related messages sent in it (the seq_no counter).
+    pub seq_count: i32,
+    /// The last msg_id sent in it: the next ones are larger.
+    pub last_msg_id: i64,
 }
 
 impl Persisted {
-    /// Bytes in [`Persisted::to_bytes`]: format version, key, salt, offset.
-    pub const ENCODED_LEN: usize = 4 + 256 + 8 + 8;
-    const VERSION: u32 = 1;
+    /// A key, salt and offset, with no future salts and a new session.
+    pub fn new(auth_key: AuthKey, salt: i64, time_offset: i64) -> Self {
+        Self { auth_key, salt, time_offset, future_salts: Vec::new(), session: None }
+    }
+
+    /// Most future salts [`Persisted::to_bytes`] keeps (Telegram hands out
+    /// at most 64).
+    pub const MAX_FUTURE_SALTS: usize = 64;
+    /// Bytes of the first format (version 1: key, salt, offset), still read.
+    const V1_LEN: usize = 4 + 256 + 8 + 8;
+    /// Bytes of the current format without future salts: version, key,
+    /// salt, offset, the continued session (flag, id, seq_count, last
+    /// msg_id) and the salt count.
+    pub const MIN_ENCODED_LEN: usize = Self::V1_LEN + 1 + 8 + 4 + 8 + 1;
+    /// Bytes of the current format with the most future salts.
+    pub const MAX_ENCODED_LEN: usize = Self::MIN_ENCODED_LEN + 16 * Self::MAX_FUTURE_SALTS;
+    const VERSION: u32 = 2;
 
     /// A stable binary form to store (it contains the key: keep it secret).
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut v = zeroize::Zeroizing::new(Vec::with_capacity(Self::ENCODED_LEN));
+        let salts = &self.future_salts[..self.future_salts.len().min(Self::MAX_FUTURE_SALTS)];
+        let mut v = zeroize::Zeroizing::new(Vec::with_capacity(Self::MIN_ENCODED_LEN + 16 * salts.len()));
         v.extend_from_slice(&Self::VERSION.to_le_bytes());
         v.extend_from_slice(self.auth_key.as_bytes());
         v.extend_from_slice(&self.salt.to_le_bytes());
         v.extend_from_slice(&self.time_offset.to_le_bytes());
+        let s = self.session.unwrap_or(ContinuedSession { session_id: 0, seq_count: 0, last_msg_id: 0 });
+        v.push(u8::from(self.session.is_some()));
+        v.extend_from_slice(&s.session_id.to_le_bytes());
+        v.extend_from_slice(&s.seq_count.to_le_bytes());
+        v.extend_from_slice(&s.last_msg_id.to_le_bytes());
+        v.push(salts.len() as u8);
+        for f in salts {
+            v.extend_from_slice(&f.valid_since.to_le_bytes());
+            v.extend_from_slice(&f.valid_until.to_le_bytes());
+            v.extend_from_slice(&f.salt.to_le_bytes());
+        }
         v
     }
 
-    /// Reads [`Persisted::to_bytes`] back; `None` for anything else.
+    /// Reads [`Persisted::to_bytes`] back (this format or the first one);
+    /// `None` for anything else.
     pub fn from_bytes(b: &[u8]) -> Option<Self> {
-        if b.len() != Self::ENCODED_LEN || b[..4] != Self::VERSION.to_le_bytes() {
+        let version = u32::from_le_bytes(b.get(..4)?.try_into().ok()?);
+        let key: [u8; 256] = b.get(4..260)?.try_into().ok()?;
+        let salt = i64::from_le_bytes(b.get(260..268)?.try_into().ok()?);
+        let time_offset = i64::from_le_bytes(b.get(268..276)?.try_into().ok()?);
+        let mut p = Self::new(AuthKey::from_bytes(key), salt, time_offset);
+        match version {
+            1 if b.len() == Self::V1_LEN => return Some(p),
+            Self::VERSION if b.len() >= Self::MIN_ENCODED_LEN => {}
+            _ => return None,
+        }
+        let rest = &b[Self::V1_LEN..];
+        let i64_at = |at: usize| rest.get(at..at + 8).and_then(|x| x.try_into().ok()).map(i64::from_le_bytes);
+        let i32_at = |at: usize| rest.get(at..at + 4).and_then(|x| x.try_into().ok()).map(i32::from_le_bytes);
+        let session = ContinuedSession { session_id: i64_at(1)?, seq_count: i32_at(9)?, last_msg_id: i64_at(13)? };
+        p.session = match rest[0] {
+            0 => None,
+            1 => Some(session),
+            _ => return None,
+        };
+        let count = usize::from(rest[21]);
+        if count > Self::MAX_FUTURE_SALTS || b.len() != Self::MIN_ENCODED_LEN + 16 * count {
             return None;
         }
-        let key: [u8; 256] = b[4..260].try_into().ok()?;
-        let salt = i64::from_le_bytes(b[260..268].try_into().ok()?);
-        let time_offset = i64::from_le_bytes(b[268..276].try_into().ok()?);
-        Some(Self { auth_key: AuthKey::from_bytes(key), salt, time_offset })
+        for i in 0..count {
+            let at = 22 + 16 * i;
+            p.future_salts.push(FutureSalt {
+                valid_since: i32_at(at)?,
+                valid_until: i32_at(at + 4)?,
+                salt: i64_at(at + 8)?,
+            });
+        }
+        Some(p)
     }
 }
 

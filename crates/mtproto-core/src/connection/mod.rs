@@ -28,7 +28,7 @@ mod replay;
 mod seen_sessions;
 mod store;
 
-pub use config::{ConnectionConfig, KeyLookup, Persisted, Transporting};
+pub use config::{ConnectionConfig, ContinuedSession, KeyLookup, Persisted, Transporting};
 pub use engine::Connection;
 pub use events::{
     CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,

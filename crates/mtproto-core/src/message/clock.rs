@@ -110,6 +110,12 @@ impl MsgIdClock {
         self.last = 0;
     }
 
+    /// Continues after `last` (a session resumed after a restart): every
+    /// later id is larger.
+    pub fn continue_after(&mut self, last: i64) {
+        self.last = self.last.max(last);
+    }
+
     /// The last msg_id handed out.
     pub fn last(&self) -> i64 {
         self.last

@@ -256,6 +256,13 @@ impl Connection {
         let mut me = Self::base(Role::Client, config, entropy);
         if let Some(p) = me.config.resume.clone() {
             me.start_session(p.auth_key, p.salt, p.time_offset, now);
+            me.future_salts = p.future_salts.into_iter().take(super::Persisted::MAX_FUTURE_SALTS).collect();
+            if let (Some(c), Some(s)) = (p.session, me.session.as_mut()) {
+                // The same session continues: no new_session_created, and
+                // msg_ids go on above the last one sent in it.
+                s.switch_to(c.session_id, c.seq_count);
+                s.clock_mut().continue_after(c.last_msg_id);
+            }
         } else if let Some(cc) = me.config.client.clone() {
             let (hs, packet) = ClientHandshake::start(cc, now, me.sub_entropy());
             me.handshake_deadline = Some(hs.deadline());
@@ -383,9 +390,24 @@ impl Connection {
     }
 
     /// What to save to resume without a handshake (once ready).
+    ///
+    /// A client's session may be continued (it is in
+    /// [`super::Persisted::session`]) while the Connection is ready or
+    /// detached from its link; after a close, the next start is a new
+    /// session. Save it again after a while: the future salts and the
+    /// session's counters move on.
     pub fn persisted(&self) -> Option<super::Persisted> {
         let s = self.session.as_ref()?;
-        Some(super::Persisted { auth_key: s.auth_key().clone(), salt: s.salt(), time_offset: s.clock().offset() })
+        let mut p = super::Persisted::new(s.auth_key().clone(), s.salt(), s.clock().offset());
+        if self.role == Role::Client {
+            p.future_salts = self.future_salts.iter().take(super::Persisted::MAX_FUTURE_SALTS).cloned().collect();
+            p.session = matches!(self.phase, Phase::Ready).then(|| super::ContinuedSession {
+                session_id: s.session_id(),
+                seq_count: s.seq_count(),
+                last_msg_id: s.clock().last(),
+            });
+        }
+        Some(p)
     }
 
     /// The current session id (once ready).
