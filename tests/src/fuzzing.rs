@@ -3,13 +3,15 @@
 //! Each function must return normally for any input.
 
 use core::time::Duration;
-use mtproto_core::connection::{ConnectionConfig, Persisted, Transporting};
+use mtproto_core::connection::{
+    ClientConnection, ClientOptions, Endpoint, Persisted, ServerConnection, ServerOptions, SessionOptions, Transporting,
+};
 use mtproto_core::handshake::{ClientConfig, ClientHandshake, ServerConfig, ServerHandshake, Step};
 use mtproto_core::message::{self, EncryptedSession, Role, container, gzip};
 use mtproto_core::tl::Deserialize;
 use mtproto_core::tl::schema::*;
 use mtproto_core::transport::{Frame, Transport, TransportKind};
-use mtproto_core::{Connection, Input, Output};
+use mtproto_core::{Input, Output};
 use mtproto_crypto::{AuthKey, Direction, SeededEntropy, envelope};
 
 fn now() -> Duration {
@@ -21,7 +23,7 @@ pub fn fuzz_key() -> AuthKey {
     crate::shared_key()
 }
 
-fn drain(conn: &mut Connection) {
+fn drain(conn: &mut dyn Endpoint) {
     for _ in 0..10_000 {
         if let Output::Timeout(_) = conn.poll_output(now()) {
             return;
@@ -45,19 +47,20 @@ pub fn unpack_raw(data: &[u8]) {
 pub fn unpack_authenticated(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
     for role in [Role::Client, Role::Server] {
-        let mut cfg = ConnectionConfig { transport: Transporting::Unframed, ..ConnectionConfig::default() };
-        let mut conn = match role {
+        let session = SessionOptions { transport: Transporting::Unframed, ..SessionOptions::default() };
+        let mut conn: Box<dyn Endpoint> = match role {
             Role::Client => {
-                cfg.resume = Some(Persisted::new(fuzz_key(), 0, 0));
-                Connection::client_with_entropy(cfg, now(), Box::new(SeededEntropy::new(1)))
+                let cfg = ClientOptions { session, ..ClientOptions::resume(Persisted::new(fuzz_key(), 0, 0)) };
+                Box::new(ClientConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(1))))
             }
             Role::Server => {
                 let key = fuzz_key();
+                let mut cfg = ServerOptions { session, ..ServerOptions::default() };
                 cfg.key_lookup = Some(std::sync::Arc::new(move |_| Some(key.clone())));
-                Connection::server_with_entropy(cfg, now(), Box::new(SeededEntropy::new(2)))
+                Box::new(ServerConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(2))))
             }
         };
-        drain(&mut conn);
+        drain(&mut *conn);
         let session_id = conn.session_id().unwrap_or(0);
         let mut plain = Vec::with_capacity(rest.len() + 64);
         if mode & 1 == 0 {
@@ -80,9 +83,9 @@ pub fn unpack_authenticated(data: &[u8]) {
         let dir = if role == Role::Client { Direction::ServerToClient } else { Direction::ClientToServer };
         if envelope::encrypt_in_place(&fuzz_key(), dir, &mut packet).is_ok() {
             conn.handle_input(Input::Packet(&mut packet), now());
-            drain(&mut conn);
+            drain(&mut *conn);
             conn.handle_input(Input::Timeout, now() + Duration::from_secs(5));
-            drain(&mut conn);
+            drain(&mut *conn);
         }
     }
 }
@@ -172,19 +175,16 @@ pub fn handshake(data: &[u8]) {
 /// Arbitrary framed bytes into a Connection of either role.
 pub fn connection_input(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let mut conn = if mode & 1 == 0 {
-        let mut cfg = ConnectionConfig {
-            transport: Transporting::Framed(TransportKind::Intermediate, None),
-            ..ConnectionConfig::default()
-        };
-        cfg.resume = Some(Persisted::new(fuzz_key(), 0, 0));
-        Connection::client_with_entropy(cfg, now(), Box::new(SeededEntropy::new(5)))
+    let mut conn: Box<dyn Endpoint> = if mode & 1 == 0 {
+        let mut cfg = ClientOptions::resume(Persisted::new(fuzz_key(), 0, 0));
+        cfg.session.transport = Transporting::Framed(TransportKind::Intermediate, None);
+        Box::new(ClientConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(5))))
     } else {
-        connection_input_server()
+        Box::new(connection_input_server())
     };
     for chunk in rest.chunks((mode as usize >> 1).max(1)) {
         conn.handle_input(Input::Bytes(chunk), now());
-        drain(&mut conn);
+        drain(&mut *conn);
     }
 }
 
@@ -202,15 +202,13 @@ pub fn proxy_secret(data: &[u8]) {
 /// The server of [`connection_input`]: intermediate framing, a handshake
 /// configuration, and the fuzz key known (so seeds can carry encrypted
 /// sessions, replays and session switches under it).
-pub fn connection_input_server() -> Connection {
-    let mut cfg = ConnectionConfig {
-        transport: Transporting::Framed(TransportKind::Intermediate, None),
-        ..ConnectionConfig::default()
-    };
-    cfg.server = ServerConfig::new(vec![crate::server_rsa_key().clone()]).ok();
+pub fn connection_input_server() -> ServerConnection {
+    let mut cfg = ServerOptions::default();
+    cfg.session.transport = Transporting::Framed(TransportKind::Intermediate, None);
+    cfg.handshake = ServerConfig::new(vec![crate::server_rsa_key().clone()]).ok();
     let key = fuzz_key();
     cfg.key_lookup = Some(std::sync::Arc::new(move |id| (id == key.id()).then(|| key.clone())));
-    Connection::server_with_entropy(cfg, now(), Box::new(SeededEntropy::new(6)))
+    ServerConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(6)))
 }
 
 /// Differential: the multi-buffer and fused fast paths against the one-by-one

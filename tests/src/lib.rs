@@ -1,4 +1,4 @@
-//! Deterministic simulation: a client and a server [`Connection`] wired
+//! Deterministic simulation: a [`ClientConnection`] and a [`ServerConnection`] wired
 //! together in memory under a virtual clock and a seeded, faulty network.
 //!
 //! Every run is a pure function of its seed and [`Faults`]; a failing seed
@@ -9,11 +9,10 @@ pub mod heap;
 pub mod peer;
 
 use core::time::Duration;
-use mtproto_core::connection::{
-    ConnectionConfig, MemorySessionStore, Persisted, SendOptions, SessionStore, Transporting,
-};
+use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
+use mtproto_core::connection::{MemorySessionStore, Persisted, SendOptions, SessionStore, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
-use mtproto_core::{Connection, Event, Input, Output, RequestHandle};
+use mtproto_core::{Event, Input, Output, RequestHandle};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, Entropy, SeededEntropy};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -84,7 +83,7 @@ pub struct Report {
 pub const BAD_MSG_CODES: [i32; 11] = [16, 17, 18, 19, 20, 32, 33, 34, 35, 48, 64];
 
 struct Server {
-    conn: Connection,
+    conn: ServerConnection,
     /// Sessions the server started (new_session_created), as seen by the client.
     epoch: u64,
     executed: HashMap<u64, HashSet<u64>>,
@@ -97,7 +96,7 @@ struct Server {
 /// One simulation.
 pub struct Sim {
     /// The client.
-    pub client: Connection,
+    pub client: ClientConnection,
     server: Server,
     now: Duration,
     faults: Faults,
@@ -138,8 +137,8 @@ impl Sim {
         let persisted = (!handshake).then(|| Persisted::new(shared, 0, 0));
         let now = base_time();
         let placeholder =
-            Connection::server_with_entropy(ConnectionConfig::default(), now, Box::new(SeededEntropy::new(0)));
-        let client = Connection::server_with_entropy(ConnectionConfig::default(), now, Box::new(SeededEntropy::new(0)));
+            ServerConnection::with_entropy(ServerOptions::default(), now, Box::new(SeededEntropy::new(0)));
+        let client = ClientConnection::with_entropy(ClientOptions::default(), now, Box::new(SeededEntropy::new(0)));
         let mut sim = Self {
             client,
             server: Server {
@@ -173,14 +172,14 @@ impl Sim {
 
     /// (Re)creates both ends: a client that resumes a saved key when it has
     /// one and shakes hands otherwise, and a server that knows every key so far.
-    fn server_config(&self) -> ConnectionConfig {
+    fn server_config(&self) -> ServerOptions {
         let key = server_rsa_key();
         let keys = Arc::clone(&self.keys);
-        let mut server_cfg = ConnectionConfig::server(ServerConfig::new(vec![key.clone()]).expect("server config"));
-        server_cfg.transport = Transporting::Unframed;
+        let mut server_cfg = ServerOptions::new(ServerConfig::new(vec![key.clone()]).expect("server config"));
+        server_cfg.session.transport = Transporting::Unframed;
         server_cfg.key_lookup = Some(Arc::new(move |id| keys.lock().ok().and_then(|k| k.get(&id).cloned())));
         let store: Arc<dyn SessionStore> = self.server.store.clone();
-        server_cfg.session_store = Some(store);
+        server_cfg.session_store = store;
         server_cfg
     }
 
@@ -204,7 +203,7 @@ impl Sim {
         // not the session's); answers it still had go nowhere.
         while !matches!(self.server.conn.poll_output(now), Output::Timeout(_)) {}
         let cfg = self.server_config();
-        self.server.conn = Connection::server_with_entropy(cfg, now, Box::new(SeededEntropy::new(self.rng.next_u64())));
+        self.server.conn = ServerConnection::with_entropy(cfg, now, Box::new(SeededEntropy::new(self.rng.next_u64())));
         if !self.client.is_detached() {
             let cnow = self.client_now();
             self.client.handle_input(Input::LinkLost, cnow);
@@ -217,16 +216,16 @@ impl Sim {
     fn connect(&mut self) {
         let server_cfg = self.server_config();
         let key = server_rsa_key();
-        let mut client_cfg = ConnectionConfig::client(ClientConfig::new(vec![key.public_key().clone()], 2));
-        client_cfg.transport = Transporting::Unframed;
+        let mut client_cfg = ClientOptions::new(ClientConfig::new(vec![key.public_key().clone()], 2));
+        client_cfg.session.transport = Transporting::Unframed;
         client_cfg.request_timeout = Duration::from_secs(20);
         client_cfg.ping_interval = Some(Duration::from_secs(30));
         client_cfg.resume = self.persisted.clone();
         let cnow = self.client_now();
         self.client =
-            Connection::client_with_entropy(client_cfg, cnow, Box::new(SeededEntropy::new(self.rng.next_u64())));
+            ClientConnection::with_entropy(client_cfg, cnow, Box::new(SeededEntropy::new(self.rng.next_u64())));
         self.server.conn =
-            Connection::server_with_entropy(server_cfg, self.now, Box::new(SeededEntropy::new(self.rng.next_u64())));
+            ServerConnection::with_entropy(server_cfg, self.now, Box::new(SeededEntropy::new(self.rng.next_u64())));
         self.server.epoch += 1;
         self.to_server.clear();
         self.to_client.clear();
@@ -521,7 +520,7 @@ impl Sim {
     }
 
     /// The server connection (for fault injection in tests).
-    pub fn server_mut(&mut self) -> &mut Connection {
+    pub fn server_mut(&mut self) -> &mut ServerConnection {
         &mut self.server.conn
     }
 

@@ -1,14 +1,15 @@
 //! A hand-driven peer for tests that must craft exactly the packets a
 //! hostile or unusual peer sends: an [`EncryptedSession`] under the shared
-//! key, talking unframed packets to one [`Connection`] of the other role.
+//! key, talking unframed packets to one [`ServerConnection`] or [`ClientConnection`] of the other role.
 
 use crate::shared_key;
 use core::time::Duration;
-use mtproto_core::connection::{ConnectionConfig, Persisted, Transporting};
+use mtproto_core::connection::{ClientConnection, ClientOptions, Endpoint, ServerConnection, ServerOptions};
+use mtproto_core::connection::{Persisted, Transporting};
 use mtproto_core::message::{EncryptedSession, Role, container, parse_decrypted};
 use mtproto_core::tl::schema::{self, BadServerSalt, Ping};
 use mtproto_core::tl::{Deserialize, Reader, Serialize};
-use mtproto_core::{Connection, Event, Input, Output};
+use mtproto_core::{Event, Input, Output};
 use mtproto_crypto::{Direction, SeededEntropy, envelope};
 use std::sync::Arc;
 
@@ -53,7 +54,7 @@ pub fn open(packet: &[u8], dir: Direction) -> Vec<Received> {
 }
 
 /// Drains a Connection: its transmits (raw packets: unframed) and events.
-pub fn drain(conn: &mut Connection, now: Duration) -> (Vec<Vec<u8>>, Vec<Event>) {
+pub fn drain(conn: &mut impl Endpoint, now: Duration) -> (Vec<Vec<u8>>, Vec<Event>) {
     let mut packets = Vec::new();
     let mut events = Vec::new();
     loop {
@@ -66,24 +67,21 @@ pub fn drain(conn: &mut Connection, now: Duration) -> (Vec<Vec<u8>>, Vec<Event>)
 }
 
 /// A server Connection (unframed) that knows the shared key.
-pub fn server(config: impl FnOnce(&mut ConnectionConfig)) -> Connection {
+pub fn server(config: impl FnOnce(&mut ServerOptions)) -> ServerConnection {
     let key = shared_key();
-    let mut cfg = ConnectionConfig { transport: Transporting::Unframed, ..ConnectionConfig::default() };
+    let mut cfg = ServerOptions::default();
+    cfg.session.transport = Transporting::Unframed;
     cfg.key_lookup = Some(Arc::new(move |id| (id == key.id()).then(|| key.clone())));
     config(&mut cfg);
-    Connection::server_with_entropy(cfg, NOW, Box::new(SeededEntropy::new(77)))
+    ServerConnection::with_entropy(cfg, NOW, Box::new(SeededEntropy::new(77)))
 }
 
 /// A client Connection (unframed) resuming with the shared key, no pings.
-pub fn client(salt: i64, config: impl FnOnce(&mut ConnectionConfig)) -> Connection {
-    let mut cfg = ConnectionConfig {
-        transport: Transporting::Unframed,
-        ping_interval: None,
-        resume: Some(Persisted::new(shared_key(), salt, 0)),
-        ..ConnectionConfig::default()
-    };
+pub fn client(salt: i64, config: impl FnOnce(&mut ClientOptions)) -> ClientConnection {
+    let mut cfg = ClientOptions { ping_interval: None, ..ClientOptions::resume(Persisted::new(shared_key(), salt, 0)) };
+    cfg.session.transport = Transporting::Unframed;
     config(&mut cfg);
-    Connection::client_with_entropy(cfg, NOW, Box::new(SeededEntropy::new(78)))
+    ClientConnection::with_entropy(cfg, NOW, Box::new(SeededEntropy::new(78)))
 }
 
 /// A hand-driven client talking to a server Connection.
@@ -122,7 +120,7 @@ impl FakeClient {
 
     /// Learns the server's salt: a ping with a wrong salt, answered by
     /// bad_server_salt. Returns the server's events.
-    pub fn learn_salt(&mut self, server: &mut Connection, now: Duration) -> Vec<Event> {
+    pub fn learn_salt(&mut self, server: &mut ServerConnection, now: Duration) -> Vec<Event> {
         let mut p = self.packet(&Ping { ping_id: 1 }.to_bytes(), true, now);
         server.handle_input(Input::Packet(&mut p), now);
         let (packets, events) = drain(server, now);

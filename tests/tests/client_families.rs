@@ -38,7 +38,7 @@ fn zlib_packed(body: &[u8]) -> Vec<u8> {
     packed
 }
 
-fn ready_server() -> (mtproto_core::Connection, FakeClient) {
+fn ready_server() -> (mtproto_core::ServerConnection, FakeClient) {
     let mut server = peer::server(|_| {});
     let mut c = FakeClient::new(0xfa);
     c.learn_salt(&mut server, NOW);
@@ -136,8 +136,9 @@ fn transport_error_codes_have_a_policy() {
     use core::time::Duration;
     use mtproto_core::connection::{CloseReason, LinkLoss, TransportFailure, Transporting};
     use mtproto_core::transport::TransportKind;
-    let framed =
-        |c: &mut mtproto_core::ConnectionConfig| c.transport = Transporting::Framed(TransportKind::Intermediate, None);
+    let framed = |c: &mut mtproto_core::ClientOptions| {
+        c.session.transport = Transporting::Framed(TransportKind::Intermediate, None)
+    };
     let code = |c: i32| [4u32.to_le_bytes(), c.to_le_bytes()].concat();
     for (c, expected) in
         [(-404, TransportFailure::AuthKeyUnknown { temporary: false }), (-444, TransportFailure::BadDcId)]

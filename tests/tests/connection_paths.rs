@@ -3,34 +3,33 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use core::time::Duration;
-use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};
+use mtproto_core::connection::{
+    ClientConnection, ClientOptions, Persisted, SendOptions, ServerConnection, ServerOptions, Transporting,
+};
 use mtproto_core::transport::TransportKind;
-use mtproto_core::{Connection, Event, Input, Output, RequestHandle};
+use mtproto_core::{Event, Input, Output, RequestHandle};
 use mtproto_crypto::SeededEntropy;
 use mtproto_tests::shared_key;
 use std::sync::Arc;
 
 const NOW: Duration = Duration::from_secs(1_780_000_000);
 
-fn pair(kind: TransportKind) -> (Connection, Connection) {
+fn pair(kind: TransportKind) -> (ClientConnection, ServerConnection) {
     let key = shared_key();
-    let mut sc = ConnectionConfig { transport: Transporting::Framed(kind, None), ..ConnectionConfig::default() };
+    let mut sc = ServerOptions::default();
+    sc.session.transport = Transporting::Framed(kind, None);
     sc.key_lookup = Some(Arc::new(move |_| Some(key.clone())));
-    let mut cc = ConnectionConfig {
-        transport: Transporting::Framed(kind, None),
-        ping_interval: None,
-        ..ConnectionConfig::default()
-    };
-    cc.resume = Some(Persisted::new(shared_key(), 0, 0));
+    let mut cc = ClientOptions { ping_interval: None, ..ClientOptions::resume(Persisted::new(shared_key(), 0, 0)) };
+    cc.session.transport = Transporting::Framed(kind, None);
     (
-        Connection::client_with_entropy(cc, NOW, Box::new(SeededEntropy::new(1))),
-        Connection::server_with_entropy(sc, NOW, Box::new(SeededEntropy::new(2))),
+        ClientConnection::with_entropy(cc, NOW, Box::new(SeededEntropy::new(1))),
+        ServerConnection::with_entropy(sc, NOW, Box::new(SeededEntropy::new(2))),
     )
 }
 
 /// Moves bytes both ways until idle; the server echoes requests. Returns the
 /// client's events and how many packets (transmits) the client produced.
-fn pump(client: &mut Connection, server: &mut Connection) -> (Vec<Event>, usize) {
+fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> (Vec<Event>, usize) {
     let mut events = Vec::new();
     let mut client_transmits = 0;
     loop {
@@ -107,7 +106,7 @@ fn many_packets_in_one_flush_are_sealed_together() {
 }
 
 /// Collects what the client transmits right now.
-fn flush(client: &mut Connection) -> Vec<Vec<u8>> {
+fn flush(client: &mut ClientConnection) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         match client.poll_output(NOW) {
@@ -152,7 +151,7 @@ fn frames_arriving_together_are_decrypted_together() {
 }
 
 /// Both worlds start alike (seeded entropy, fixed time); one flushes its two
-/// server connections separately, the other with `Connection::flush_together`.
+/// server connections separately, the other with `ServerConnection::flush_together`.
 fn answers_from_two_servers(together: bool) -> (Vec<Vec<u8>>, usize) {
     let (mut c1, mut s1) = pair(TransportKind::Intermediate);
     let (mut c2, mut s2) = pair(TransportKind::Intermediate);
@@ -191,7 +190,7 @@ fn answers_from_two_servers(together: bool) -> (Vec<Vec<u8>>, usize) {
     }
     if together {
         assert!(s1.stats().queued > 0 && s2.stats().queued > 0);
-        Connection::flush_together(&mut [&mut s1, &mut s2], NOW);
+        ServerConnection::flush_together(&mut [&mut s1, &mut s2], NOW);
         // Both answers were framed and sealed by that call.
         assert_eq!((s1.stats().queued, s2.stats().queued), (0, 0));
     }

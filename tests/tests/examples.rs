@@ -11,7 +11,7 @@ fn example(name: &str) -> PathBuf {
 }
 
 /// One server thread, six clients with real handshakes, answers sealed across
-/// connections with `Connection::flush_together`: every answer must arrive intact.
+/// connections with `ServerConnection::flush_together`: every answer must arrive intact.
 #[test]
 fn batch_server_example_answers_everything() {
     let out = Command::new(example("batch_server")).args(["6", "40"]).output().unwrap();

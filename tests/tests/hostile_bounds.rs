@@ -6,10 +6,11 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use core::time::Duration;
+use mtproto_core::Input;
+use mtproto_core::connection::ServerConnection;
 use mtproto_core::message::container::{self, ContainerBuilder};
 use mtproto_core::tl::Serialize;
 use mtproto_core::tl::schema::{MsgResendReq, MsgsStateReq, Ping};
-use mtproto_core::{Connection, Input};
 use mtproto_tests::heap::{SERIAL, live, peak_during as measure};
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, drain};
 
@@ -81,7 +82,7 @@ fn server_bounds() {
 }
 
 /// The salt a server currently wants (learned by a throwaway client).
-fn c_salt(server: &mut Connection) -> i64 {
+fn c_salt(server: &mut ServerConnection) -> i64 {
     let mut probe = FakeClient::new(0x7777_0000);
     probe.learn_salt(server, NOW);
     probe.session.salt()

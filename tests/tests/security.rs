@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use core::time::Duration;
-use mtproto_core::connection::SendOptions;
+use mtproto_core::connection::{ClientConnection, ClientOptions, SendOptions, ServerConnection};
 use mtproto_core::message::container::ContainerBuilder;
 use mtproto_core::tl::Deserialize;
 use mtproto_core::tl::Serialize;
@@ -11,7 +11,7 @@ use mtproto_core::tl::schema::{
     self, BadMsgNotification, FutureSalt, FutureSalts, MsgDetailedInfo, MsgResendReq, MsgsAck, MsgsStateInfo, Ping,
     Pong, RpcAnswerDropped, RpcDropAnswer,
 };
-use mtproto_core::{Connection, Event, Input};
+use mtproto_core::{Event, Input};
 use mtproto_crypto::Direction;
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, constructor, drain, open};
 use proptest::prelude::*;
@@ -80,7 +80,7 @@ proptest! {
 fn a_known_key_id_without_a_valid_msg_key_starts_no_session() {
     use mtproto_core::connection::Transporting;
     use mtproto_core::transport::TransportKind;
-    let mut server = peer::server(|c| c.transport = Transporting::Framed(TransportKind::Intermediate, None));
+    let mut server = peer::server(|c| c.session.transport = Transporting::Framed(TransportKind::Intermediate, None));
     let mut packet = mtproto_tests::shared_key().id_bytes().to_vec();
     packet.extend((0..64u8).map(|i| i.wrapping_mul(37)));
     let framed = [&[0xee; 4][..], &(packet.len() as u32).to_le_bytes(), &packet].concat();
@@ -130,7 +130,7 @@ fn queued_bytes_do_not_leak_with_gzip() {
 }
 
 /// Sends one request from a fresh client and returns (client, fake server, the request's msg_id, handle).
-fn one_request() -> (Connection, FakeServer, i64, mtproto_core::RequestHandle) {
+fn one_request() -> (ClientConnection, FakeServer, i64, mtproto_core::RequestHandle) {
     let mut client = peer::client(7, |_| {});
     let srv = FakeServer::new(client.session_id().unwrap(), 7);
     let h = client.send(api(9), SendOptions::default());
@@ -201,7 +201,7 @@ fn container_inner_messages_are_checked_like_top_level_ones() {
 }
 
 /// Server: answers `n` requests of `size` bytes each and returns the answers' msg_ids.
-fn answered(server: &mut Connection, c: &mut FakeClient, n: u32, size: usize) -> Vec<(i64, i64, i32)> {
+fn answered(server: &mut ServerConnection, c: &mut FakeClient, n: u32, size: usize) -> Vec<(i64, i64, i32)> {
     let mut got = Vec::new();
     for i in 0..n {
         let mut p = c.packet(&api(100 + i), true, NOW);
@@ -226,7 +226,7 @@ fn answered(server: &mut Connection, c: &mut FakeClient, n: u32, size: usize) ->
 /// Finding 7e: one msg_resend_req re-sends at most 1 MiB of kept answers.
 #[test]
 fn one_resend_request_re_sends_a_bounded_amount() {
-    let mut server = peer::server(|c| c.gzip_threshold = usize::MAX);
+    let mut server = peer::server(|c| c.session.gzip_threshold = usize::MAX);
     let mut c = FakeClient::new(0x66);
     c.learn_salt(&mut server, NOW);
     let answers = answered(&mut server, &mut c, 40, 100 << 10);
@@ -282,15 +282,13 @@ fn acks_and_pings_are_answered_not_passed_on() {
 /// with 384 bits of the parent, not from `SeededEntropy::new(parent.next_u64())`.
 #[test]
 fn handshake_nonce_is_not_a_function_of_one_u64_of_the_parent() {
-    use mtproto_core::connection::{ConnectionConfig, Transporting};
+    use mtproto_core::connection::Transporting;
     use mtproto_core::handshake::ClientConfig;
     use mtproto_core::tl::schema::ReqPqMulti;
     use mtproto_crypto::{Entropy, SeededEntropy};
-    let cfg = ConnectionConfig {
-        transport: Transporting::Unframed,
-        ..ConnectionConfig::client(ClientConfig::new(vec![mtproto_tests::server_rsa_key().public_key().clone()], 2))
-    };
-    let mut client = Connection::client_with_entropy(cfg, NOW, Box::new(SeededEntropy::new(5)));
+    let mut cfg = ClientOptions::new(ClientConfig::new(vec![mtproto_tests::server_rsa_key().public_key().clone()], 2));
+    cfg.session.transport = Transporting::Unframed;
+    let mut client = ClientConnection::with_entropy(cfg, NOW, Box::new(SeededEntropy::new(5)));
     let (packets, _) = drain(&mut client, NOW);
     let plain = mtproto_core::message::unpack_plain(&packets[0]).unwrap();
     let nonce = ReqPqMulti::from_bytes(plain.body).unwrap().nonce;
@@ -379,7 +377,7 @@ fn refused_replays_do_not_move_the_idle_deadline() {
 /// container of many msg_resend_req does not multiply it.
 #[test]
 fn resend_budget_is_per_input() {
-    let mut server = peer::server(|c| c.gzip_threshold = usize::MAX);
+    let mut server = peer::server(|c| c.session.gzip_threshold = usize::MAX);
     let mut c = FakeClient::new(0xc1);
     c.learn_salt(&mut server, NOW);
     let answers = answered(&mut server, &mut c, 30, 100 << 10);

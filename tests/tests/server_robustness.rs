@@ -7,11 +7,12 @@
 mod common;
 
 use common::std_driver::{Flow, Wire, drive, now};
-use mtproto_core::connection::{ConnectionConfig, SendOptions};
+use mtproto_core::Event;
+use mtproto_core::connection::SendOptions;
+use mtproto_core::connection::{ClientConnection, ClientOptions};
 use mtproto_core::handshake::ClientConfig;
 use mtproto_core::tl::Serialize;
 use mtproto_core::tl::schema::ReqPqMulti;
-use mtproto_core::{Connection, Event};
 use mtproto_tests::server_rsa_key;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -77,8 +78,8 @@ fn hostile(kind: usize) -> (Vec<u8>, Option<Vec<u8>>) {
 fn honest_client(addr: std::net::SocketAddr, requests: u64) -> Result<Duration, String> {
     let started = Instant::now();
     let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    let mut conn = Connection::client(
-        ConnectionConfig::client(ClientConfig::new(vec![server_rsa_key().public_key().clone()], 2)),
+    let mut conn = ClientConnection::new(
+        ClientOptions::new(ClientConfig::new(vec![server_rsa_key().public_key().clone()], 2)),
         now(),
     )
     .unwrap();
@@ -116,8 +117,8 @@ fn honest_client(addr: std::net::SocketAddr, requests: u64) -> Result<Duration, 
 #[test]
 fn hundreds_of_hostile_connections_and_an_honest_client() {
     let server = common::start(400, |cfg| {
-        cfg.frame_timeout = Duration::from_secs(2);
-        if let Some(s) = cfg.server.as_mut() {
+        cfg.session.frame_timeout = Duration::from_secs(2);
+        if let Some(s) = cfg.handshake.as_mut() {
             s.timeout = Duration::from_secs(3);
         }
     });
@@ -176,7 +177,7 @@ fn hundreds_of_hostile_connections_and_an_honest_client() {
 
 #[test]
 fn connection_cap_refuses_excess() {
-    let server = common::start(2, |cfg| cfg.frame_timeout = Duration::from_secs(2));
+    let server = common::start(2, |cfg| cfg.session.frame_timeout = Duration::from_secs(2));
     let _a = TcpStream::connect(server.addr).unwrap();
     let _b = TcpStream::connect(server.addr).unwrap();
     std::thread::sleep(Duration::from_millis(200));

@@ -7,10 +7,11 @@
 //! the suite runs 5,000 and bounds them.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use mtproto_core::connection::ServerConnection;
 use mtproto_core::connection::{MemorySessionStore, SessionStore};
 use mtproto_core::tl::Serialize;
 use mtproto_core::tl::schema::{self, MsgsAck};
-use mtproto_core::{Connection, Event, Input};
+use mtproto_core::{Event, Input};
 use mtproto_crypto::Direction;
 use mtproto_tests::heap::{SERIAL, live, peak_during};
 use mtproto_tests::peer::{self, FakeClient, NOW, constructor, drain, open};
@@ -26,7 +27,7 @@ fn sessions() -> usize {
 
 /// One link's life: three requests, answered, the answers acknowledged, then
 /// the link closes and the session goes to the store.
-fn serve_and_close(server: &mut Connection, c: &mut FakeClient) {
+fn serve_and_close(server: &mut ServerConnection, c: &mut FakeClient) {
     let mut out = Vec::new();
     for i in 0..3u32 {
         let mut p = c.packet(&[0x1234_5678u32.to_le_bytes(), i.to_le_bytes()].concat(), true, NOW);
@@ -57,7 +58,7 @@ fn idle_sessions_and_links_are_small_and_resume_fast() {
     let mut salt = 0;
     let before = live();
     for (i, c) in clients.iter_mut().enumerate() {
-        let mut server = peer::server(|cfg| cfg.session_store = Some(Arc::clone(&dyn_store)));
+        let mut server = peer::server(|cfg| cfg.session_store = Arc::clone(&dyn_store));
         if i == 0 {
             c.learn_salt(&mut server, NOW);
             salt = c.session.salt();
@@ -77,16 +78,16 @@ fn idle_sessions_and_links_are_small_and_resume_fast() {
     // Idle links: open server Connections that received nothing.
     let links: usize = n.min(10_000);
     let before = live();
-    let idle: Vec<Connection> = (0..links).map(|_| peer::server(|_| {})).collect();
+    let idle: Vec<ServerConnection> = (0..links).map(|_| peer::server(|_| {})).collect();
     let per_link = live().saturating_sub(before) / links;
     eprintln!(
-        "{links} idle server links: {per_link} bytes each (the Connection itself included, {} of them)",
-        std::mem::size_of::<Connection>()
+        "{links} idle server links: {per_link} bytes each (the ServerConnection itself included, {} of them)",
+        std::mem::size_of::<ServerConnection>()
     );
     drop(idle);
     // Continuing a saved session on a new link: the first message's cost.
     let c = clients.last_mut().unwrap();
-    let mut server = peer::server(|cfg| cfg.session_store = Some(Arc::clone(&dyn_store)));
+    let mut server = peer::server(|cfg| cfg.session_store = Arc::clone(&dyn_store));
     let mut p = c.packet(&[0x1234_5678u32.to_le_bytes(), 9u32.to_le_bytes()].concat(), true, NOW);
     let t = Instant::now();
     let (peak, _) = peak_during(|| server.handle_input(Input::Packet(&mut p), NOW));

@@ -4,7 +4,7 @@
 //! failures say how far a request got.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use mtproto_core::connection::{Connection, Persisted};
+use mtproto_core::connection::{ClientConnection, Persisted, ServerConnection};
 use mtproto_core::connection::{Delivery, MemorySessionStore, RequestError, SendOptions, SessionStore};
 use mtproto_core::tl::schema::{self, BadServerSalt, MsgsAck, MsgsStateInfo, MsgsStateReq, NewSessionCreated};
 use mtproto_core::tl::{Deserialize, Serialize};
@@ -33,7 +33,7 @@ fn requests(events: &[Event]) -> Vec<(i64, Vec<u8>)> {
 #[test]
 fn server_continues_a_session_on_a_new_link() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
     let mut first = peer::server(with_store);
     let mut c = FakeClient::new(0x5e55);
     c.learn_salt(&mut first, NOW);
@@ -77,7 +77,7 @@ fn server_continues_a_session_on_a_new_link() {
 #[test]
 fn an_unacknowledged_new_session_notice_is_sent_again() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
     let mut first = peer::server(with_store);
     let mut c = FakeClient::new(0x5e57);
     c.learn_salt(&mut first, NOW);
@@ -100,7 +100,7 @@ fn an_unacknowledged_new_session_notice_is_sent_again() {
 #[test]
 fn an_acknowledged_answer_is_not_sent_again() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
     let mut first = peer::server(with_store);
     let mut c = FakeClient::new(0x5e56);
     c.learn_salt(&mut first, NOW);
@@ -255,7 +255,7 @@ fn a_request_is_asked_about_before_it_times_out() {
 #[test]
 fn a_replay_on_a_second_live_link_does_not_run_again() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
     let mut first = peer::server(with_store);
     let mut c = FakeClient::new(0x5e58);
     c.learn_salt(&mut first, NOW);
@@ -280,7 +280,7 @@ fn a_replay_on_a_second_live_link_does_not_run_again() {
 #[test]
 fn two_live_links_share_one_session_and_one_salt_schedule() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
     let mut a = peer::server(with_store);
     let mut b = peer::server(with_store);
     let mut c = FakeClient::new(0x5e59);
@@ -320,7 +320,7 @@ fn two_live_links_share_one_session_and_one_salt_schedule() {
 #[test]
 fn an_answer_given_after_the_link_went_is_sent_on_the_next_link() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
     let mut first = peer::server(with_store);
     let mut c = FakeClient::new(0x5e5a);
     c.learn_salt(&mut first, NOW);
@@ -343,7 +343,7 @@ fn an_answer_given_after_the_link_went_is_sent_on_the_next_link() {
 }
 
 /// Moves packets between an unframed client and server until both are quiet.
-fn exchange(client: &mut Connection, server: &mut Connection) -> (Vec<Event>, Vec<Event>, Vec<Vec<u8>>) {
+fn exchange(client: &mut ClientConnection, server: &mut ServerConnection) -> (Vec<Event>, Vec<Event>, Vec<Vec<u8>>) {
     let (mut client_events, mut server_events, mut from_server) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..16 {
         let (to_server, ev) = drain(client, NOW);
@@ -378,10 +378,10 @@ fn exchange(client: &mut Connection, server: &mut Connection) -> (Vec<Event>, Ve
 #[test]
 fn a_restarted_client_continues_its_session() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ConnectionConfig| c.session_store = Some(Arc::clone(&store));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
     let mut server = peer::server(with_store);
     // Acks go out at once, so nothing is left unacknowledged at the restart.
-    let mut client = peer::client(0, |c| c.ack_batch = 1);
+    let mut client = peer::client(0, |c| c.session.ack_batch = 1);
     let h = client.send(api(1), SendOptions::default());
     let (events, _, _) = exchange(&mut client, &mut server);
     assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{events:?}");
@@ -394,7 +394,7 @@ fn a_restarted_client_continues_its_session() {
     let mut server = peer::server(with_store);
     let mut client = peer::client(0, |c| {
         c.resume = Some(saved);
-        c.ack_batch = 1;
+        c.session.ack_batch = 1;
     });
     assert_eq!(client.session_id(), Some(session_id), "the same session");
     let h = client.send(api(2), SendOptions::default());

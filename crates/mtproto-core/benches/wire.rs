@@ -5,9 +5,10 @@
 
 use core::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mtproto_core::connection::{ConnectionConfig, Persisted, SendOptions, Transporting};
+use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions, SessionOptions};
+use mtproto_core::connection::{Persisted, SendOptions, Transporting};
 use mtproto_core::message::{EncryptedSession, Role, container};
-use mtproto_core::{Connection, Event, Input, Output};
+use mtproto_core::{Event, Input, Output};
 use mtproto_crypto::floor::Floor;
 use mtproto_crypto::{AuthKey, Entropy, SeededEntropy};
 use std::hint::black_box;
@@ -107,20 +108,20 @@ fn message_layer(c: &mut Criterion) {
     g.finish();
 }
 
-fn pair() -> (Connection, Connection) {
+fn pair() -> (ClientConnection, ServerConnection) {
     let k = key();
     // gzip off: the benchmark measures the session machinery, not deflate.
-    let mut sc = ConnectionConfig {
-        transport: Transporting::Unframed,
-        gzip_threshold: usize::MAX,
-        ..ConnectionConfig::default()
-    };
+    let session =
+        SessionOptions { transport: Transporting::Unframed, gzip_threshold: usize::MAX, ..SessionOptions::default() };
+    let mut sc = ServerOptions { session: session.clone(), ..ServerOptions::default() };
     sc.key_lookup = Some(Arc::new(move |_| Some(k.clone())));
-    let mut cc =
-        ConnectionConfig { transport: Transporting::Unframed, ping_interval: None, ..ConnectionConfig::default() };
-    cc.resume = Some(Persisted::new(key(), 0, 0));
-    let mut client = Connection::client_with_entropy(cc, NOW, Box::new(SeededEntropy::new(1)));
-    let mut server = Connection::server_with_entropy(sc, NOW, Box::new(SeededEntropy::new(2)));
+    let cc = ClientOptions {
+        ping_interval: None,
+        session: SessionOptions { transport: Transporting::Unframed, ..SessionOptions::default() },
+        ..ClientOptions::resume(Persisted::new(key(), 0, 0))
+    };
+    let mut client = ClientConnection::with_entropy(cc, NOW, Box::new(SeededEntropy::new(1)));
+    let mut server = ServerConnection::with_entropy(sc, NOW, Box::new(SeededEntropy::new(2)));
     // One exchange to settle salt and session.
     client.send(vec![0; 16], SendOptions::default());
     pump(&mut client, &mut server);
@@ -129,7 +130,7 @@ fn pair() -> (Connection, Connection) {
 
 /// Moves every packet both ways until both are idle; the server echoes.
 /// Returns the number of answers the client received.
-fn pump(client: &mut Connection, server: &mut Connection) -> usize {
+fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> usize {
     let mut answers = 0;
     loop {
         let mut moved = false;

@@ -1,5 +1,5 @@
 //! A one-thread server loop over many connections that seals their answers
-//! together (`Connection::flush_together`: one multi-buffer encryption for
+//! together (`ServerConnection::flush_together`: one multi-buffer encryption for
 //! all of them), with blocking clients in threads. Each client does a real
 //! handshake, then sends requests of 16 KiB that the server echoes; the
 //! example fails if any answer is missing or wrong.
@@ -9,9 +9,10 @@
 #[path = "common/std_driver.rs"]
 mod std_driver;
 
-use mtproto_core::connection::{ConnectionConfig, SendOptions};
+use mtproto_core::connection::SendOptions;
+use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
-use mtproto_core::{Connection, Event, Input, Output};
+use mtproto_core::{Event, Input, Output};
 use mtproto_crypto::OsEntropy;
 use mtproto_crypto::rsa::RsaPrivateKey;
 use std::io::{ErrorKind, Read, Write};
@@ -23,14 +24,14 @@ use std_driver::{Flow, Wire, drive, now};
 /// together, write. Returns after `expected` connections came and went.
 fn serve(listener: TcpListener, config: ServerConfig, expected: usize) -> std::io::Result<(u64, u64)> {
     listener.set_nonblocking(true)?;
-    let mut conns: Vec<(TcpStream, Connection)> = Vec::new();
+    let mut conns: Vec<(TcpStream, ServerConnection)> = Vec::new();
     let (mut seen, mut turns, mut batched_turns) = (0, 0u64, 0u64);
     let mut buf = vec![0u8; 256 * 1024];
     while seen < expected || !conns.is_empty() {
         while let Ok((stream, _)) = listener.accept() {
             stream.set_nonblocking(true)?;
             stream.set_nodelay(true)?;
-            let conn = Connection::server(ConnectionConfig::server(config.clone()), now())
+            let conn = ServerConnection::new(ServerOptions::new(config.clone()), now())
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             conns.push((stream, conn));
             seen += 1;
@@ -57,9 +58,9 @@ fn serve(listener: TcpListener, config: ServerConfig, expected: usize) -> std::i
             }
         }
         // Every connection's answers sealed in one multi-buffer call.
-        let mut all: Vec<&mut Connection> = conns.iter_mut().map(|(_, c)| c).collect();
+        let mut all: Vec<&mut ServerConnection> = conns.iter_mut().map(|(_, c)| c).collect();
         let busy = all.iter().filter(|c| c.stats().queued > 0).count();
-        Connection::flush_together(&mut all, now());
+        ServerConnection::flush_together(&mut all, now());
         turns += 1;
         batched_turns += u64::from(busy > 1);
         for ((stream, conn), open) in conns.iter_mut().zip(open.iter_mut()) {
@@ -109,8 +110,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let public = public.clone();
             std::thread::spawn(move || -> Result<usize, String> {
                 let mut stream = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-                let config = ConnectionConfig::client(ClientConfig::new(vec![public], 2));
-                let mut conn = Connection::client(config, now()).map_err(|e| e.to_string())?;
+                let config = ClientOptions::new(ClientConfig::new(vec![public], 2));
+                let mut conn = ClientConnection::new(config, now()).map_err(|e| e.to_string())?;
                 let body = |i: usize| -> Vec<u8> { (0..16 * 1024).map(|k| (k * 7 + i * 13 + c) as u8).collect() };
                 let (mut sent, mut answered) = (0, 0);
                 // Both callbacks need the map: one inserts, one removes.

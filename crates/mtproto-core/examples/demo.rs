@@ -13,10 +13,11 @@
 #[path = "common/std_driver.rs"]
 mod std_driver;
 
-use mtproto_core::connection::{ConnectionConfig, MemorySessionStore, SendOptions, SessionStore, Transporting};
+use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
+use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::{Obfuscation, TransportKind};
-use mtproto_core::{Connection, Event, RequestHandle};
+use mtproto_core::{Event, RequestHandle};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, Entropy, OsEntropy};
 use std::cell::RefCell;
@@ -66,11 +67,11 @@ fn serve(listener: TcpListener, key: RsaPrivateKey, served: Arc<AtomicU64>, tota
         let executed = Arc::clone(&executed);
         let (keys, lookup_keys, store) = (Arc::clone(&keys), Arc::clone(&keys), Arc::clone(&store));
         std::thread::spawn(move || {
-            let mut cfg = ConnectionConfig::server(config);
-            cfg.transport = Transporting::Framed(TransportKind::Intermediate, None);
+            let mut cfg = ServerOptions::new(config);
+            cfg.session.transport = Transporting::Framed(TransportKind::Intermediate, None);
             cfg.key_lookup = Some(Arc::new(move |id| lookup_keys.lock().ok()?.get(&id).cloned()));
-            cfg.session_store = Some(store);
-            let Ok(mut conn) = Connection::server(cfg, now()) else { return };
+            cfg.session_store = store;
+            let Ok(mut conn) = ServerConnection::new(cfg, now()) else { return };
             let mut wire = Wire::default();
             // When the link ends, `drive` feeds Input::LinkLost: the
             // Connection saves its sessions into the store.
@@ -137,10 +138,10 @@ fn main() {
     let mut rng = OsEntropy::new().expect("OS entropy");
     let mut cuts: Vec<u64> = (0..12).map(|_| 1 + rng.next_u64() % total.max(2)).collect();
     cuts.sort_unstable();
-    let mut cfg = ConnectionConfig::client(ClientConfig::new(vec![public], 2));
-    cfg.transport = Transporting::Framed(TransportKind::Intermediate, None::<Obfuscation>);
+    let mut cfg = ClientOptions::new(ClientConfig::new(vec![public], 2));
+    cfg.session.transport = Transporting::Framed(TransportKind::Intermediate, None::<Obfuscation>);
     let t0 = Instant::now();
-    let mut conn = Connection::client(cfg, now()).expect("client");
+    let mut conn = ClientConnection::new(cfg, now()).expect("client");
     let mut handshake_time = None;
     let in_flight: RefCell<HashMap<RequestHandle, (u64, Instant, usize)>> = RefCell::new(HashMap::new());
     let mut next = 0u64;

@@ -12,10 +12,11 @@
 #[path = "common/std_driver.rs"]
 mod std_driver;
 
-use mtproto_core::connection::{ConnectionConfig, Transporting};
+use mtproto_core::Event;
+use mtproto_core::connection::Transporting;
+use mtproto_core::connection::{ClientConnection, ClientOptions};
 use mtproto_core::handshake::ClientConfig;
 use mtproto_core::transport::{Obfuscation, ProxySecret, TransportKind};
-use mtproto_core::{Connection, Event};
 use mtproto_crypto::rsa::{RsaPublicKey, builtin};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -96,15 +97,15 @@ fn main() {
         None => builtin::production(),
     };
     let dc_field = if args.test_dc { 10_000 + args.dc } else { args.dc };
-    let mut cfg = ConnectionConfig::client(ClientConfig::new(keys, dc_field));
+    let mut cfg = ClientOptions::new(ClientConfig::new(keys, dc_field));
     cfg.ping_interval = None;
     let obfuscation = args.obfuscated.then_some(Obfuscation { dc_id: dc_field as i16, secret: args.secret });
-    cfg.transport = Transporting::Framed(args.transport, obfuscation);
+    cfg.session.transport = Transporting::Framed(args.transport, obfuscation);
     let mut stream =
         TcpStream::connect(&args.addr).unwrap_or_else(|e| fail(format!("cannot connect to {}: {e}", args.addr)));
     stream.set_write_timeout(Some(Duration::from_secs(10))).ok();
     let started = Instant::now();
-    let mut conn = Connection::client(cfg, now()).unwrap_or_else(|e| fail(format!("client: {e}")));
+    let mut conn = ClientConnection::new(cfg, now()).unwrap_or_else(|e| fail(format!("client: {e}")));
     let mut sent_pings = 0;
     let rtts = std::cell::RefCell::new(Vec::new());
     let mut wire = Wire::default();

@@ -6,9 +6,10 @@
 //! `cargo run -p mtproto-core --example tokio_echo`
 #![allow(missing_docs)]
 
-use mtproto_core::connection::{ConnectionConfig, MemorySessionStore, SendOptions, SessionStore};
+use mtproto_core::connection::{ClientConnection, ClientOptions, Endpoint, ServerConnection, ServerOptions};
+use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
-use mtproto_core::{Connection, Event, Input, Output};
+use mtproto_core::{Event, Input, Output};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, OsEntropy};
 use std::collections::HashMap;
@@ -32,10 +33,10 @@ enum Flow {
 /// Moves bytes and time between a socket and a Connection; hands events to
 /// `on_event`. Returns true when stopped, false when the link was lost (the
 /// Connection has been told with `Input::LinkLost`).
-async fn drive(
-    conn: &mut Connection,
+async fn drive<C: Endpoint>(
+    conn: &mut C,
     stream: &mut TcpStream,
-    mut on_event: impl FnMut(&mut Connection, Event) -> Flow,
+    mut on_event: impl FnMut(&mut C, Event) -> Flow,
 ) -> std::io::Result<bool> {
     let mut buf = vec![0u8; 64 * 1024];
     let stopped = 'link: loop {
@@ -81,12 +82,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(1000));
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let mut cfg = ConnectionConfig::server(server_config.clone());
+            let mut cfg = ServerOptions::new(server_config.clone());
             let (keys, lookup) = (Arc::clone(&keys), Arc::clone(&keys));
             cfg.key_lookup = Some(Arc::new(move |id| lookup.lock().ok()?.get(&id).cloned()));
-            cfg.session_store = Some(Arc::clone(&store));
+            cfg.session_store = Arc::clone(&store);
             tokio::spawn(async move {
-                let Ok(mut conn) = Connection::server(cfg, now()) else { return };
+                let Ok(mut conn) = ServerConnection::new(cfg, now()) else { return };
                 let _ = drive(&mut conn, &mut stream, |conn, ev| {
                     match ev {
                         Event::Ready { auth_key, .. } => {
@@ -104,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
 
-    let mut conn = Connection::client(ConnectionConfig::client(ClientConfig::new(vec![public], 2)), now())?;
+    let mut conn = ClientConnection::new(ClientOptions::new(ClientConfig::new(vec![public], 2)), now())?;
     let mut answered = 0;
     let mut cut_done = false;
     let mut links = 0;

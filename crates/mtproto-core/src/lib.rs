@@ -1,6 +1,6 @@
 //! Sans-IO MTProto 2.0: TL for the service schema, message framing,
-//! transports, the handshake state machines and the [`Connection`]-level
-//! building blocks, for client and server alike.
+//! transports, the handshake state machines and the session machinery:
+//! [`ClientConnection`] and [`ServerConnection`], one type per role.
 //!
 //! Nothing here opens a socket, reads a clock or a global RNG: the caller
 //! feeds bytes and the current time in, and takes bytes and events out.
@@ -10,7 +10,9 @@
 pub mod connection;
 pub mod handshake;
 
-pub use connection::{Connection, ConnectionConfig, Event, Input, Output, RequestHandle};
+pub use connection::{
+    ClientConnection, ClientOptions, Endpoint, Event, Input, Output, RequestHandle, ServerConnection, ServerOptions,
+};
 pub mod message;
 pub mod tl;
 pub mod transport;

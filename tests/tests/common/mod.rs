@@ -6,9 +6,10 @@
 #[path = "../../../crates/mtproto-core/examples/common/std_driver.rs"]
 pub mod std_driver;
 
-use mtproto_core::connection::{ConnectionConfig, MemorySessionStore, SessionStore};
+use mtproto_core::Event;
+use mtproto_core::connection::{MemorySessionStore, SessionStore};
+use mtproto_core::connection::{ServerConnection, ServerOptions};
 use mtproto_core::handshake::ServerConfig;
-use mtproto_core::{Connection, Event};
 use mtproto_crypto::AuthKey;
 use mtproto_tests::server_rsa_key;
 use std::collections::HashMap;
@@ -44,12 +45,12 @@ pub struct Options {
 }
 
 /// Starts a server; `tune` adjusts each connection's configuration.
-pub fn start(cap: usize, tune: fn(&mut ConnectionConfig)) -> TestServer {
+pub fn start(cap: usize, tune: fn(&mut ServerOptions)) -> TestServer {
     start_with(cap, tune, Options::default())
 }
 
 /// Starts a server with `options`.
-pub fn start_with(cap: usize, tune: fn(&mut ConnectionConfig), options: Options) -> TestServer {
+pub fn start_with(cap: usize, tune: fn(&mut ServerOptions), options: Options) -> TestServer {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(10_000));
     let bad_salts = Arc::new(AtomicUsize::new(0));
     let new_sessions = Arc::new(AtomicUsize::new(0));
@@ -73,10 +74,10 @@ pub fn start_with(cap: usize, tune: fn(&mut ConnectionConfig), options: Options)
             active2.fetch_add(1, Ordering::SeqCst);
             let keys = Arc::clone(&keys);
             let lookup_keys = Arc::clone(&keys);
-            let mut cfg = ConnectionConfig::server(config.clone());
+            let mut cfg = ServerOptions::new(config.clone());
             cfg.key_lookup = Some(Arc::new(move |id| lookup_keys.lock().ok()?.get(&id).cloned()));
             if options.session_store {
-                cfg.session_store = Some(Arc::clone(&store));
+                cfg.session_store = Arc::clone(&store);
             }
             tune(&mut cfg);
             let active = Arc::clone(&active2);
@@ -85,7 +86,7 @@ pub fn start_with(cap: usize, tune: fn(&mut ConnectionConfig), options: Options)
             std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    let mut conn = Connection::server(cfg, now()).unwrap();
+                    let mut conn = ServerConnection::new(cfg, now()).unwrap();
                     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
                     let mut ready_at = None;
                     let _ = drive(

@@ -1,10 +1,10 @@
 //! A blocking std::net driver: it only moves bytes and time between a
-//! `TcpStream` and a `Connection`, and (client) opens a new `TcpStream`
+//! `TcpStream` and a `ClientConnection` or `ServerConnection`, and (client) opens a new `TcpStream`
 //! when the link is lost, with a backoff, so the session continues. This is
 //! the whole embedding.
 #![allow(dead_code)]
 
-use mtproto_core::{Connection, Event, Input, Output};
+use mtproto_core::{ClientConnection, Endpoint, Event, Input, Output};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,12 +53,12 @@ pub struct Wire {
 /// is lost, or the connection closes (an error). `app` sees every event and
 /// may call `send`/`respond`; `tick` runs once per loop turn (to queue more
 /// work). A lost link is fed to the Connection as `Input::LinkLost`.
-pub fn drive(
-    conn: &mut Connection,
+pub fn drive<C: Endpoint>(
+    conn: &mut C,
     stream: &mut TcpStream,
     wire: &mut Wire,
-    mut app: impl FnMut(&mut Connection, Event) -> Flow,
-    mut tick: impl FnMut(&mut Connection) -> Flow,
+    mut app: impl FnMut(&mut C, Event) -> Flow,
+    mut tick: impl FnMut(&mut C) -> Flow,
 ) -> std::io::Result<Ended> {
     let mut buf = vec![0u8; 64 * 1024];
     stream.set_nodelay(true)?;
@@ -124,11 +124,11 @@ pub fn drive(
 /// doubling to 1 s, at most 30 attempts in a row) and attaches the new link,
 /// so the session, its pending requests and its msg_id clock continue.
 pub fn drive_reconnecting(
-    conn: &mut Connection,
+    conn: &mut ClientConnection,
     addr: SocketAddr,
     wire: &mut Wire,
-    mut app: impl FnMut(&mut Connection, Event) -> Flow,
-    mut tick: impl FnMut(&mut Connection) -> Flow,
+    mut app: impl FnMut(&mut ClientConnection, Event) -> Flow,
+    mut tick: impl FnMut(&mut ClientConnection) -> Flow,
 ) -> std::io::Result<()> {
     let mut stream = TcpStream::connect(addr)?;
     loop {

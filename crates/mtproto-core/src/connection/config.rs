@@ -21,7 +21,7 @@ pub enum Transporting {
 pub type KeyLookup = Arc<dyn Fn(i64) -> Option<AuthKey> + Send + Sync>;
 
 /// What a caller saves to resume later without a new handshake, even
-/// after a process restart ([`super::Connection::persisted`]).
+/// after a process restart ([`super::ClientConnection::persisted`]).
 #[derive(Debug, Clone)]
 pub struct Persisted {
     /// The authorization key.
@@ -133,9 +133,10 @@ impl Persisted {
     }
 }
 
-/// Connection settings. Every field has a documented default.
+/// The engine's settings, both roles' in one (built from
+/// [`super::ClientOptions`] or [`super::ServerOptions`]).
 #[derive(Clone)]
-pub struct ConnectionConfig {
+pub(crate) struct ConnectionConfig {
     /// Framing. Default: intermediate, not obfuscated.
     pub transport: Transporting,
     /// Client: the handshake settings (server keys, DC). Required when no key is given.
@@ -148,7 +149,7 @@ pub struct ConnectionConfig {
     pub key_lookup: Option<KeyLookup>,
     /// Server: the server's client sessions and each key's salts, shared by
     /// all its links ([`super::MemorySessionStore`], or your own; set by
-    /// [`ConnectionConfig::server`]). Without one, every link keeps its
+    /// [`super::ServerOptions`]). Without one, every link keeps its
     /// sessions to itself and they end with it; then a packet captured on
     /// one link and replayed on another live link of the same key within
     /// the msg_id time window is not recognised as a replay.
@@ -238,25 +239,5 @@ impl Default for ConnectionConfig {
             replay_window: 2048,
             frame_timeout: Duration::from_secs(30),
         }
-    }
-}
-
-impl ConnectionConfig {
-    /// A client configuration that performs a handshake with `client`.
-    pub fn client(client: ClientConfig) -> Self {
-        Self { client: Some(client), ..Self::default() }
-    }
-
-    /// Parked sessions the store of [`ConnectionConfig::server`] keeps at most.
-    pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
-
-    /// A server configuration with its own session store
-    /// ([`super::MemorySessionStore`] of
-    /// [`ConnectionConfig::DEFAULT_MAX_SESSIONS`]). Build it once and clone
-    /// it for every connection: the clones share the store, so sessions,
-    /// replay windows and salts are the server's, not a link's.
-    pub fn server(server: ServerConfig) -> Self {
-        let store: Arc<dyn super::SessionStore> = Arc::new(super::MemorySessionStore::new(Self::DEFAULT_MAX_SESSIONS));
-        Self { server: Some(server), ping_interval: None, session_store: Some(store), ..Self::default() }
     }
 }

@@ -9,7 +9,7 @@ use mtproto_crypto::AuthKey;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestHandle(pub u64);
 
-/// Input to [`super::Connection::handle_input`].
+/// Input to [`super::ClientConnection::handle_input`] and [`super::ServerConnection::handle_input`].
 #[derive(Debug)]
 pub enum Input<'a> {
     /// Transport-framed bytes as read from the socket.
@@ -21,12 +21,12 @@ pub enum Input<'a> {
     /// The transport connection (the link) is gone: EOF, a socket error.
     /// A client keeps its session (key, session_id, msg_id clock, seq_no,
     /// salts, acks owed, queue and every pending request) and waits for
-    /// [`super::Connection::attach_link`]; a server saves its sessions to
+    /// [`super::ClientConnection::attach_link`]; a server saves its sessions to
     /// its [`super::SessionStore`] and closes.
     LinkLost,
 }
 
-/// Output of [`super::Connection::poll_output`].
+/// Output of [`super::ClientConnection::poll_output`] and [`super::ServerConnection::poll_output`].
 #[derive(Debug)]
 pub enum Output {
     /// Bytes to write to the socket, in order.
@@ -64,7 +64,7 @@ pub enum Delivery {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// [`super::Connection::close`] (or a fatal error) ended the connection first.
+    /// `close` (or a fatal error) ended the connection first.
     Closed {
         /// How far the request got.
         delivery: Delivery,
@@ -74,7 +74,7 @@ pub enum RequestError {
         /// How far the request got.
         delivery: Delivery,
     },
-    /// [`super::Connection::cancel`] was called (an rpc_drop_answer went out
+    /// [`super::ClientConnection::cancel`] was called (an rpc_drop_answer went out
     /// if it had been sent).
     Cancelled {
         /// How far the request got.
@@ -220,7 +220,7 @@ impl fmt::Display for TransportFailure {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// [`super::Connection::close`] was called.
+    /// `close` was called.
     Local,
     /// The handshake failed.
     Handshake(crate::handshake::HandshakeError),
@@ -241,7 +241,7 @@ pub enum CloseReason {
     /// one with a packet that does not authenticate under it.
     UnknownAuthKey,
     /// Server: no authenticated message arrived within
-    /// [`super::ConnectionConfig::server_idle_timeout`].
+    /// [`super::ServerOptions::idle_timeout`].
     IdleTimeout,
 }
 
@@ -250,7 +250,7 @@ pub enum CloseReason {
 #[non_exhaustive]
 pub enum DropReason {
     /// Its gzip_packed objects declare more inflated bytes than the budget
-    /// left for this input ([`super::ConnectionConfig::inflate_budget`]).
+    /// left for this input ([`super::SessionOptions::inflate_budget`]).
     InflateBudget {
         /// Bytes the packet's objects declare.
         declared: usize,
@@ -332,7 +332,7 @@ pub enum Event {
         /// The object.
         body: Vec<u8>,
     },
-    /// Server role: a client's request, to be answered with [`super::Connection::respond`].
+    /// Server role: a client's request, to be answered with [`super::ServerConnection::respond`].
     Request {
         /// The request's msg_id (pass it to `respond`).
         req_msg_id: i64,
@@ -375,7 +375,7 @@ pub enum Event {
         failure: TransportFailure,
     },
     /// Client: the link is gone (the session is kept); open a new transport
-    /// connection and call [`super::Connection::attach_link`].
+    /// connection and call [`super::ClientConnection::attach_link`].
     LinkLost {
         /// Why.
         cause: LinkLoss,

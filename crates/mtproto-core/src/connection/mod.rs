@@ -20,24 +20,45 @@
 //! `now` is the current unix time as a [`Duration`](core::time::Duration); the Connection never
 //! reads a clock.
 
+mod client;
 mod config;
 mod engine;
 mod events;
 mod idmap;
+mod options;
 mod replay;
 mod seen_sessions;
+mod server;
 mod store;
 
-pub use config::{ConnectionConfig, ContinuedSession, KeyLookup, Persisted, Transporting};
-pub use engine::Connection;
+pub use client::{ClientConnection, ClientOptions};
+pub use config::{ContinuedSession, KeyLookup, Persisted, Transporting};
 pub use events::{
     CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
     ResetAction, SendOptions, TransportFailure,
 };
+pub use options::SessionOptions;
 pub use replay::ReplayWindow;
+pub use server::{ServerConnection, ServerOptions};
 pub use store::{MemorySessionStore, SessionStore, SharedKey, SharedSession};
 
-/// Sizes of a Connection's internal state ([`Connection::stats`]).
+/// What both roles share: one input path and one output path, so a driver
+/// (a socket loop, a simulation, a fuzzer) can serve either.
+pub trait Endpoint {
+    /// Feeds one input (bytes, a packet, a timeout, link loss).
+    fn handle_input(&mut self, input: Input<'_>, now: core::time::Duration);
+    /// The next output; after every input, call until it returns [`Output::Timeout`].
+    fn poll_output(&mut self, now: core::time::Duration) -> Output;
+    /// Whether it is closed for good.
+    fn is_closed(&self) -> bool;
+    /// The client session id: the client's own, or the one of the last
+    /// message a server link accepted (once ready).
+    fn session_id(&self) -> Option<i64>;
+    /// Sizes of the internal state.
+    fn stats(&self) -> Stats;
+}
+
+/// Sizes of a connection's internal state ([`ClientConnection::stats`], [`ServerConnection::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Stats {
     /// Messages waiting to be sent.

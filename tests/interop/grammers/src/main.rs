@@ -1,5 +1,5 @@
 //! grammers-mtproto 0.11 (the session layer under grammers, the Rust
-//! Telegram client) against our server `Connection`, in memory, over every
+//! Telegram client) against our `ServerConnection`, in memory, over every
 //! transport grammers has; and ferogram-mtproto 0.6.6's packet layer
 //! (`ferogram.rs`). grammers builds the encrypted messages (its own
 //! msg_ids, seq_nos, containers, gzip, acks) and parses our answers; our
@@ -13,9 +13,10 @@ use grammers_crypto::DequeBuffer;
 use grammers_mtproto::MsgId;
 use grammers_mtproto::mtp::{Deserialization, Encrypted, Mtp};
 use grammers_mtproto::transport::{Abridged, Full, Intermediate, Obfuscated, Transport};
-use mtproto_core::connection::{ConnectionConfig, Transporting};
+use mtproto_core::connection::Transporting;
+use mtproto_core::connection::{ServerConnection, ServerOptions};
 use mtproto_core::transport::TransportKind;
-use mtproto_core::{Connection, Event, Input, Output};
+use mtproto_core::{Event, Input, Output};
 use mtproto_crypto::AuthKey;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,17 +33,18 @@ fn answer(body: &[u8]) -> Vec<u8> {
     body.chunks(4).rev().flatten().copied().collect()
 }
 
-/// Our server `Connection`, knowing the shared auth key.
-fn our_server(key_bytes: [u8; 256], transport: Transporting) -> Result<Connection, String> {
+/// Our `ServerConnection`, knowing the shared auth key.
+fn our_server(key_bytes: [u8; 256], transport: Transporting) -> Result<ServerConnection, String> {
     let server_key = AuthKey::from_bytes(key_bytes);
-    let mut config = ConnectionConfig { transport, ..ConnectionConfig::default() };
+    let mut config = ServerOptions::default();
+    config.session.transport = transport;
     config.key_lookup = Some(Arc::new(move |_| Some(server_key.clone())));
-    Connection::server(config, now()).map_err(|e| format!("server: {e}"))
+    ServerConnection::new(config, now()).map_err(|e| format!("server: {e}"))
 }
 
 /// Lets our server answer every request it has (with [`answer`]) and
 /// returns what it transmits, one entry per transmit.
-fn serve(server: &mut Connection) -> Result<Vec<Vec<u8>>, String> {
+fn serve(server: &mut ServerConnection) -> Result<Vec<Vec<u8>>, String> {
     let mut sent = Vec::new();
     loop {
         match server.poll_output(now()) {

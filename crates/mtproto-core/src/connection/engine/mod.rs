@@ -139,7 +139,7 @@ enum Phase {
 
 /// One MTProto connection, client or server. See the module documentation
 /// for the input/output contract.
-pub struct Connection {
+pub(crate) struct Connection {
     role: Role,
     config: ConnectionConfig,
     transport: Option<Transport>,
@@ -372,11 +372,6 @@ impl Connection {
     /// ([`Entropy::fork`]), deterministic only under a deterministic parent.
     fn sub_entropy(&mut self) -> Box<dyn Entropy + Send> {
         self.entropy.fork()
-    }
-
-    /// The role.
-    pub fn role(&self) -> Role {
-        self.role
     }
 
     /// Whether the encrypted session is up.
