@@ -266,7 +266,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             let ended = drive(
                 &mut conn,
                 &mut stream,
-                Limits::default(),
+                Limits { read_buf: 4096, ..Limits::default() },
                 |conn, ev| {
                     match ev {
                         Event::Ready { auth_key, .. } => {
