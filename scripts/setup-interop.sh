@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the interop test's Python client (Telethon, pinned) into a venv
+# Installs the interop tests' Python clients (Telethon and pyrofork, pinned) into a venv
 # under target/. Idempotent; a no-op when the venv is already complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +13,4 @@ mkdir -p target
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
 cp "$req" "$stamp"
-echo "interop venv ready: $("$venv/bin/python" -c 'import telethon; print("telethon", telethon.__version__)')"
+echo "interop venv ready: $("$venv/bin/python" -c 'import telethon; import pyrogram; print("telethon", telethon.__version__, "pyrofork", pyrogram.__version__)')"

@@ -19,3 +19,20 @@ fn batch_server_example_answers_everything() {
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.starts_with("240 of 240 requests"), "{stdout}");
 }
+
+/// A tiny run of the test server's load benchmark (the real one opens 10,000
+/// connections: scripts/server-load.sh): every connection set up, every
+/// request and ping answered, the numbers reported.
+#[test]
+fn server_load_example_smoke() {
+    let out = Command::new(example("server_load"))
+        .args(["--connections", "60", "--handshakes", "4", "--requests", "3", "--pings", "2"])
+        .arg("--server")
+        .arg(example("server"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("180 echo requests + 120 pings"), "{stdout}");
+    assert!(stdout.contains("handshakes:     4 in") && stdout.contains("per connection:"), "{stdout}");
+}

@@ -12,34 +12,14 @@ use mtproto_tests::server_rsa_key;
 use std::path::PathBuf;
 use std::process::Command;
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The interop venv's python (installed on first use), or `None` when
-/// MTPROTO_SKIP_INTEROP is set.
-fn telethon_python() -> Option<PathBuf> {
-    if std::env::var_os("MTPROTO_SKIP_INTEROP").is_some() {
-        eprintln!("MTPROTO_SKIP_INTEROP set: Telethon interop skipped");
-        return None;
-    }
-    let root = workspace_root();
-    let python = root.join("target/interop-venv/bin/python");
-    if !python.exists() {
-        let ok = Command::new("bash").arg(root.join("scripts/setup-interop.sh")).status().unwrap().success();
-        assert!(ok, "could not install Telethon into target/interop-venv");
-    }
-    Some(python)
-}
-
 fn start_server() -> std::net::SocketAddr {
     common::start(1000, |_| {}).addr
 }
 
 #[test]
 fn telethon_handshake_pings_and_reconnect_on_every_transport() {
-    let Some(python) = telethon_python() else { return };
-    let root = workspace_root();
+    let Some(python) = common::interop_python() else { return };
+    let root = common::workspace_root();
     let pem = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop_server_key.pem");
     std::fs::write(&pem, server_rsa_key().public_key().to_pem().unwrap()).unwrap();
     let addr = start_server();
@@ -69,8 +49,8 @@ fn telethon_handshake_pings_and_reconnect_on_every_transport() {
 /// the key: the server sends bad_server_salt only once, on the first link.
 #[test]
 fn telethon_reconnects_without_a_second_bad_server_salt() {
-    let Some(python) = telethon_python() else { return };
-    let root = workspace_root();
+    let Some(python) = common::interop_python() else { return };
+    let root = common::workspace_root();
     let pem = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("interop_cut_key.pem");
     std::fs::write(&pem, server_rsa_key().public_key().to_pem().unwrap()).unwrap();
     let options = common::Options { session_store: true, cut_once_after: Some(std::time::Duration::from_secs(1)) };

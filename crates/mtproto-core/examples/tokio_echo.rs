@@ -6,70 +6,20 @@
 //! `cargo run -p mtproto-core --example tokio_echo`
 #![allow(missing_docs)]
 
-use mtproto_core::connection::{ClientConnection, ClientOptions, Endpoint, ServerConnection, ServerOptions};
+#[path = "common/tokio_driver.rs"]
+mod tokio_driver;
+
+use mtproto_core::Event;
+use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
 use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
-use mtproto_core::{Event, Input, Output};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, OsEntropy};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-
-fn now() -> Duration {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
-}
-
-/// What `on_event` wants.
-enum Flow {
-    Continue,
-    Stop,
-    /// Drop the TCP connection now (fault injection).
-    Cut,
-}
-
-/// Moves bytes and time between a socket and a Connection; hands events to
-/// `on_event`. Returns true when stopped, false when the link was lost (the
-/// Connection has been told with `Input::LinkLost`).
-async fn drive<C: Endpoint>(
-    conn: &mut C,
-    stream: &mut TcpStream,
-    mut on_event: impl FnMut(&mut C, Event) -> Flow,
-) -> std::io::Result<bool> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let stopped = 'link: loop {
-        let deadline = loop {
-            match conn.poll_output(now()) {
-                Output::Transmit(bytes) => {
-                    if stream.write_all(&bytes).await.is_err() {
-                        break 'link false;
-                    }
-                }
-                Output::Event(Event::Closed { reason }) => return Err(std::io::Error::other(reason.to_string())),
-                Output::Event(Event::LinkLost { .. }) => return Ok(false),
-                Output::Event(ev) => match on_event(conn, ev) {
-                    Flow::Continue => {}
-                    Flow::Stop => return Ok(true),
-                    Flow::Cut => break 'link false,
-                },
-                Output::Timeout(at) => break at,
-            }
-        };
-        let wait = deadline.saturating_sub(now());
-        tokio::select! {
-            read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break false,
-                Ok(n) => conn.handle_input(Input::Bytes(&buf[..n]), now()),
-            },
-            () = tokio::time::sleep(wait) => conn.handle_input(Input::Timeout, now()),
-        }
-    };
-    let _ = stream.shutdown().await;
-    conn.handle_input(Input::LinkLost, now());
-    Ok(stopped)
-}
+use tokio_driver::{Ended, Flow, Limits, drive, now};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -88,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             cfg.session_store = Arc::clone(&store);
             tokio::spawn(async move {
                 let Ok(mut conn) = ServerConnection::new(cfg, now()) else { return };
-                let _ = drive(&mut conn, &mut stream, |conn, ev| {
+                let on_event = |conn: &mut ServerConnection, ev| {
                     match ev {
                         Event::Ready { auth_key, .. } => {
                             if let Ok(mut k) = keys.lock() {
@@ -99,8 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         _ => {}
                     }
                     Flow::Continue
-                })
-                .await;
+                };
+                drive(&mut conn, &mut stream, Limits::default(), on_event, |_| {}).await;
             });
         }
     });
@@ -126,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             conn.attach_link(now());
         }
         links += 1;
-        let stopped = drive(&mut conn, &mut stream, |conn, ev| match ev {
+        let on_event = |conn: &mut ClientConnection, ev| match ev {
             Event::Ready { auth_key, .. } => {
                 println!("handshake done, auth_key_id {:016x}", auth_key.id() as u64);
                 for i in 0u32..10 {
@@ -151,10 +101,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
             _ => Flow::Continue,
-        })
-        .await?;
-        if stopped {
-            break;
+        };
+        match drive(&mut conn, &mut stream, Limits::default(), on_event, |_| {}).await {
+            Ended::Stopped => break,
+            Ended::LinkLost => {}
+            Ended::Closed(reason) => return Err(reason.to_string().into()),
         }
     }
     println!("{answered} answers over {links} TCP connections: OK");

@@ -6,9 +6,10 @@
 #[path = "../../../crates/mtproto-core/examples/common/std_driver.rs"]
 pub mod std_driver;
 
+pub mod server_process;
+
 use mtproto_core::Event;
-use mtproto_core::connection::{MemorySessionStore, SessionStore};
-use mtproto_core::connection::{ServerConnection, ServerOptions};
+use mtproto_core::connection::{MemorySessionStore, ServerConnection, ServerOptions, SessionStore};
 use mtproto_core::handshake::ServerConfig;
 use mtproto_crypto::AuthKey;
 use mtproto_tests::server_rsa_key;
@@ -129,4 +130,27 @@ pub fn start_with(cap: usize, tune: fn(&mut ServerOptions), options: Options) ->
         }
     });
     TestServer { addr, active, refused, bad_salts, new_sessions, cuts }
+}
+
+/// The workspace root.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The interop venv's python (Telethon and pyrofork), or `None` when
+/// MTPROTO_SKIP_INTEROP is set. Runs scripts/setup-interop.sh first, which
+/// installs the venv on first use and again when the pins changed (and is a
+/// no-op otherwise).
+pub fn interop_python() -> Option<std::path::PathBuf> {
+    if std::env::var_os("MTPROTO_SKIP_INTEROP").is_some() {
+        eprintln!("MTPROTO_SKIP_INTEROP set: Python interop skipped");
+        return None;
+    }
+    // One installer at a time: tests run in parallel.
+    static SETUP: Mutex<()> = Mutex::new(());
+    let _one = SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let root = workspace_root();
+    let ok = std::process::Command::new("bash").arg(root.join("scripts/setup-interop.sh")).status().unwrap().success();
+    assert!(ok, "could not install the interop venv (tests/interop/requirements.txt) into target/interop-venv");
+    Some(root.join("target/interop-venv/bin/python"))
 }

@@ -35,7 +35,10 @@ pub struct Persisted {
     /// most [`Persisted::MAX_FUTURE_SALTS`] are kept.
     pub future_salts: Vec<FutureSalt>,
     /// The session to continue, when it may be continued (see
-    /// [`ContinuedSession`]); `None` starts a new session.
+    /// [`ContinuedSession`]); `None` starts a new session. One client at a
+    /// time may continue a session: clear it before handing the key to
+    /// several clients (their msg_ids would collide and be refused as
+    /// replays).
     pub session: Option<ContinuedSession>,
 }
 
