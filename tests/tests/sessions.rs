@@ -4,9 +4,12 @@
 //! failures say how far a request got.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+use core::time::Duration;
 use mtproto_core::connection::{ClientConnection, Persisted, ServerConnection};
 use mtproto_core::connection::{Delivery, MemorySessionStore, RequestError, SendOptions, SessionStore};
-use mtproto_core::tl::schema::{self, BadServerSalt, MsgsAck, MsgsStateInfo, MsgsStateReq, NewSessionCreated};
+use mtproto_core::tl::schema::{
+    self, BadMsgNotification, BadServerSalt, MsgsAck, MsgsStateInfo, MsgsStateReq, NewSessionCreated,
+};
 use mtproto_core::tl::{Deserialize, Serialize};
 use mtproto_core::{Event, Input};
 use mtproto_crypto::Direction;
@@ -404,4 +407,79 @@ fn a_restarted_client_continues_its_session() {
     let sent = messages(&from_server, Direction::ServerToClient);
     assert!(!sent.iter().any(|m| constructor(&m.body) == NewSessionCreated::ID));
     assert!(!sent.iter().any(|m| constructor(&m.body) == BadServerSalt::ID), "the salt was saved too");
+}
+
+/// A message refused unprocessed on one link (msg_id too far ahead, 17)
+/// never runs later on another link: the client sent it again under a new
+/// msg_id, so the original, replayed once its time is right, is refused.
+#[test]
+fn a_message_refused_on_one_link_never_runs_on_another() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let mut a = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e5b);
+    c.learn_salt(&mut a, NOW);
+    let mut r0 = c.packet(&api(0), true, NOW);
+    a.handle_input(Input::Packet(&mut r0), NOW);
+    assert_eq!(requests(&drain(&mut a, NOW).1).len(), 1);
+    let early = c.packet(&api(1), true, NOW + Duration::from_secs(40));
+    a.handle_input(Input::Packet(&mut early.clone()), NOW);
+    let (out, events) = drain(&mut a, NOW);
+    assert!(requests(&events).is_empty());
+    assert!(messages(&out, Direction::ServerToClient).iter().any(|m| constructor(&m.body) == BadMsgNotification::ID));
+    // The client re-sends it under a new msg_id; it runs once.
+    let later = NOW + Duration::from_secs(45);
+    let mut resent = c.packet(&api(1), true, later);
+    a.handle_input(Input::Packet(&mut resent), later);
+    assert_eq!(requests(&drain(&mut a, later).1).len(), 1);
+    // The original, replayed on a second link once its time is right.
+    let mut b = peer::server(with_store);
+    b.handle_input(Input::Packet(&mut early.clone()), later);
+    assert!(requests(&drain(&mut b, later).1).is_empty(), "a refused message ran on another link");
+}
+
+/// An answer to a request of a session the client has since left on this
+/// link goes out in the request's session, not the current one.
+#[test]
+fn an_answer_goes_out_in_the_session_of_its_request() {
+    let mut server = peer::server(|_| {});
+    let mut first = FakeClient::new(0x5e5c);
+    first.learn_salt(&mut server, NOW);
+    let mut ra = first.packet(&api(1), true, NOW);
+    server.handle_input(Input::Packet(&mut ra), NOW);
+    let (req_a, _) = requests(&drain(&mut server, NOW).1)[0].clone();
+    let mut second = FakeClient::new(0x5e5d);
+    second.session.set_salt(first.session.salt());
+    let mut rb = second.packet(&api(2), true, NOW);
+    server.handle_input(Input::Packet(&mut rb), NOW);
+    assert_eq!(requests(&drain(&mut server, NOW).1).len(), 1);
+    server.respond(req_a, &api(101));
+    let (out, _) = drain(&mut server, NOW);
+    let answer = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == schema::RPC_RESULT)
+        .expect("the answer");
+    assert_eq!(answer.session_id, 0x5e5c, "sent in the session of its request");
+}
+
+/// A server link dropped without a close or LinkLost still hands its
+/// sessions back to the store, so they expire like any other.
+#[test]
+fn a_dropped_link_hands_its_sessions_back() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::with_expiry(16, Duration::from_secs(60)));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let mut first = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e5e);
+    c.learn_salt(&mut first, NOW);
+    let mut r1 = c.packet(&api(1), true, NOW);
+    first.handle_input(Input::Packet(&mut r1), NOW);
+    drain(&mut first, NOW);
+    drop(first);
+    let later = NOW + Duration::from_secs(120);
+    let mut second = peer::server(with_store);
+    let mut events = c.learn_salt(&mut second, later);
+    let mut r2 = c.packet(&api(2), true, later);
+    second.handle_input(Input::Packet(&mut r2), later);
+    events.extend(drain(&mut second, later).1);
+    assert!(events.iter().any(|e| matches!(e, Event::NewSession { .. })), "the idle session expired: {events:?}");
 }

@@ -26,11 +26,27 @@
 //! as new. Sessions some link carries are never forgotten (each link
 //! carries at most a few; links are bounded by the server).
 
-use super::replay::ReplayWindow;
+use super::replay::{BoundedSet, ReplayWindow};
 use crate::tl::schema::FutureSalt;
 use core::time::Duration;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Most sessions one key keeps by default: beyond it, the key's least recently parked
+/// session is forgotten first (a client runs a handful; one hostile client
+/// cannot fill the store with its own).
+pub const MAX_SESSIONS_PER_KEY: usize = 64;
+/// Most bytes of answers a session holds for its next link; beyond it the
+/// oldest are dropped (their requests then time out on the client as
+/// acknowledged, never run again).
+pub const MAX_REDELIVER_BYTES: usize = 4 << 20;
+/// Client msg_ids refused unprocessed that a key remembers (so that none of
+/// them runs later, on any link).
+const MAX_REFUSED_PER_KEY: usize = 4096;
+/// A forgotten session's floor is kept with its key this long at least
+/// (longer than any accepted msg_id age), even when the key is otherwise
+/// forgotten.
+const FLOOR_KEPT: Duration = Duration::from_secs(3600);
 
 /// What a server keeps of one client session (see the module docs).
 #[derive(Debug)]
@@ -50,25 +66,48 @@ pub(crate) struct SessionState {
     pub first_msg_id: i64,
     /// Answers (and other content) a departed link had not got
     /// acknowledged: sent again on the next link that carries the session.
-    pub redeliver: Vec<Vec<u8>>,
+    pub redeliver: VecDeque<Vec<u8>>,
+    redeliver_bytes: usize,
     /// Links carrying the session now.
     links: u32,
-    /// The store forgot it: links carrying it let it go, and its next
-    /// message starts a new session.
+    /// The store forgot it: links carrying it let it go, no message is
+    /// accepted in it any more, and its next message starts a new session.
     pub forgotten: bool,
     /// When the last link left (unix time), for idle expiry.
     parked_at: Duration,
 }
 
+impl SessionState {
+    /// Keeps `body` for the next link, within [`MAX_REDELIVER_BYTES`].
+    pub fn redeliver_later(&mut self, body: Vec<u8>) {
+        self.redeliver_bytes += body.len();
+        self.redeliver.push_back(body);
+        while self.redeliver_bytes > MAX_REDELIVER_BYTES {
+            let Some(old) = self.redeliver.pop_front() else { break };
+            self.redeliver_bytes -= old.len();
+        }
+    }
+
+    /// Takes what is kept for the next link.
+    pub fn take_redeliver(&mut self) -> VecDeque<Vec<u8>> {
+        self.redeliver_bytes = 0;
+        core::mem::take(&mut self.redeliver)
+    }
+}
+
 impl SharedSession {
-    fn new(session_id: i64, replay_window: usize, floor: i64) -> Self {
+    /// A new session `session_id` carried by one link, with a replay window
+    /// of `replay_window` ids refusing everything at or below `floor` (for
+    /// a [`SessionStore`] of your own).
+    pub fn new(session_id: i64, replay_window: usize, floor: i64) -> Self {
         let mut replay = ReplayWindow::new(replay_window);
         replay.raise_floor(floor);
         let state = SessionState {
             replay,
             seq_count: 0,
             first_msg_id: 0,
-            redeliver: Vec::new(),
+            redeliver: VecDeque::new(),
+            redeliver_bytes: 0,
             links: 1,
             forgotten: false,
             parked_at: Duration::ZERO,
@@ -97,22 +136,71 @@ impl SharedSession {
     pub fn links(&self) -> u32 {
         self.lock().links
     }
+
+    /// One more link carries it; true when it was parked.
+    pub fn add_link(&self) -> bool {
+        let mut st = self.lock();
+        st.links += 1;
+        st.links == 1
+    }
+
+    /// A link let it go; `Some(now)` when none is left (it is parked now).
+    pub fn remove_link(&self, now: Duration) -> Option<Duration> {
+        let mut st = self.lock();
+        st.links = st.links.saturating_sub(1);
+        (st.links == 0).then(|| {
+            st.parked_at = now;
+            now
+        })
+    }
+
+    /// Whether no link carries it and it was parked at `at`.
+    pub fn parked_since(&self, at: Duration) -> bool {
+        let st = self.lock();
+        st.links == 0 && st.parked_at == at
+    }
+
+    /// Whether no link carries it and it has been parked for `expiry`.
+    pub fn expired(&self, now: Duration, expiry: Duration) -> bool {
+        let st = self.lock();
+        st.links == 0 && now >= st.parked_at + expiry
+    }
+
+    /// Forgets it: no message is accepted in it any more. Returns the
+    /// highest msg_id it received (or its floor), for its key's floor.
+    pub fn forget(&self) -> i64 {
+        let mut st = self.lock();
+        st.forgotten = true;
+        st.replay.max().unwrap_or(i64::MIN).max(st.replay.floor())
+    }
 }
 
-/// What a server keeps of one auth key: its salt schedule and the floor
-/// below which none of its forgotten sessions' messages is accepted.
-#[derive(Debug, Default)]
+/// What a server keeps of one auth key: its salt schedule, the floor below
+/// which none of its forgotten sessions' messages is accepted, and the
+/// client msg_ids it refused unprocessed.
+#[derive(Debug)]
 pub struct SharedKey {
     state: Mutex<KeyState>,
 }
 
+impl Default for SharedKey {
+    fn default() -> Self {
+        let state = KeyState { salts: VecDeque::new(), floor: None, refused: BoundedSet::new(MAX_REFUSED_PER_KEY) };
+        Self { state: Mutex::new(state) }
+    }
+}
+
 /// The state of a [`SharedKey`], behind its lock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KeyState {
     /// Salts, oldest first: the current one and those issued as future salts.
     pub salts: VecDeque<FutureSalt>,
     /// The highest msg_id any forgotten session of the key received.
     pub floor: Option<i64>,
+    /// (session_id, msg_id) refused unprocessed (bad_msg, bad salt): the
+    /// client sends them again under new ids, so these never run, on any
+    /// link (bounded, the oldest forgotten first).
+    pub refused: BoundedSet<(i64, i64)>,
 }
 
 impl SharedKey {
@@ -121,25 +209,37 @@ impl SharedKey {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn raise_floor(&self, to: i64) {
+    /// Refuses every new session's messages at or below `to` from now on.
+    pub fn raise_floor(&self, to: i64) {
         let mut k = self.lock();
         k.floor = Some(k.floor.map_or(to, |f| f.max(to)));
     }
+
+    /// The floor: messages at or below it start no new session.
+    pub fn floor(&self) -> Option<i64> {
+        self.lock().floor
+    }
+
+    /// Whether the floor still matters at `now`: it names a msg_id less
+    /// than [`FLOOR_KEPT`] old (older messages are refused by their age).
+    fn floor_recent(&self, now: Duration) -> bool {
+        self.floor().is_some_and(|f| Duration::from_secs((f >> 32).max(0) as u64) + FLOOR_KEPT > now)
+    }
 }
 
-/// The sessions and keys of a server, shared by every server Connection of
-/// it (`Arc<dyn SessionStore>` in the configuration). See the module docs
-/// for what it guarantees; [`MemorySessionStore`] is the implementation
-/// this crate ships.
+/// The sessions and keys of a server, shared by every server link of it
+/// (`Arc<dyn SessionStore>` in [`super::ServerOptions`]). See the module
+/// docs for what it guarantees; [`MemorySessionStore`] is the
+/// implementation this crate ships.
 pub trait SessionStore: Send + Sync {
-    /// Attaches one more link to session `session_id` of key `auth_key_id`;
-    /// `None` when it is not kept (a new session, or one forgotten).
-    fn attach(&self, auth_key_id: i64, session_id: i64, now: Duration) -> Option<Arc<SharedSession>>;
-    /// Creates session `session_id` of key `auth_key_id`, attached to one
-    /// link, with a replay window of `replay_window` ids that refuses
-    /// everything at or below the key's floor. When another link created it
-    /// meanwhile, that one is attached instead and `false` returned.
-    fn create(
+    /// Session `session_id` of key `auth_key_id` if kept, without attaching
+    /// a link (to check a message against it).
+    fn peek(&self, auth_key_id: i64, session_id: i64, now: Duration) -> Option<Arc<SharedSession>>;
+    /// Attaches one more link to session `session_id` of key `auth_key_id`,
+    /// or creates it (with a replay window of `replay_window` ids refusing
+    /// everything at or below the key's floor) in the same step; true when
+    /// it was created here.
+    fn attach_or_create(
         &self,
         auth_key_id: i64,
         session_id: i64,
@@ -149,8 +249,8 @@ pub trait SessionStore: Send + Sync {
     /// A link no longer carries `session` (it has handed over what it could
     /// not get acknowledged). With no link left, the session is parked.
     fn detach(&self, auth_key_id: i64, session: &SharedSession, now: Duration);
-    /// Key `auth_key_id`'s salt schedule and floor.
-    fn key(&self, auth_key_id: i64) -> Arc<SharedKey>;
+    /// Key `auth_key_id`'s salt schedule, floor and refused ids.
+    fn key(&self, auth_key_id: i64, now: Duration) -> Arc<SharedKey>;
     /// Forgets session `session_id` of a key (destroy_session, or the
     /// server's own decision); its msg_ids raise the key's floor. True when
     /// it was kept.
@@ -160,58 +260,99 @@ pub trait SessionStore: Send + Sync {
 #[derive(Debug, Default)]
 struct Inner {
     sessions: HashMap<(i64, i64), Arc<SharedSession>>,
-    /// Parked sessions, the least recently parked first (a session may
-    /// appear again after it was carried and parked once more; entries that
-    /// no longer match the session's `parked_at` are stale and skipped).
+    /// Parked sessions, the least recently parked first. An entry whose
+    /// session is no longer parked at that time is stale and skipped.
     parked: VecDeque<((i64, i64), Duration)>,
-    keys: HashMap<i64, Arc<SharedKey>>,
+    /// How many sessions are parked now (the live entries of `parked`).
+    parked_count: usize,
+    keys: HashMap<i64, KeyEntry>,
     /// Keys in the order they were first seen, for the bound on keys.
     key_order: VecDeque<i64>,
 }
 
+#[derive(Debug, Default)]
+struct KeyEntry {
+    shared: Arc<SharedKey>,
+    /// This key's parked sessions, the least recently parked first (stale
+    /// entries skipped, as in `parked`).
+    parked: VecDeque<(i64, Duration)>,
+    /// Sessions of this key kept now.
+    sessions: usize,
+}
+
 impl Inner {
-    fn key(&mut self, auth_key_id: i64, max_keys: usize) -> Arc<SharedKey> {
-        if let Some(k) = self.keys.get(&auth_key_id) {
-            return Arc::clone(k);
-        }
-        let k = Arc::new(SharedKey::default());
-        self.keys.insert(auth_key_id, Arc::clone(&k));
-        self.key_order.push_back(auth_key_id);
-        // Beyond the bound, forget the oldest keys no session refers to.
-        let mut scanned = 0;
-        while self.keys.len() > max_keys && scanned < self.key_order.len() {
-            let Some(old) = self.key_order.pop_front() else { break };
-            if old != auth_key_id && !self.sessions.keys().any(|(key, _)| *key == old) {
-                self.keys.remove(&old);
-            } else {
-                self.key_order.push_back(old);
-                scanned += 1;
+    fn key(&mut self, auth_key_id: i64, max_keys: usize, now: Duration) -> &mut KeyEntry {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.keys.entry(auth_key_id) {
+            e.insert(KeyEntry::default());
+            self.key_order.push_back(auth_key_id);
+            // Beyond the bound, forget the oldest keys that keep nothing
+            // that matters: no session, no recent floor.
+            let mut scanned = 0;
+            while self.keys.len() > max_keys && scanned < self.key_order.len() {
+                let Some(old) = self.key_order.pop_front() else { break };
+                let idle = self.keys.get(&old).is_some_and(|k| k.sessions == 0 && !k.shared.floor_recent(now))
+                    && old != auth_key_id;
+                if idle {
+                    self.keys.remove(&old);
+                } else {
+                    self.key_order.push_back(old);
+                    scanned += 1;
+                }
             }
         }
-        k
+        self.keys.entry(auth_key_id).or_default()
     }
 
     /// Forgets a session: its ids raise its key's floor.
     fn forget(&mut self, id: (i64, i64), max_keys: usize) -> bool {
         let Some(s) = self.sessions.remove(&id) else { return false };
-        let top = {
-            let mut st = s.lock();
-            st.forgotten = true;
-            st.replay.max().unwrap_or(i64::MIN).max(st.replay.floor())
-        };
-        self.key(id.0, max_keys).raise_floor(top);
+        if s.links() == 0 {
+            self.parked_count = self.parked_count.saturating_sub(1);
+        }
+        let top = s.forget();
+        let entry = self.key(id.0, max_keys, Duration::ZERO);
+        entry.sessions = entry.sessions.saturating_sub(1);
+        entry.shared.raise_floor(top);
         true
+    }
+
+    /// Whether the parked entry (`id`, `at`) is still live.
+    fn parked_now(&self, id: &(i64, i64), at: Duration) -> bool {
+        self.sessions.get(id).is_some_and(|s| s.parked_since(at))
+    }
+
+    /// Forgets the least recently parked session of key `key_id`; false
+    /// when it has none parked.
+    fn forget_oldest_of_key(&mut self, key_id: i64, max_keys: usize) -> bool {
+        loop {
+            let Some((sid, at)) = self.keys.get_mut(&key_id).and_then(|k| k.parked.pop_front()) else { return false };
+            if self.parked_now(&(key_id, sid), at) {
+                return self.forget((key_id, sid), max_keys);
+            }
+        }
+    }
+
+    /// Drops stale entries once they outnumber the live ones.
+    fn compact(&mut self) {
+        if self.parked.len() > 2 * self.parked_count + 16 {
+            let parked = core::mem::take(&mut self.parked);
+            self.parked = parked.into_iter().filter(|(id, at)| self.parked_now(id, *at)).collect();
+        }
     }
 }
 
-/// An in-memory [`SessionStore`] with a bound: at most `max_sessions`
-/// parked sessions (the least recently parked forgotten first) and an idle
-/// expiry (default 10 minutes, as Telegram keeps them). A forgotten session
-/// is announced with new_session_created on the client's next message.
+/// An in-memory [`SessionStore`] with bounds: at most `max_sessions`
+/// parked sessions (the least recently parked forgotten first), at most
+/// [`MAX_SESSIONS_PER_KEY`] per key (see
+/// [`MemorySessionStore::sessions_per_key`]), and an idle expiry (default 10
+/// minutes, as Telegram keeps them; checked when a session is used again
+/// and when parked sessions are counted). A forgotten session is announced
+/// with new_session_created on the client's next message.
 #[derive(Debug)]
 pub struct MemorySessionStore {
     inner: Mutex<Inner>,
     max_sessions: usize,
+    per_key: usize,
     idle_expiry: Duration,
 }
 
@@ -227,15 +368,28 @@ impl MemorySessionStore {
 
     /// A store with the given bound and idle expiry.
     pub fn with_expiry(max_sessions: usize, idle_expiry: Duration) -> Self {
-        Self { inner: Mutex::new(Inner::default()), max_sessions: max_sessions.max(1), idle_expiry }
+        Self {
+            inner: Mutex::new(Inner::default()),
+            max_sessions: max_sessions.max(1),
+            per_key: MAX_SESSIONS_PER_KEY,
+            idle_expiry,
+        }
+    }
+
+    /// The same store with at most `per_key` sessions per key (default
+    /// [`MAX_SESSIONS_PER_KEY`]).
+    #[must_use]
+    pub fn sessions_per_key(mut self, per_key: usize) -> Self {
+        self.per_key = per_key.max(1);
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Keys kept at most: as many as sessions (a key without a session
-    /// keeps only its salts and floor).
+    /// Keys kept at most: as many as sessions, and a few (a key without a
+    /// session keeps only its salts, floor and refused ids).
     fn max_keys(&self) -> usize {
         self.max_sessions.saturating_add(64)
     }
@@ -250,42 +404,59 @@ impl MemorySessionStore {
         self.len() == 0
     }
 
+    /// Sessions parked now (no link carries them).
+    pub fn parked(&self) -> usize {
+        self.lock().parked_count
+    }
+
     /// Heap bytes held by the kept sessions' own state (replay windows and
     /// kept answers; the maps' overhead aside).
     pub fn session_heap_bytes(&self) -> usize {
         self.lock().sessions.values().map(|s| s.heap_bytes()).sum()
     }
+
+    /// The session if kept and not expired (an expired one is forgotten).
+    fn live(&self, inner: &mut Inner, id: (i64, i64), now: Duration) -> Option<Arc<SharedSession>> {
+        let s = Arc::clone(inner.sessions.get(&id)?);
+        if s.expired(now, self.idle_expiry) {
+            inner.forget(id, self.max_keys());
+            return None;
+        }
+        Some(s)
+    }
 }
 
 impl SessionStore for MemorySessionStore {
-    fn attach(&self, auth_key_id: i64, session_id: i64, now: Duration) -> Option<Arc<SharedSession>> {
+    fn peek(&self, auth_key_id: i64, session_id: i64, now: Duration) -> Option<Arc<SharedSession>> {
         let mut inner = self.lock();
-        let s = Arc::clone(inner.sessions.get(&(auth_key_id, session_id))?);
-        let mut st = s.lock();
-        if st.links == 0 && now >= st.parked_at + self.idle_expiry {
-            drop(st);
-            inner.forget((auth_key_id, session_id), self.max_keys());
-            return None;
-        }
-        st.links += 1;
-        drop(st);
-        Some(s)
+        self.live(&mut inner, (auth_key_id, session_id), now)
     }
 
-    fn create(
+    fn attach_or_create(
         &self,
         auth_key_id: i64,
         session_id: i64,
         replay_window: usize,
         now: Duration,
     ) -> (Arc<SharedSession>, bool) {
-        if let Some(s) = self.attach(auth_key_id, session_id, now) {
+        let mut inner = self.lock();
+        let id = (auth_key_id, session_id);
+        if let Some(s) = self.live(&mut inner, id, now) {
+            if s.add_link() {
+                inner.parked_count = inner.parked_count.saturating_sub(1);
+            }
             return (s, false);
         }
-        let mut inner = self.lock();
-        let floor = inner.key(auth_key_id, self.max_keys()).lock().floor.unwrap_or(i64::MIN);
+        let max_keys = self.max_keys();
+        // A key at its bound gives up its least recently parked session.
+        if inner.key(auth_key_id, max_keys, now).sessions >= self.per_key {
+            inner.forget_oldest_of_key(auth_key_id, max_keys);
+        }
+        let entry = inner.key(auth_key_id, max_keys, now);
+        entry.sessions += 1;
+        let floor = entry.shared.floor().unwrap_or(i64::MIN);
         let s = Arc::new(SharedSession::new(session_id, replay_window, floor));
-        inner.sessions.insert((auth_key_id, session_id), Arc::clone(&s));
+        inner.sessions.insert(id, Arc::clone(&s));
         (s, true)
     }
 
@@ -295,40 +466,37 @@ impl SessionStore for MemorySessionStore {
         if !inner.sessions.get(&id).is_some_and(|s| core::ptr::eq(&**s, session)) {
             return;
         }
-        {
-            let mut st = session.lock();
-            st.links = st.links.saturating_sub(1);
-            if st.links > 0 {
-                return;
-            }
-            st.parked_at = now;
-        }
-        inner.parked.push_back((id, now));
-        let parked_now = |inner: &Inner, id: &(i64, i64), at: Duration| {
-            inner.sessions.get(id).is_some_and(|s| {
-                let st = s.lock();
-                st.links == 0 && st.parked_at == at
-            })
-        };
-        // Beyond the bound, the least recently parked go first; carried
-        // sessions are never forgotten.
-        let mut parked_count = inner.parked.iter().filter(|(k, at)| parked_now(&inner, k, *at)).count();
-        while parked_count > self.max_sessions {
+        let Some(at) = session.remove_link(now) else { return };
+        inner.parked.push_back((id, at));
+        inner.parked_count += 1;
+        let max_keys = self.max_keys();
+        inner.key(auth_key_id, max_keys, now).parked.push_back((session.session_id, at));
+        // Beyond the bound, the least recently parked go first (expired or
+        // not); carried sessions are never pushed out.
+        while inner.parked_count > self.max_sessions {
             let Some((old, at)) = inner.parked.pop_front() else { break };
-            if parked_now(&inner, &old, at) {
-                inner.forget(old, self.max_keys());
-                parked_count -= 1;
+            if inner.parked_now(&old, at) {
+                inner.forget(old, max_keys);
             }
         }
-        if inner.parked.len() > 2 * self.max_sessions + 16 {
-            let keep: VecDeque<_> = inner.parked.iter().copied().filter(|(k, at)| parked_now(&inner, k, *at)).collect();
-            inner.parked = keep;
+        inner.compact();
+        if let Some(k) = inner.keys.get_mut(&auth_key_id)
+            && k.parked.len() > 2 * k.sessions + 16
+        {
+            let parked = core::mem::take(&mut k.parked);
+            let kept: VecDeque<_> = parked
+                .into_iter()
+                .filter(|(sid, at)| inner.sessions.get(&(auth_key_id, *sid)).is_some_and(|s| s.parked_since(*at)))
+                .collect();
+            if let Some(k) = inner.keys.get_mut(&auth_key_id) {
+                k.parked = kept;
+            }
         }
     }
 
-    fn key(&self, auth_key_id: i64) -> Arc<SharedKey> {
+    fn key(&self, auth_key_id: i64, now: Duration) -> Arc<SharedKey> {
         let max_keys = self.max_keys();
-        self.lock().key(auth_key_id, max_keys)
+        Arc::clone(&self.lock().key(auth_key_id, max_keys, now).shared)
     }
 
     fn remove(&self, auth_key_id: i64, session_id: i64) -> bool {
@@ -336,44 +504,47 @@ impl SessionStore for MemorySessionStore {
         self.lock().forget((auth_key_id, session_id), max_keys)
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn park(store: &MemorySessionStore, key: i64, id: i64, ids: &[i64], at: u64) {
-        let (s, _) = store.create(key, id, 8, Duration::from_secs(at));
+    fn t(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    fn park(store: &MemorySessionStore, key: i64, id: i64, ids: &[i64], at: u64) -> Arc<SharedSession> {
+        let (s, _) = store.attach_or_create(key, id, 8, t(at));
         for i in ids {
             s.lock().replay.insert(*i);
         }
-        store.detach(key, &s, Duration::from_secs(at));
+        store.detach(key, &s, t(at));
+        s
     }
 
     #[test]
     fn parked_sessions_are_bounded_by_count_and_by_idle_expiry() {
-        let store = MemorySessionStore::with_expiry(2, Duration::from_secs(60));
+        let store = MemorySessionStore::with_expiry(2, t(60));
         park(&store, 1, 10, &[100], 100);
         park(&store, 1, 11, &[200], 101);
         park(&store, 1, 12, &[300], 102);
-        assert_eq!(store.len(), 2);
-        let t = Duration::from_secs(103);
-        assert!(store.attach(1, 10, t).is_none(), "the least recently parked was forgotten");
-        assert_eq!(store.key(1).lock().floor, Some(100), "and its ids raised the key's floor");
-        let s = store.attach(1, 11, t).map(|s| s.session_id());
-        assert_eq!(s, Some(11));
-        assert!(store.attach(1, 12, Duration::from_secs(162)).is_none(), "expired after 60 s idle");
-        assert_eq!(store.key(1).lock().floor, Some(300));
+        assert_eq!((store.len(), store.parked()), (2, 2));
+        assert!(store.peek(1, 10, t(103)).is_none(), "the least recently parked was forgotten");
+        assert_eq!(store.key(1, t(103)).floor(), Some(100), "and its ids raised the key's floor");
+        assert_eq!(store.peek(1, 11, t(103)).map(|s| s.session_id()), Some(11));
+        assert!(store.peek(1, 12, t(162)).is_none(), "expired after 60 s idle");
+        assert_eq!(store.key(1, t(162)).floor(), Some(300));
         assert!(store.remove(1, 11));
         assert!(!store.remove(1, 11));
+        assert_eq!(store.parked(), 0);
     }
 
     #[test]
     fn links_share_one_session_and_a_new_one_starts_above_the_floor() {
         let store = MemorySessionStore::new(4);
-        let now = Duration::from_secs(10);
-        let (a, created) = store.create(7, 1, 8, now);
+        let now = t(10);
+        let (a, created) = store.attach_or_create(7, 1, 8, now);
         assert!(created);
-        let (b, created) = store.create(7, 1, 8, now);
+        let (b, created) = store.attach_or_create(7, 1, 8, now);
         assert!(!created, "a second link attaches to the same session");
         assert!(Arc::ptr_eq(&a, &b));
         assert!(a.lock().replay.insert(40));
@@ -381,22 +552,81 @@ mod tests {
         assert_eq!(a.links(), 2);
         store.detach(7, &a, now);
         store.detach(7, &b, now);
-        assert_eq!(a.links(), 0);
+        assert_eq!((a.links(), store.parked()), (0, 1));
         assert!(store.remove(7, 1));
-        let (c, created) = store.create(7, 1, 8, now);
+        assert!(a.lock().forgotten, "links still holding it see it forgotten");
+        let (c, created) = store.attach_or_create(7, 1, 8, now);
         assert!(created);
         assert!(!c.lock().replay.insert(40), "a forgotten session's ids stay refused");
         assert!(c.lock().replay.insert(44));
     }
 
     #[test]
-    fn carried_sessions_are_never_forgotten() {
+    fn carried_sessions_are_never_pushed_out() {
         let store = MemorySessionStore::new(1);
-        let now = Duration::from_secs(1);
-        let (live, _) = store.create(1, 99, 8, now);
+        let (live, _) = store.attach_or_create(1, 99, 8, t(1));
         park(&store, 1, 10, &[], 1);
         park(&store, 1, 11, &[], 2);
-        assert!(Arc::ptr_eq(&store.attach(1, 99, Duration::from_secs(5000)).expect("carried"), &live));
-        assert_eq!(store.len(), 2, "one carried, one parked");
+        assert!(Arc::ptr_eq(&store.peek(1, 99, t(5000)).expect("carried"), &live));
+        assert_eq!((store.len(), store.parked()), (2, 1), "one carried, one parked");
+    }
+
+    /// Attaching and detaching a parked session again and again counts it
+    /// once: it pushes no other session out.
+    #[test]
+    fn a_session_parked_again_counts_once() {
+        let store = MemorySessionStore::new(3);
+        park(&store, 1, 10, &[], 1);
+        park(&store, 1, 11, &[], 2);
+        for at in 3..50 {
+            park(&store, 1, 11, &[], at);
+        }
+        assert_eq!((store.len(), store.parked()), (2, 2));
+        assert!(store.peek(1, 10, t(60)).is_some(), "the other session stays");
+    }
+
+    /// One key cannot fill the store: beyond MAX_SESSIONS_PER_KEY its own
+    /// least recently parked session goes first, and another key's stays.
+    #[test]
+    fn sessions_per_key_are_bounded() {
+        let store = MemorySessionStore::new(10_000);
+        park(&store, 2, 1, &[], 1);
+        for id in 0..(MAX_SESSIONS_PER_KEY as i64 + 20) {
+            park(&store, 1, 1000 + id, &[4 * (id + 1)], 2 + id as u64);
+        }
+        assert_eq!(store.len(), MAX_SESSIONS_PER_KEY + 1);
+        assert!(store.peek(2, 1, t(200)).is_some());
+        assert!(store.peek(1, 1000, t(200)).is_none(), "the key's oldest went first");
+        assert_eq!(store.key(1, t(200)).floor(), Some(4 * 20));
+    }
+
+    /// A key with a recent floor is not forgotten to make room for new keys
+    /// (its forgotten sessions' messages would run again).
+    #[test]
+    fn a_recent_floor_outlives_the_bound_on_keys() {
+        let store = MemorySessionStore::new(1);
+        let now = t(1_000_000);
+        let recent = (1_000_000i64 << 32) | 4;
+        let (s, _) = store.attach_or_create(1, 10, 8, now);
+        s.lock().replay.insert(recent);
+        store.detach(1, &s, now);
+        assert!(store.remove(1, 10));
+        for k in 2..200 {
+            store.key(k, now);
+        }
+        assert_eq!(store.key(1, now).floor(), Some(recent));
+        let (again, _) = store.attach_or_create(1, 10, 8, now);
+        assert!(!again.lock().replay.insert(recent), "still refused");
+    }
+
+    #[test]
+    fn answers_kept_for_the_next_link_are_bounded() {
+        let s = SharedSession::new(1, 8, i64::MIN);
+        for _ in 0..5 {
+            s.lock().redeliver_later(vec![0; MAX_REDELIVER_BYTES / 4]);
+        }
+        let kept = s.lock().take_redeliver();
+        assert_eq!(kept.len(), 4, "the oldest went");
+        assert!(s.lock().redeliver.is_empty());
     }
 }

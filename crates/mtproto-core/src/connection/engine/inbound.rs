@@ -87,7 +87,7 @@ impl Connection {
                     self.bad_msg(m.msg_id, m.seq_no, code);
                     continue;
                 }
-                if self.with_replay(|r| r.insert(m.msg_id)) {
+                if self.accept_msg_id(m.msg_id) {
                     self.dispatch(m.msg_id, m.seq_no, m.body, false, now);
                 }
             }

@@ -14,7 +14,7 @@ use super::events::{
     SendOptions, TransportFailure,
 };
 use super::idmap::IdMap;
-use super::replay::{BoundedIdMap, BoundedIdSet, BoundedSet, ReplayWindow};
+use super::replay::{BoundedIdMap, BoundedIdSet, ReplayWindow};
 use super::seen_sessions::CarriedSessions;
 use super::store::{MemorySessionStore, SessionStore, SharedKey, SharedSession};
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
@@ -202,9 +202,6 @@ pub(crate) struct Connection {
     /// Client: the sessions we left most recently, whose late answers are
     /// still accepted.
     previous_sessions: VecDeque<i64>,
-    /// Server: client msg_ids refused unprocessed (bad_msg, bad salt), never
-    /// to run later.
-    refused: BoundedSet<(i64, i64)>,
     /// Server: Ready for a known key, emitted on its first accepted message.
     ready_pending: Option<Event>,
     /// Links lost so far (client: resumed with `attach_link`).
@@ -224,6 +221,16 @@ pub(crate) struct Connection {
     partial_since: Option<Duration>,
     /// Reused buffer for container bodies.
     scratch: Vec<u8>,
+}
+
+impl Drop for Connection {
+    /// A server link dropped without a close or [`Input::LinkLost`] still
+    /// hands its sessions back (they would never be parked or expire).
+    fn drop(&mut self) {
+        if self.role == Role::Server && !self.closed_emitted && matches!(self.phase, Phase::Ready) {
+            self.save_sessions();
+        }
+    }
 }
 
 impl core::fmt::Debug for Connection {
@@ -353,7 +360,6 @@ impl Connection {
             temporary_key: false,
             floods: 0,
             bad_salts_sent: 0,
-            refused: BoundedSet::new(4096),
             ready_pending: None,
             session_first_msg_id: 0,
             force_bad_msg: None,
@@ -665,7 +671,7 @@ impl Connection {
             // The idle deadline runs from here; only accepted messages move it.
             self.last_authenticated = Some(now);
             // The salt schedule belongs to the key: every link of it shares it.
-            let key_state = self.store.as_ref().map(|s| s.key(key.id())).unwrap_or_default();
+            let key_state = self.store.as_ref().map(|s| s.key(key.id(), now)).unwrap_or_default();
             {
                 let mut k = key_state.lock();
                 if k.salts.is_empty() {

@@ -49,7 +49,9 @@ impl Connection {
             if is_current && let Some(s) = self.session.as_ref() {
                 st.seq_count = st.seq_count.max(s.seq_count());
             }
-            st.redeliver.extend(unacknowledged);
+            for body in unacknowledged {
+                st.redeliver_later(body);
+            }
         }
         if is_current {
             self.current = None;
@@ -59,22 +61,41 @@ impl Connection {
         }
     }
 
-    /// Server: session `id` if this link carries it or the store keeps it
-    /// (then this link carries it from now on); a forgotten one is let go.
-    pub(super) fn carried_session(&mut self, id: i64, now: Duration) -> Option<Arc<SharedSession>> {
-        if let Some(s) = self.carried.get(id) {
-            if !s.lock().forgotten {
-                return Some(s);
-            }
-            self.carried.remove(id);
-            if self.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &s)) {
-                self.current = None;
-            }
+    /// Server: session `id` if this link carries it (a forgotten one is let
+    /// go). The store is not asked: see [`Connection::known_session`].
+    pub(super) fn carried_session(&mut self, id: i64) -> Option<Arc<SharedSession>> {
+        let s = self.carried.get(id)?;
+        if !s.lock().forgotten {
+            return Some(s);
+        }
+        self.carried.remove(id);
+        if self.current.as_ref().is_some_and(|c| Arc::ptr_eq(c, &s)) {
+            self.current = None;
+        }
+        None
+    }
+
+    /// Server: session `id` if this link carries it or the store keeps it,
+    /// without carrying it from here (a message is only checked against
+    /// it; only an accepted one makes this link carry its session).
+    pub(super) fn known_session(&mut self, id: i64, now: Duration) -> Option<Arc<SharedSession>> {
+        if let Some(s) = self.carried_session(id) {
+            return Some(s);
         }
         let key_id = self.session.as_ref()?.auth_key().id();
-        let s = self.store.as_ref()?.attach(key_id, id, now)?;
-        self.carry(Arc::clone(&s), now);
-        Some(s)
+        self.store.as_ref()?.peek(key_id, id, now).filter(|s| !s.lock().forgotten)
+    }
+
+    /// Records `msg_id` as received; false when it was received before (on
+    /// any link that carries the session) or its session was forgotten.
+    pub(super) fn accept_msg_id(&mut self, msg_id: i64) -> bool {
+        match &self.current {
+            Some(s) => {
+                let mut st = s.lock();
+                !st.forgotten && st.replay.insert(msg_id)
+            }
+            None => self.replay.insert(msg_id),
+        }
     }
 
     /// Server: carries `session` on this link, handing back the least
@@ -123,6 +144,12 @@ impl Connection {
             }
             return;
         }
+        if let Some(id) = session_id.filter(|id| Some(*id) != self.current_session_id()) {
+            // The client has moved to another session on this link: the
+            // answer goes out in the session of its request.
+            self.answer_outside_session(id, &out, true, self.last_authenticated.unwrap_or_default());
+            return;
+        }
         let mut answer = Outgoing::service(out, true, true);
         answer.answers = Some(req_msg_id);
         self.queue.push_back(answer);
@@ -133,9 +160,8 @@ impl Connection {
     pub(super) fn redeliver_later(&mut self, session_id: i64, body: Vec<u8>) {
         let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) else { return };
         let (key_id, now) = (s.auth_key().id(), self.last_authenticated.unwrap_or_default());
-        if let Some(shared) = store.attach(key_id, session_id, now) {
-            shared.lock().redeliver.push(body);
-            store.detach(key_id, &shared, now);
+        if let Some(shared) = store.peek(key_id, session_id, now) {
+            shared.lock().redeliver_later(body);
         }
     }
 
@@ -220,7 +246,8 @@ impl Connection {
         // Every check comes before any state changes. Replays first, against
         // the window of the session the message names: a captured packet of
         // another session neither runs twice nor moves us to its session.
-        if self.refused.contains((session_id, msg_id)) || self.seen_before(session_id, msg_id, now) {
+        let refused = self.key_state().lock().refused.contains((session_id, msg_id));
+        if refused || self.seen_before(session_id, msg_id, now) {
             // A network duplicate or a replay: ignored. (Code 19 would make the
             // client re-send messages already processed, since a duplicate
             // cannot be told from a container reusing an id.)
@@ -245,11 +272,11 @@ impl Connection {
             // Refused unprocessed: the client sends it again under a new
             // msg_id, so this one must never run later (a replay of it, once
             // its time or salt is right, is ignored).
-            self.refused.insert((session_id, msg_id));
+            self.key_state().lock().refused.insert((session_id, msg_id));
             if self.current_session_id() == Some(session_id) {
                 self.push_response(answer);
             } else {
-                self.answer_outside_session(session_id, &answer, now);
+                self.answer_outside_session(session_id, &answer, false, now);
             }
             return;
         }
@@ -266,12 +293,12 @@ impl Connection {
         // Answers other links left for the session go out on this one.
         let Some(redeliver) = self.current.as_ref().and_then(|s| {
             let mut st = s.lock();
-            st.replay.insert(msg_id).then(|| core::mem::take(&mut st.redeliver))
+            (!st.forgotten && st.replay.insert(msg_id)).then(|| st.take_redeliver())
         }) else {
             return;
         };
         for body in redeliver {
-            self.queue.push_back(Outgoing::service(body, true, false));
+            self.queue.push_back(Outgoing::service(body, true, true));
         }
         self.last_authenticated = Some(now);
         if let Some(ready) = self.ready_pending.take() {
@@ -287,9 +314,9 @@ impl Connection {
 
     /// Server: whether `msg_id` of client session `session_id` was seen
     /// (or falls below what is remembered), on this link or any other that
-    /// carries the session. A session the store keeps is carried from here.
+    /// carries the session.
     pub(super) fn seen_before(&mut self, session_id: i64, msg_id: i64, now: Duration) -> bool {
-        match self.carried_session(session_id, now) {
+        match self.known_session(session_id, now) {
             Some(s) => {
                 let st = s.lock();
                 st.replay.contains(msg_id) || msg_id <= st.replay.floor()
@@ -298,20 +325,34 @@ impl Connection {
         }
     }
 
-    /// Server: an answer (bad_msg_notification, bad_server_salt) to a
-    /// message of a session we do not switch to, sealed at once under that
-    /// session's id, not content-related (nothing is kept for it).
-    pub(super) fn answer_outside_session(&mut self, session_id: i64, body: &[u8], now: Duration) {
-        let seq = self.carried.peek(session_id).map_or(0, |s| s.lock().seq_count);
+    /// Server: a message in a session other than the current one (a
+    /// bad_msg_notification or bad_server_salt to a message we do not
+    /// switch to, or an answer to a request of a session the client has
+    /// left), sealed at once under that session's id and seq_no (nothing is
+    /// kept for re-sends).
+    pub(super) fn answer_outside_session(
+        &mut self,
+        session_id: i64,
+        body: &[u8],
+        content_related: bool,
+        now: Duration,
+    ) {
+        let other = self.carried.peek(session_id).cloned();
+        let seq = other.as_ref().map_or(0, |o| o.lock().seq_count);
         let Some(s) = self.session.as_mut() else { return };
         let (current, current_seq) = (s.session_id(), s.seq_count());
         s.switch_to(session_id, seq);
         let msg_id = s.next_msg_id(now, true);
-        let seq_no = s.next_seq_no(false);
+        let seq_no = s.next_seq_no(content_related);
+        let seq_after = s.seq_count();
         let mut packet = Vec::with_capacity(body.len() + 96);
         s.frame_with(msg_id, seq_no, body, &mut packet);
         s.seal(&mut packet);
         s.switch_to(current, current_seq);
+        if let Some(o) = other {
+            let mut st = o.lock();
+            st.seq_count = st.seq_count.max(seq_after);
+        }
         self.transmit(packet, false);
     }
 
@@ -322,29 +363,34 @@ impl Connection {
     /// new_session_created.
     pub(super) fn switch_session(&mut self, session_id: i64, msg_id: i64, body: &[u8], now: Duration) {
         let Some(key_id) = self.session.as_ref().map(|s| s.auth_key().id()) else { return };
+        // What is queued (answers, acks) belongs to the session we leave:
+        // it goes out now, in that session.
+        if self.current.is_some() && (!self.queue.is_empty() || !self.acks.is_empty()) {
+            self.flush(now, true);
+        }
         if let (Some(old), Some(s)) = (self.current.take(), self.session.as_ref()) {
             let mut st = old.lock();
             st.seq_count = st.seq_count.max(s.seq_count());
         }
-        let (shared, known) = match self.carried_session(session_id, now) {
+        let (shared, known) = match self.carried_session(session_id) {
             Some(s) => (s, true),
             None => {
                 let Some(store) = self.store.clone() else { return };
-                let (s, created) = store.create(key_id, session_id, self.config.replay_window, now);
+                let (s, created) = store.attach_or_create(key_id, session_id, self.config.replay_window, now);
                 self.carry(Arc::clone(&s), now);
                 (s, !created)
             }
         };
         let (seq_count, first_msg_id, redeliver) = {
             let mut st = shared.lock();
-            (st.seq_count, st.first_msg_id, core::mem::take(&mut st.redeliver))
+            (st.seq_count, st.first_msg_id, st.take_redeliver())
         };
         if let Some(s) = self.session.as_mut() {
             s.switch_to(session_id, seq_count);
         }
         self.session_first_msg_id = first_msg_id;
         for body in redeliver {
-            self.queue.push_back(Outgoing::service(body, true, false));
+            self.queue.push_back(Outgoing::service(body, true, true));
         }
         self.current = Some(Arc::clone(&shared));
         if known {
