@@ -268,16 +268,10 @@ impl Connection {
     }
 
     fn base(role: Role, config: ConnectionConfig, mut entropy: Box<dyn Entropy + Send>) -> Self {
+        // A child with 384 bits drawn from the parent (never a 64-bit seed).
         let transport = match config.transport {
             Transporting::Unframed => None,
-            Transporting::Framed(kind, obf) => {
-                // A child with 384 bits drawn from the parent (never a 64-bit seed).
-                let sub = entropy.fork();
-                match role {
-                    Role::Client => Transport::client(kind, obf, config.max_frame, sub).ok(),
-                    Role::Server => Some(Transport::server(obf.and_then(|o| o.secret), config.max_frame, sub)),
-                }
-            }
+            _ => config.transport.transport(role, config.max_frame, entropy.fork()),
         };
         let replay = ReplayWindow::new(config.replay_window);
         let mut me = Self {
@@ -333,7 +327,7 @@ impl Connection {
             scratch: Vec::new(),
             config,
         };
-        if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
+        if role == Role::Client && me.transport.is_none() && !matches!(me.config.transport, Transporting::Unframed) {
             me.close_with(CloseReason::Config(ConfigError::ObfuscatedFull));
         }
         me
@@ -513,8 +507,8 @@ impl Connection {
         self.ping = None;
         self.pong_deadline = None;
         self.next_ping = None;
-        if let Transporting::Framed(kind, obf) = self.config.transport {
-            self.transport = Transport::client(kind, obf, self.config.max_frame, self.entropy.fork()).ok();
+        if !matches!(self.config.transport, Transporting::Unframed) {
+            self.transport = self.config.transport.transport(Role::Client, self.config.max_frame, self.entropy.fork());
         }
         if matches!(self.phase, Phase::ClientHandshake(_)) {
             self.phase = Phase::ClientAwaitingLink;
@@ -560,6 +554,13 @@ impl Connection {
         }
     }
 
+    /// Server over fake-TLS: once the connection closed with
+    /// [`crate::transport::TransportError::NotFakeTls`], the bytes received,
+    /// untouched (never answered), for a driver to splice to the real domain.
+    pub fn take_rejected_bytes(&mut self) -> Option<Vec<u8>> {
+        self.transport.as_mut().and_then(Transport::take_rejected)
+    }
+
     /// Whether a client waits for [`Connection::attach_link`].
     pub fn is_detached(&self) -> bool {
         self.detached
@@ -572,6 +573,11 @@ impl Connection {
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
     pub fn poll_output(&mut self, now: Duration) -> Output {
+        // Bytes of the transport's own (fake-TLS hellos), while a link is up.
+        if let (false, Some(t)) = (self.detached, &mut self.transport) {
+            t.set_unix_time(now.as_secs() as i64 + self.session.as_ref().map_or(0, |s| s.clock().offset()));
+            t.poll_transmit(&mut self.wire);
+        }
         // Bytes already produced go first: a transport error code such as -404
         // must reach the socket before the Closed event ends the driver.
         if let Some(out) = self.take_transmit() {
@@ -657,6 +663,7 @@ impl Connection {
                     return;
                 };
                 let mut frames = Vec::new();
+                t.set_unix_time(now.as_secs() as i64 + self.session.as_ref().map_or(0, |s| s.clock().offset()));
                 let r = t.feed(b, &mut frames);
                 let mut opened = self.open_together(&mut frames).into_iter();
                 for f in frames {
