@@ -191,3 +191,23 @@ fn a_replayed_hello_and_a_probe_are_not_ours() {
     assert!(probe_target.is_closed());
     assert_eq!(probe_target.take_rejected_bytes().unwrap(), b"\x16\x03\x01\x00\x05hello");
 }
+
+#[test]
+fn a_hello_built_outside_this_crate_verifies() {
+    // fuzz/corpus/fake_tls_hello/valid-hello was built by a short Python
+    // script (hmac + hashlib, a minimal template of its own), not by our
+    // builder: our proxy check accepts it at its time and refuses it later.
+    use mtproto_core::transport::fake_tls::verify_client_hello;
+    use mtproto_tests::fuzzing::{FAKE_TLS_DOMAIN, FAKE_TLS_KEY};
+    let path = format!("{}/../fuzz/corpus/fake_tls_hello/valid-hello", env!("CARGO_MANIFEST_DIR"));
+    let record = std::fs::read(path).unwrap();
+    let cfg = FakeTlsConfig::new(FAKE_TLS_KEY, FAKE_TLS_DOMAIN, 2);
+    let v = verify_client_hello(&cfg, &record, NOW.as_secs() as i64).unwrap();
+    assert_eq!(v.client_time, NOW.as_secs() as u32);
+    assert_eq!(v.session_id, (0..32).collect::<Vec<u8>>());
+    let later = FakeTlsConfig::new(FAKE_TLS_KEY, FAKE_TLS_DOMAIN, 2);
+    assert_eq!(
+        verify_client_hello(&later, &record, NOW.as_secs() as i64 + 3600),
+        Err(HelloRefusal::Stale { skew: -3600 })
+    );
+}
