@@ -21,15 +21,21 @@ fn rhs(x: &Fe) -> Fe {
     x.mul(&x.add(&a).mul(x).add(&Fe::ONE))
 }
 
-/// The x-coordinate of twice the point (None for the point at infinity or a
-/// point of order 2).
-fn double(x: &Fe) -> Option<Fe> {
+/// `8·P` from the x-coordinate of `P`: three doublings in projective
+/// (X : Z) coordinates, `X₂ = (X² − Z²)²`, `Z₂ = 4·X·Z·(X² + A·X·Z + Z²)`,
+/// and one inversion (the value is public: variable time is fine). `None`
+/// for the point at infinity (P of small order).
+fn times_eight(x: &Fe) -> Option<Fe> {
     let a = Fe::new(&U256::from_u64(A));
-    let x2 = x.square();
-    let num = x2.sub(&Fe::ONE).square();
-    let den = x.mul(&x2.add(&a.mul(x)).add(&Fe::ONE)).double().double();
-    let inv = den.invert().into_option()?;
-    Some(num.mul(&inv))
+    let (mut px, mut pz) = (*x, Fe::ONE);
+    for _ in 0..3 {
+        let (xx, zz, xz) = (px.square(), pz.square(), px.mul(&pz));
+        let nx = xx.sub(&zz).square();
+        pz = xz.mul(&xx.add(&a.mul(&xz)).add(&zz)).double().double();
+        px = nx;
+    }
+    let inv = pz.invert_vartime().into_option()?;
+    Some(px.mul(&inv))
 }
 
 fn from_le(bytes: &[u8; 32]) -> Option<Fe> {
@@ -44,18 +50,12 @@ pub fn random_point(entropy: &mut (dyn Entropy + Send)) -> [u8; 32] {
         let mut b = [0u8; 32];
         entropy.fill(&mut b);
         b[31] &= 0x7f;
-        let Some(mut x) = from_le(&b) else { continue };
+        let Some(x) = from_le(&b) else { continue };
         if !matches!(rhs(&x).jacobi_symbol_vartime(), JacobiSymbol::One) {
             continue;
         }
-        let mut ok = true;
-        for _ in 0..3 {
-            match double(&x) {
-                Some(d) => x = d,
-                None => ok = false,
-            }
-        }
-        if ok && x != Fe::ZERO {
+        let Some(x) = times_eight(&x) else { continue };
+        if x != Fe::ZERO {
             let mut out = [0u8; 32];
             out.copy_from_slice(&x.retrieve().to_le_bytes());
             return out;
@@ -99,6 +99,31 @@ mod tests {
         let mut two = [0u8; 32];
         two[0] = 2;
         assert!(!is_curve_point(&two));
+    }
+
+    /// Affine doubling, `x₂ = (x² − 1)² / (4·x·(x² + A·x + 1))`.
+    fn double_affine(x: &Fe) -> Fe {
+        let a = Fe::new(&U256::from_u64(A));
+        let x2 = x.square();
+        let den = x.mul(&x2.add(&a.mul(x)).add(&Fe::ONE)).double().double();
+        x2.sub(&Fe::ONE).square().mul(&den.invert().into_option().unwrap())
+    }
+
+    #[test]
+    fn projective_times_eight_matches_three_affine_doublings() {
+        let mut e = SeededEntropy::new(3);
+        for _ in 0..16 {
+            let mut b = [0u8; 32];
+            e.fill(&mut b);
+            b[31] &= 0x7f;
+            let x = from_le(&b).unwrap();
+            let affine = double_affine(&double_affine(&double_affine(&x)));
+            assert_eq!(times_eight(&x), Some(affine));
+        }
+        // The base point 9 stays on the curve; 0 (order 2) has no multiple.
+        let nine = times_eight(&Fe::new(&U256::from_u64(9))).unwrap();
+        assert!(is_curve_point(&nine.retrieve().to_le_bytes().into()));
+        assert_eq!(times_eight(&Fe::ZERO), None);
     }
 
     #[test]
