@@ -418,6 +418,9 @@ impl Layer {
         unix_time: Option<i64>,
         inner: &mut Vec<u8>,
     ) -> Result<Received, super::TransportError> {
+        if bytes.is_empty() {
+            return Ok(Received::Inner);
+        }
         match &mut self.state {
             State::Open => self.reader.read(bytes, inner).map(|()| Received::Inner),
             State::Plain => {
@@ -454,7 +457,9 @@ impl Layer {
                             Err(r) => Ok(self.refuse(r, inner)),
                             Ok(v) => {
                                 let rest = buf.split_off(len);
-                                let (lo, hi) = (*self.config.answer_data.start(), *self.config.answer_data.end());
+                                let clamp = |v: usize| v.clamp(1, MAX_READ_PAYLOAD);
+                                let (lo, hi) =
+                                    (clamp(*self.config.answer_data.start()), clamp(*self.config.answer_data.end()));
                                 let span = hi.saturating_sub(lo) as u64 + 1;
                                 let size = lo + (self.entropy.next_u64() % span) as usize;
                                 let answer = server_answer(

@@ -446,6 +446,26 @@ fn inside_fake_tls_only_padded_intermediate_is_accepted() {
 }
 
 #[test]
+fn answer_size_follows_the_configuration() {
+    for (range, want) in [
+        (100..=100, 100..=100),
+        (0..=0, 1..=1),
+        (usize::MAX..=usize::MAX, MAX_READ_PAYLOAD..=MAX_READ_PAYLOAD),
+        (0..=usize::MAX, 1..=MAX_READ_PAYLOAD),
+    ] {
+        let mut cfg = config();
+        cfg.answer_data = range.clone();
+        let h = hello_at(NOW, 21);
+        let (r, _, answer) = serve(&cfg, &h.record);
+        assert_eq!(r, Ok(()));
+        // ServerHello (127 bytes with a 32-byte session id) and ChangeCipherSpec, then the data record.
+        let data = usize::from(u16::from_be_bytes([answer[136], answer[137]]));
+        assert_eq!(answer.len(), 127 + 6 + 5 + data);
+        assert!(want.contains(&data), "{range:?}: {data}");
+    }
+}
+
+#[test]
 fn config_debug_redacts_the_key() {
     let cfg = FakeTlsConfig::new([0xab; 16], DOMAIN, 2);
     let s = format!("{cfg:?}");
