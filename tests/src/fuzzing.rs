@@ -311,6 +311,94 @@ pub fn modexp(data: &[u8]) {
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
+/// The key and domain of the fake-TLS targets (the seeds are made with them).
+pub const FAKE_TLS_KEY: [u8; 16] = *b"fuzz-fake-tls-k!";
+/// See [`FAKE_TLS_KEY`].
+pub const FAKE_TLS_DOMAIN: &str = "fuzz.example.com";
+
+fn fake_tls_config() -> mtproto_core::transport::fake_tls::FakeTlsConfig {
+    mtproto_core::transport::fake_tls::FakeTlsConfig::new(FAKE_TLS_KEY, FAKE_TLS_DOMAIN, 2)
+}
+
+/// Fake-TLS records: the bytes (after a split-size byte) through the record
+/// reader, as a proxy's answer to a client, and as what a client sends
+/// after a hello our proxy accepted (records, then obfuscated2 inside).
+pub fn fake_tls_records(data: &[u8]) {
+    use mtproto_core::transport::fake_tls::{RecordReader, client_hello, verify_server_answer};
+    let Some((&splits, rest)) = data.split_first() else { return };
+    let step = (splits as usize % 17) + 1;
+    let mut reader = RecordReader::new();
+    let mut out = Vec::new();
+    for chunk in rest.chunks(step) {
+        if reader.read(chunk, &mut out).is_err() {
+            break;
+        }
+    }
+    assert!(out.len() <= rest.len(), "payload never exceeds the input");
+    let _ = verify_server_answer(&FAKE_TLS_KEY, &[0; 32], rest);
+    let cfg = fake_tls_config();
+    let mut frames = Vec::new();
+    let mut client = Transport::fake_tls_client(&cfg, 1 << 16, Box::new(SeededEntropy::new(0)));
+    client.set_unix_time(now().as_secs() as i64);
+    client.poll_transmit(&mut Vec::new());
+    for chunk in rest.chunks(step) {
+        if client.feed(chunk, &mut frames).is_err() {
+            break;
+        }
+    }
+    let mut server = Transport::fake_tls_server(cfg, 1 << 16, Box::new(SeededEntropy::new(1)));
+    server.set_unix_time(now().as_secs() as i64);
+    let hello = client_hello(&FAKE_TLS_KEY, FAKE_TLS_DOMAIN, now().as_secs() as u32, &mut SeededEntropy::new(2));
+    if server.feed(&hello.record, &mut frames).is_ok() {
+        for chunk in rest.chunks(step) {
+            if server.feed(chunk, &mut frames).is_err() {
+                break;
+            }
+        }
+    }
+    for f in &frames {
+        if let Frame::Packet { data, .. } = f {
+            assert!(data.len() <= 1 << 16);
+        }
+    }
+}
+
+/// Fake-TLS ClientHellos: the bytes through the parser and the proxy's
+/// check, then (after a split-size byte) as the first bytes a fake-TLS
+/// server reads. A refused stream must be handed back exactly as fed.
+pub fn fake_tls_hello(data: &[u8]) {
+    use mtproto_core::transport::TransportError;
+    use mtproto_core::transport::fake_tls::{parse_client_hello, verify_client_hello};
+    let cfg = fake_tls_config();
+    if let Ok(p) = parse_client_hello(data) {
+        assert!(p.session_id.len() <= 32);
+    }
+    let _ = verify_client_hello(&cfg, data, now().as_secs() as i64);
+    let Some((&splits, rest)) = data.split_first() else { return };
+    let step = (splits as usize % 17) + 1;
+    let mut cfg = fake_tls_config();
+    cfg.secret_only = splits & 0x80 != 0;
+    let mut server = Transport::fake_tls_server(cfg, 1 << 16, Box::new(SeededEntropy::new(3)));
+    server.set_unix_time(now().as_secs() as i64);
+    let mut frames = Vec::new();
+    let mut fed = 0;
+    for chunk in rest.chunks(step) {
+        fed += chunk.len();
+        match server.feed(chunk, &mut frames) {
+            Ok(()) => {}
+            Err(TransportError::NotFakeTls { .. }) => {
+                let back = server.take_rejected().unwrap_or_default();
+                assert_eq!(&back[..], &rest[..fed], "handed back untouched");
+                let mut answer = Vec::new();
+                server.poll_transmit(&mut answer);
+                assert!(answer.is_empty(), "never answered");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+}
+
 /// Every target by name, for the corpus replay test.
 pub const TARGETS: &[(&str, Target)] = &[
     ("unpack_raw", unpack_raw),
@@ -322,4 +410,6 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("crypto_paths", crypto_paths),
     ("modexp", modexp),
     ("proxy_secret", proxy_secret),
+    ("fake_tls_records", fake_tls_records),
+    ("fake_tls_hello", fake_tls_hello),
 ];

@@ -100,6 +100,63 @@ fn probe_example_against_our_server() {
     }
 }
 
+/// The probe with an `ee` secret against our server serving fake-TLS for
+/// that secret over loopback TCP: handshake and pings through fake-TLS.
+#[test]
+fn probe_example_through_fake_tls() {
+    use mtproto_core::connection::Transporting;
+    use mtproto_core::transport::ProxySecret;
+    use mtproto_core::transport::fake_tls::FakeTlsConfig;
+    const SECRET: &str = "ee0123456789abcdef0123456789abcdef7777772e6578616d706c652e636f6d"; // www.example.com
+    fn fake_tls(cfg: &mut mtproto_core::ServerOptions) {
+        // One configuration (and so one replay cache) for every connection.
+        static FAKE: std::sync::OnceLock<FakeTlsConfig> = std::sync::OnceLock::new();
+        let fake = FAKE.get_or_init(|| {
+            let mut f = FakeTlsConfig::from_secret(&ProxySecret::parse(SECRET).unwrap(), 2).unwrap();
+            // Only fake-TLS: a probe that ignored the secret would be refused.
+            f.secret_only = true;
+            f
+        });
+        cfg.session.transport = Transporting::FakeTls(fake.clone());
+    }
+    let probe = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../debug/examples/probe");
+    assert!(probe.exists(), "build the examples first (cargo test does): {probe:?}");
+    let pem = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("probe_fake_tls_key.pem");
+    std::fs::write(&pem, server_rsa_key().public_key().to_pem().unwrap()).unwrap();
+    let addr = common::start(100, fake_tls).addr;
+    for secret in [SECRET.to_string(), base64_url(SECRET)] {
+        let out = Command::new(&probe)
+            .arg(addr.to_string())
+            .args(["--secret", &secret, "--key"])
+            .arg(&pem)
+            .args(["--pings", "2"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "probe: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("auth_key_id:") && stdout.contains("ping 1:"), "probe: {stdout}");
+    }
+    // A wrong key in the secret: the server never answers, the probe fails in one line.
+    let wrong = SECRET.replacen("0123", "3210", 1);
+    let out =
+        Command::new(&probe).arg(addr.to_string()).args(["--secret", &wrong, "--key"]).arg(&pem).output().unwrap();
+    assert!(!out.status.success() && out.status.code() != Some(101));
+}
+
+/// Hex to unpadded base64url (the secret forms TDLib accepts).
+fn base64_url(hex: &str) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = c.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=c.len() {
+            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
 /// The probe's failures are one line and a non-zero exit, never a panic:
 /// nothing listening, and secrets it cannot serve (#13).
 #[test]

@@ -272,9 +272,123 @@ fn handshakes(c: &mut Criterion) {
     g.finish();
 }
 
+/// Fake-TLS: the handshake (hello, proxy check and answer, client check) with
+/// fresh transports each time, beside its floor (the four HMAC-SHA256 passes
+/// over the same hello and answer the two sides cannot avoid); and the
+/// per-packet cost and overhead bytes of the record layer.
+fn fake_tls(c: &mut Criterion) {
+    use hmac::{KeyInit, Mac};
+    use mtproto_core::transport::fake_tls::{self, FakeTlsConfig, ReplayCache};
+    use mtproto_core::transport::{Obfuscation, Transport, TransportKind};
+    let mut cfg = FakeTlsConfig::new([7; 16], "www.example.com", 2);
+    // Every hello of the run is new; a one-entry cache keeps memory flat.
+    cfg.replay = ReplayCache::new(1);
+    let mut seed = 0u64;
+    let mut handshake = |answer_len: &mut usize| {
+        seed += 2;
+        let mut client = Transport::fake_tls_client(&cfg, 1 << 20, Box::new(SeededEntropy::new(seed)));
+        let mut server = Transport::fake_tls_server(cfg.clone(), 1 << 20, Box::new(SeededEntropy::new(seed + 1)));
+        client.set_unix_time(NOW.as_secs() as i64);
+        server.set_unix_time(NOW.as_secs() as i64);
+        let mut wire = Vec::with_capacity(8192);
+        client.poll_transmit(&mut wire);
+        server.feed(&wire, &mut Vec::new()).unwrap();
+        wire.clear();
+        server.poll_transmit(&mut wire);
+        *answer_len = wire.len();
+        client.feed(&wire, &mut Vec::new()).unwrap();
+        black_box((client, server));
+    };
+    let mut answer_len = 0;
+    handshake(&mut answer_len);
+    let hello = fake_tls::client_hello(&[7; 16], "www.example.com", 0, &mut SeededEntropy::new(1));
+    let answer = vec![0x5au8; answer_len];
+    let mut g = c.benchmark_group("fake_tls_handshake");
+    g.bench_function("floor_4_hmac", |b| {
+        b.iter(|| {
+            for part in [&hello.record[..], &hello.record[..], &answer[..], &answer[..]] {
+                let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(&[7; 16]).unwrap();
+                m.update(black_box(part));
+                black_box(m.finalize());
+            }
+        })
+    });
+    g.bench_function("both_sides", |b| b.iter(|| handshake(&mut answer_len)));
+    g.bench_function("client_hello", |b| {
+        let mut e = SeededEntropy::new(9);
+        b.iter(|| black_box(fake_tls::client_hello(&[7; 16], "www.example.com", 0, &mut e)))
+    });
+    g.bench_function("x25519_point", |b| {
+        let mut e = SeededEntropy::new(10);
+        b.iter(|| black_box(fake_tls::x25519_point(&mut e)))
+    });
+    g.finish();
+
+    // Per packet: padded intermediate + obfuscated2, with and without the records.
+    let open = |fake: bool| {
+        let mut client = if fake {
+            Transport::fake_tls_client(&cfg, 1 << 21, Box::new(SeededEntropy::new(1)))
+        } else {
+            let obf = Obfuscation { dc_id: 2, secret: Some([7; 16]) };
+            Transport::client(TransportKind::PaddedIntermediate, Some(obf), 1 << 21, Box::new(SeededEntropy::new(1)))
+                .unwrap()
+        };
+        if fake {
+            // The same seeded hello each time: a fresh cache, or it is a replay.
+            let mut own = cfg.clone();
+            own.replay = ReplayCache::new(1);
+            let mut server = Transport::fake_tls_server(own, 1 << 20, Box::new(SeededEntropy::new(2)));
+            client.set_unix_time(NOW.as_secs() as i64);
+            server.set_unix_time(NOW.as_secs() as i64);
+            let mut wire = Vec::new();
+            client.poll_transmit(&mut wire);
+            server.feed(&wire, &mut Vec::new()).unwrap();
+            wire.clear();
+            server.poll_transmit(&mut wire);
+            client.feed(&wire, &mut Vec::new()).unwrap();
+        }
+        let mut first = Vec::new();
+        client.encode(&[1; 40], false, &mut first);
+        client.poll_transmit(&mut first);
+        client
+    };
+    for size in [88usize, 1048, 16408, 1 << 20] {
+        let packet = vec![0x33u8; size];
+        let mut overhead = [0usize; 2];
+        for (i, fake) in [false, true].into_iter().enumerate() {
+            let mut t = open(fake);
+            let mut out = Vec::new();
+            for _ in 0..64 {
+                t.encode(&packet, false, &mut out);
+            }
+            overhead[i] = (out.len() - 64 * size) / 64;
+        }
+        println!(
+            "fake_tls overhead per {size}-byte packet: obfuscated2 padded intermediate {} bytes, fake-TLS {} bytes",
+            overhead[0], overhead[1]
+        );
+    }
+    let packet = vec![0x33u8; 1048];
+    let mut g = c.benchmark_group("fake_tls_packet_1KiB");
+    g.throughput(Throughput::Bytes(packet.len() as u64));
+    let mut fl = vec![0u8; 1048 + 32 + 16];
+    g.bench_function("floor", |b| b.iter(|| floor(&mut fl)));
+    for (name, fake) in [("obfuscated2_padded", false), ("fake_tls", true)] {
+        let mut t = open(fake);
+        let mut out = Vec::with_capacity(4096);
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                t.encode(black_box(&packet), false, &mut out);
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
-    targets = message_layer, connection, handshakes
+    targets = message_layer, connection, handshakes, fake_tls
 }
 criterion_main!(benches);

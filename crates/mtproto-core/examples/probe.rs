@@ -1,5 +1,6 @@
 //! Probe a real MTProto server: connect to HOST:PORT with a transport (and an
-//! optional MTProxy secret), shake hands using Telegram's built-in keys (or a
+//! optional MTProxy secret: plain, `dd` or `ee`, the last through fake-TLS),
+//! shake hands using Telegram's built-in keys (or a
 //! PEM file), send a few pings, and print auth_key_id, salt and round trips.
 //!
 //! ```text
@@ -16,6 +17,7 @@ use mtproto_core::Event;
 use mtproto_core::connection::Transporting;
 use mtproto_core::connection::{ClientConnection, ClientOptions};
 use mtproto_core::handshake::ClientConfig;
+use mtproto_core::transport::fake_tls::FakeTlsConfig;
 use mtproto_core::transport::{Obfuscation, ProxySecret, TransportKind};
 use mtproto_crypto::rsa::{RsaPublicKey, builtin};
 use std::net::TcpStream;
@@ -27,6 +29,8 @@ struct Args {
     transport: TransportKind,
     obfuscated: bool,
     secret: Option<[u8; 16]>,
+    /// An `ee` secret: connect through MTProxy fake-TLS.
+    fake_tls: Option<ProxySecret>,
     dc: i32,
     test_dc: bool,
     key: Option<String>,
@@ -35,7 +39,7 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let mut a = Args { addr: it.next().ok_or("usage: probe HOST:PORT [--transport abridged|intermediate|padded|full|obfuscated] [--secret HEX] [--dc N] [--test-dc N] [--key PEM] [--pings N]")?, transport: TransportKind::Intermediate, obfuscated: false, secret: None, dc: 2, test_dc: false, key: None, pings: 5 };
+    let mut a = Args { addr: it.next().ok_or("usage: probe HOST:PORT [--transport abridged|intermediate|padded|full|obfuscated] [--secret HEX] [--dc N] [--test-dc N] [--key PEM] [--pings N]")?, transport: TransportKind::Intermediate, obfuscated: false, secret: None, fake_tls: None, dc: 2, test_dc: false, key: None, pings: 5 };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
@@ -58,11 +62,7 @@ fn parse() -> Result<Args, String> {
                         a.secret = Some(key);
                         a.transport = TransportKind::PaddedIntermediate;
                     }
-                    ProxySecret::FakeTls { domain, .. } => {
-                        return Err(format!(
-                            "--secret: a fake-TLS (ee) secret for {domain}: this probe does not speak fake-TLS yet"
-                        ));
-                    }
+                    fake @ ProxySecret::FakeTls { .. } => a.fake_tls = Some(fake),
                 }
                 a.obfuscated = true;
             }
@@ -100,7 +100,10 @@ fn main() {
     let mut cfg = ClientOptions::new(ClientConfig::new(keys, dc_field));
     cfg.ping_interval = None;
     let obfuscation = args.obfuscated.then_some(Obfuscation { dc_id: dc_field as i16, secret: args.secret });
-    cfg.session.transport = Transporting::Framed(args.transport, obfuscation);
+    cfg.session.transport = match args.fake_tls.as_ref().and_then(|s| FakeTlsConfig::from_secret(s, dc_field as i16)) {
+        Some(fake) => Transporting::FakeTls(fake),
+        None => Transporting::Framed(args.transport, obfuscation),
+    };
     let mut stream =
         TcpStream::connect(&args.addr).unwrap_or_else(|e| fail(format!("cannot connect to {}: {e}", args.addr)));
     stream.set_write_timeout(Some(Duration::from_secs(10))).ok();

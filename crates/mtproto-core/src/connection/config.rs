@@ -1,20 +1,49 @@
 //! Connection configuration with documented defaults.
 
 use crate::handshake::{ClientConfig, ServerConfig};
+use crate::message::Role;
 use crate::tl::schema::FutureSalt;
-use crate::transport::{Obfuscation, TransportKind};
+use crate::transport::fake_tls::FakeTlsConfig;
+use crate::transport::{Obfuscation, Transport, TransportKind};
 use core::time::Duration;
-use mtproto_crypto::AuthKey;
+use mtproto_crypto::{AuthKey, Entropy};
 use std::sync::Arc;
 
 /// How bytes are framed on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transporting {
     /// A built-in transport (a server detects the client's choice itself, so
     /// the kind only matters for a client).
     Framed(TransportKind, Option<Obfuscation>),
+    /// MTProxy fake-TLS (`ee` secret): a client connects through it
+    /// ([`Transport::fake_tls_client`]); a server serves it and, unless
+    /// [`FakeTlsConfig::secret_only`], plain clients too
+    /// ([`Transport::fake_tls_server`]). The Connection passes its `now`
+    /// (plus the session's known offset, on a client) to the transport.
+    FakeTls(FakeTlsConfig),
     /// The caller frames packets: [`super::Input::Packet`] in, raw packets out.
     Unframed,
+}
+
+impl Transporting {
+    /// The transport for `role`; `None` when unframed or impossible
+    /// (obfuscated full framing).
+    pub(crate) fn transport(
+        &self,
+        role: Role,
+        max_frame: usize,
+        entropy: Box<dyn Entropy + Send>,
+    ) -> Option<Transport> {
+        match (self, role) {
+            (Self::Unframed, _) => None,
+            (Self::Framed(kind, obf), Role::Client) => Transport::client(*kind, *obf, max_frame, entropy).ok(),
+            (Self::Framed(_, obf), Role::Server) => {
+                Some(Transport::server(obf.and_then(|o| o.secret), max_frame, entropy))
+            }
+            (Self::FakeTls(c), Role::Client) => Some(Transport::fake_tls_client(c, max_frame, entropy)),
+            (Self::FakeTls(c), Role::Server) => Some(Transport::fake_tls_server(c.clone(), max_frame, entropy)),
+        }
+    }
 }
 
 /// Finds the auth key for an auth_key_id (server role).

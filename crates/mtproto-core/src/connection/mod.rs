@@ -40,7 +40,9 @@ pub use events::{
 pub use options::SessionOptions;
 pub use replay::ReplayWindow;
 pub use server::{ServerConnection, ServerOptions};
-pub use store::{MemorySessionStore, SessionStore, SharedKey, SharedSession};
+pub use store::{
+    MAX_REDELIVER_BYTES, MAX_SESSIONS_PER_KEY, MemorySessionStore, SessionStore, SharedKey, SharedSession,
+};
 
 /// What both roles share: one input path and one output path, so a driver
 /// (a socket loop, a simulation, a fuzzer) can serve either.

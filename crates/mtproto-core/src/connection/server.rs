@@ -178,6 +178,14 @@ impl ServerConnection {
         Connection::flush_together(&mut inner, now);
     }
 
+    /// Over fake-TLS: once the link closed with
+    /// [`crate::transport::TransportError::NotFakeTls`], every byte received,
+    /// untouched and never answered, for a driver to splice the stream to
+    /// the real domain (so active probes see that site).
+    pub fn take_rejected_bytes(&mut self) -> Option<Vec<u8>> {
+        self.0.take_rejected_bytes()
+    }
+
     /// The client session of the last accepted message (once ready).
     pub fn session_id(&self) -> Option<i64> {
         self.0.session_id()

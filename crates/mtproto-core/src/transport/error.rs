@@ -1,3 +1,4 @@
+use super::fake_tls::HelloRefusal;
 use core::fmt;
 
 /// Every way a transport byte stream can be malformed.
@@ -32,6 +33,20 @@ pub enum TransportError {
         /// The decrypted tag.
         tag: [u8; 4],
     },
+    /// Fake-TLS: a record that is not application data (or the one-byte
+    /// ChangeCipherSpec), has another version than 0303, or is too long.
+    BadTlsRecord,
+    /// Fake-TLS client: the proxy's answer to our ClientHello is malformed
+    /// or its digest does not verify (not our proxy, or a probe).
+    FakeTlsAnswer,
+    /// Fake-TLS server: the stream is not one of our clients. Nothing was
+    /// answered; [`super::Transport::take_rejected`] gives back the bytes
+    /// received, untouched, so a driver can splice the connection to the
+    /// real domain.
+    NotFakeTls {
+        /// Why.
+        refusal: HelloRefusal,
+    },
 }
 
 impl fmt::Display for TransportError {
@@ -49,6 +64,9 @@ impl fmt::Display for TransportError {
             Self::BadObfuscatedTag { tag } => {
                 write!(f, "obfuscated2 header with unknown tag {tag:02x?}")
             }
+            Self::BadTlsRecord => f.write_str("malformed or unexpected TLS record"),
+            Self::FakeTlsAnswer => f.write_str("the fake-TLS answer does not verify"),
+            Self::NotFakeTls { refusal } => write!(f, "not a fake-TLS client of ours: {refusal}"),
         }
     }
 }

@@ -3,11 +3,12 @@
 //! A [`Framing`] turns MTProto packets into a byte stream and back. The
 //! built-in framings are [`abridged`], [`intermediate`] (plain and padded) and
 //! [`full`]; [`Transport`] adds the protocol tag the initiator sends first,
-//! the optional obfuscated2 layer, and server-side detection of what the
-//! client chose. Users with their own framing implement [`Framing`].
+//! the optional obfuscated2 layer, the optional MTProxy fake-TLS layer
+//! ([`fake_tls`]), and server-side detection of what the client chose. Users with their own framing implement [`Framing`].
 
 pub mod abridged;
 mod error;
+pub mod fake_tls;
 pub mod full;
 pub mod intermediate;
 mod secret;

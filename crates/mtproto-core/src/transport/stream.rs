@@ -1,7 +1,8 @@
 //! [`Transport`]: a framing plus the initiator's tag, optional obfuscated2,
-//! and server-side detection of the client's choice.
+//! optional fake-TLS, and server-side detection of the client's choice.
 
 use super::abridged::Abridged;
+use super::fake_tls::{self, FakeTlsConfig, HelloRefusal, Received};
 use super::full::Full;
 use super::intermediate::Intermediate;
 use super::{Frame, Framing, Peer, TransportError};
@@ -44,6 +45,10 @@ pub struct Transport {
     rx: BytesMut,
     secret: Option<[u8; 16]>,
     entropy: Option<Box<dyn Entropy + Send>>,
+    tls: Option<Box<fake_tls::Layer>>,
+    clock: Option<i64>,
+    refusal: Option<HelloRefusal>,
+    rejected: Option<Vec<u8>>,
 }
 
 impl core::fmt::Debug for Transport {
@@ -52,6 +57,7 @@ impl core::fmt::Debug for Transport {
             .field("role", &self.role)
             .field("kind", &self.kind)
             .field("obfuscated", &self.send_ctr.is_some())
+            .field("fake_tls", &self.tls.is_some())
             .field("buffered", &self.rx.len())
             .finish()
     }
@@ -110,6 +116,10 @@ impl Transport {
             rx: BytesMut::new(),
             secret: None,
             entropy: None,
+            tls: None,
+            clock: None,
+            refusal: None,
+            rejected: None,
         })
     }
 
@@ -127,7 +137,94 @@ impl Transport {
             rx: BytesMut::new(),
             secret,
             entropy: Some(entropy),
+            tls: None,
+            clock: None,
+            refusal: None,
+            rejected: None,
         }
+    }
+
+    /// A fake-TLS client (MTProxy `ee` secret): ClientHello to the
+    /// config's domain, then obfuscated2 keyed with the secret over padded
+    /// intermediate, in application-data records.
+    ///
+    /// The hello needs the unix time: nothing goes out before
+    /// [`Transport::set_unix_time`]. Then [`Transport::poll_transmit`] (or
+    /// the next [`Transport::encode`]) emits it; packets encoded before the
+    /// proxy's answer verified are held and go out, in order, from the next
+    /// `poll_transmit` or `encode` after it.
+    pub fn fake_tls_client(config: &FakeTlsConfig, max_frame: usize, mut entropy: Box<dyn Entropy + Send>) -> Self {
+        let tls_entropy = entropy.fork();
+        let kind = TransportKind::PaddedIntermediate;
+        let s = obfuscated2::client(&mut entropy, TAG_PADDED_INTERMEDIATE, config.dc_id, Some(&config.key()[..]));
+        let framing = framing_for(kind, Peer::Server, max_frame, entropy);
+        Self {
+            role: Role::Client,
+            max_frame,
+            kind: Some(kind),
+            framing: Some(framing),
+            prefix: s.header.to_vec(),
+            send_ctr: Some(s.send),
+            recv_ctr: Some(s.recv),
+            rx: BytesMut::new(),
+            secret: None,
+            entropy: None,
+            tls: Some(Box::new(fake_tls::Layer::client(config.clone(), tls_entropy))),
+            clock: None,
+            refusal: None,
+            rejected: None,
+        }
+    }
+
+    /// A server for fake-TLS clients of `config` (an `ee` secret): a
+    /// ClientHello that verifies (see [`fake_tls::verify_client_hello`]) is
+    /// answered and the stream continues as obfuscated2 with the key over
+    /// padded intermediate. A stream that does not start like TLS goes to
+    /// the detection of [`Transport::server`] without a secret, unless
+    /// [`FakeTlsConfig::secret_only`]. Anything else is not ours: `feed`
+    /// fails with [`TransportError::NotFakeTls`] and
+    /// [`Transport::take_rejected`] hands back the bytes, nothing answered.
+    ///
+    /// The time check needs [`Transport::set_unix_time`] before the hello
+    /// arrives (without it every hello is refused as stale); the answer is
+    /// taken with [`Transport::poll_transmit`].
+    pub fn fake_tls_server(config: FakeTlsConfig, max_frame: usize, mut entropy: Box<dyn Entropy + Send>) -> Self {
+        let tls_entropy = entropy.fork();
+        let mut me = Self::server(None, max_frame, entropy);
+        me.tls = Some(Box::new(fake_tls::Layer::server(config, tls_entropy)));
+        me
+    }
+
+    /// The current unix time in seconds, for fake-TLS: the client's hello
+    /// carries it (pass the local time corrected by any known offset to the
+    /// server's clock), the server checks hellos against it. A transport
+    /// never reads a clock; other transports ignore it.
+    pub fn set_unix_time(&mut self, unix_secs: i64) {
+        self.clock = Some(unix_secs);
+    }
+
+    /// Appends bytes the transport itself has to send: a fake-TLS client's
+    /// ClientHello (once the time is known), then its packets held until the
+    /// proxy's answer verified; a fake-TLS server's answer. Call it after
+    /// every `feed` and before waiting for input; nothing for other transports.
+    pub fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        if let Some(tls) = &mut self.tls {
+            tls.flush(self.clock, out);
+        }
+    }
+
+    /// Fake-TLS server: after `feed` failed with
+    /// [`TransportError::NotFakeTls`], every byte received up to then,
+    /// untouched, once. Bytes fed afterwards are not kept: the driver owns
+    /// the stream from there.
+    pub fn take_rejected(&mut self) -> Option<Vec<u8>> {
+        self.rejected.take()
+    }
+
+    /// Whether the stream is (or, on a server still reading the first
+    /// bytes, may become) fake-TLS.
+    pub fn is_fake_tls(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_tls())
     }
 
     /// A transport over a user-supplied framing; `prefix` is sent before the
@@ -144,6 +241,10 @@ impl Transport {
             rx: BytesMut::new(),
             secret: None,
             entropy: None,
+            tls: None,
+            clock: None,
+            refusal: None,
+            rejected: None,
         }
     }
 
@@ -159,7 +260,7 @@ impl Transport {
 
     /// Bytes buffered and not yet decoded into a frame.
     pub fn buffered(&self) -> usize {
-        self.rx.len()
+        self.rx.len() + self.tls.as_ref().map_or(0, |t| t.buffered())
     }
 
     fn seal(&mut self, out: &mut [u8], start: usize) {
@@ -168,8 +269,17 @@ impl Transport {
         }
     }
 
+    /// Fake-TLS: turns what was appended from `from` on into records.
+    fn wrap(&mut self, out: &mut Vec<u8>, from: usize) {
+        if let Some(tls) = &mut self.tls {
+            let inner = out.split_off(from);
+            tls.send(self.clock, &inner, out);
+        }
+    }
+
     /// Appends one framed packet (with the tag or header before the first).
     pub fn encode(&mut self, payload: &[u8], quick_ack: bool, out: &mut Vec<u8>) {
+        let from = out.len();
         if !self.prefix.is_empty() {
             out.append(&mut self.prefix);
         }
@@ -178,6 +288,7 @@ impl Transport {
             f.encode(payload, quick_ack, out);
         }
         self.seal(out, start);
+        self.wrap(out, from);
     }
 
     /// Appends a quick-ack token (server).
@@ -187,6 +298,7 @@ impl Transport {
             f.encode_quick_ack(token, out);
         }
         self.seal(out, start);
+        self.wrap(out, start);
     }
 
     /// Appends a transport error code such as -404 (server).
@@ -196,6 +308,7 @@ impl Transport {
             f.encode_error(code, out);
         }
         self.seal(out, start);
+        self.wrap(out, start);
     }
 
     /// Feeds received bytes, appending every completed frame to `frames`.
@@ -205,6 +318,26 @@ impl Transport {
     /// # Errors
     /// [`TransportError`]: the connection must be closed.
     pub fn feed(&mut self, bytes: &[u8], frames: &mut Vec<Frame>) -> Result<(), TransportError> {
+        if let Some(refusal) = self.refusal {
+            return Err(TransportError::NotFakeTls { refusal });
+        }
+        let Some(tls) = self.tls.as_mut() else {
+            return self.feed_inner(bytes, frames);
+        };
+        let mut inner = Vec::new();
+        match tls.receive(bytes, self.clock, &mut inner)? {
+            Received::Inner | Received::Plain => {}
+            Received::Accepted => self.secret = Some(*tls.key()),
+            Received::NotOurs(refusal) => {
+                self.refusal = Some(refusal);
+                self.rejected = Some(inner);
+                return Err(TransportError::NotFakeTls { refusal });
+            }
+        }
+        self.feed_inner(&inner, frames)
+    }
+
+    fn feed_inner(&mut self, bytes: &[u8], frames: &mut Vec<Frame>) -> Result<(), TransportError> {
         let start = self.rx.len();
         self.rx.extend_from_slice(bytes);
         if let Some(ctr) = &mut self.recv_ctr {
@@ -274,6 +407,10 @@ impl Transport {
             TAG_PADDED_INTERMEDIATE => TransportKind::PaddedIntermediate,
             tag => return Err(TransportError::BadObfuscatedTag { tag }),
         };
+        // Inside fake-TLS the transport is always padded intermediate.
+        if self.is_fake_tls() && kind != TransportKind::PaddedIntermediate {
+            return Err(TransportError::BadObfuscatedTag { tag: s.tag });
+        }
         let entropy = self.take_entropy()?;
         let mut recv = s.recv;
         recv.apply(&mut self.rx[..]);

@@ -44,8 +44,8 @@ impl Connection {
         self.ping = None;
         self.pong_deadline = None;
         self.next_ping = None;
-        if let Transporting::Framed(kind, obf) = self.config.transport {
-            self.transport = Transport::client(kind, obf, self.config.max_frame, self.entropy.fork()).ok();
+        if !matches!(self.config.transport, Transporting::Unframed) {
+            self.transport = self.config.transport.transport(Role::Client, self.config.max_frame, self.entropy.fork());
         }
         if matches!(self.phase, Phase::ClientHandshake(_)) {
             self.phase = Phase::ClientAwaitingLink;
@@ -89,6 +89,13 @@ impl Connection {
         for chunk in unknown.chunks(8192) {
             self.push_service(MsgsStateReq { msg_ids: chunk.to_vec() }.to_bytes(), true);
         }
+    }
+
+    /// Server over fake-TLS: once the connection closed with
+    /// [`crate::transport::TransportError::NotFakeTls`], the bytes received,
+    /// untouched (never answered), for a driver to splice to the real domain.
+    pub fn take_rejected_bytes(&mut self) -> Option<Vec<u8>> {
+        self.transport.as_mut().and_then(Transport::take_rejected)
     }
 
     /// Whether a client waits for [`Connection::attach_link`].

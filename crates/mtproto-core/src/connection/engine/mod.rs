@@ -296,16 +296,10 @@ impl Connection {
     }
 
     fn base(role: Role, config: ConnectionConfig, mut entropy: Box<dyn Entropy + Send>) -> Self {
+        // A child with 384 bits drawn from the parent (never a 64-bit seed).
         let transport = match config.transport {
             Transporting::Unframed => None,
-            Transporting::Framed(kind, obf) => {
-                // A child with 384 bits drawn from the parent (never a 64-bit seed).
-                let sub = entropy.fork();
-                match role {
-                    Role::Client => Transport::client(kind, obf, config.max_frame, sub).ok(),
-                    Role::Server => Some(Transport::server(obf.and_then(|o| o.secret), config.max_frame, sub)),
-                }
-            }
+            _ => config.transport.transport(role, config.max_frame, entropy.fork()),
         };
         let replay = ReplayWindow::new(config.replay_window);
         let mut me = Self {
@@ -367,7 +361,7 @@ impl Connection {
             scratch: Vec::new(),
             config,
         };
-        if role == Role::Client && me.transport.is_none() && matches!(me.config.transport, Transporting::Framed(..)) {
+        if role == Role::Client && me.transport.is_none() && !matches!(me.config.transport, Transporting::Unframed) {
             me.close_with(CloseReason::Config(ConfigError::ObfuscatedFull));
         }
         me
@@ -484,6 +478,11 @@ impl Connection {
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
     pub fn poll_output(&mut self, now: Duration) -> Output {
+        // Bytes of the transport's own (fake-TLS hellos), while a link is up.
+        if let (false, Some(t)) = (self.detached, &mut self.transport) {
+            t.set_unix_time(now.as_secs() as i64 + self.session.as_ref().map_or(0, |s| s.clock().offset()));
+            t.poll_transmit(&mut self.wire);
+        }
         // Bytes already produced go first: a transport error code such as -404
         // must reach the socket before the Closed event ends the driver.
         if let Some(out) = self.take_transmit() {
@@ -560,6 +559,7 @@ impl Connection {
                     return;
                 };
                 let mut frames = Vec::new();
+                t.set_unix_time(now.as_secs() as i64 + self.session.as_ref().map_or(0, |s| s.clock().offset()));
                 let r = t.feed(b, &mut frames);
                 let mut opened = self.open_together(&mut frames).into_iter();
                 for f in frames {
