@@ -16,3 +16,8 @@ pub use connection::{
 pub mod message;
 pub mod tl;
 pub mod transport;
+
+/// The README's code, compiled with the doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -38,6 +38,15 @@ impl AuthKey {
     }
 
     /// auth_key_id read as a little-endian integer, as TL `long` fields carry it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mtproto_crypto::AuthKey;
+    /// let key = AuthKey::from_bytes([0; 256]);
+    /// assert_eq!(key.id(), i64::from_le_bytes(key.id_bytes()));
+    /// assert_ne!(key.id(), AuthKey::from_bytes([1; 256]).id());
+    /// ```
     pub fn id(&self) -> i64 {
         i64::from_le_bytes(self.id)
     }

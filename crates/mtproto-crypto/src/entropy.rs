@@ -51,6 +51,16 @@ pub trait Entropy {
     ///
     /// The child is deterministic when `self` is, so seeded simulations
     /// replay; its output reveals nothing about the parent's other output.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mtproto_crypto::{Entropy, SeededEntropy};
+    /// let (mut a, mut b) = (SeededEntropy::new(5), SeededEntropy::new(5));
+    /// let (mut x, mut y) = (a.fork(), b.fork());
+    /// assert_eq!(x.next_u64(), y.next_u64(), "deterministic under a deterministic parent");
+    /// assert_ne!(a.next_u64(), x.next_u64(), "and not the parent's stream");
+    /// ```
     fn fork(&mut self) -> Box<dyn Entropy + Send> {
         Box::new(ForkedEntropy::from_parent(self))
     }

@@ -57,6 +57,16 @@ fn msg_key_prefix(key: &AuthKey, dir: Direction) -> [u8; 32] {
 }
 
 /// msg_key = msg_key_large[8..24].
+///
+/// # Examples
+///
+/// ```
+/// use mtproto_crypto::{AuthKey, Direction, envelope};
+/// let key = AuthKey::from_bytes(core::array::from_fn(|i| i as u8));
+/// let a = envelope::msg_key(&key, Direction::ClientToServer, &[0; 32]);
+/// assert_eq!(a, envelope::msg_key_large(&key, Direction::ClientToServer, &[0; 32])[8..24]);
+/// assert_ne!(a, envelope::msg_key(&key, Direction::ServerToClient, &[0; 32]), "x = 0 or 8 by direction");
+/// ```
 pub fn msg_key(key: &AuthKey, dir: Direction, plaintext: &[u8]) -> [u8; 16] {
     let digest = msg_key_large(key, dir, plaintext);
     let mut out = [0u8; 16];
@@ -97,6 +107,21 @@ pub fn derive_aes(key: &AuthKey, dir: Direction, msg_key: &[u8; 16]) -> (Zeroizi
 /// # Errors
 /// [`CryptoError::BadPlaintextLayout`] when the plaintext part is empty or not
 /// block aligned.
+///
+/// # Examples
+///
+/// ```
+/// use mtproto_crypto::{AuthKey, Direction, envelope};
+/// let key = AuthKey::from_bytes([7; 256]);
+/// // auth_key_id (8) + msg_key (16) + a plaintext of whole blocks (at least 32 bytes).
+/// let mut packet = vec![0u8; envelope::HEADER_LEN + 64];
+/// packet[envelope::HEADER_LEN..].copy_from_slice(&[0x42; 64]);
+/// envelope::encrypt_in_place(&key, Direction::ClientToServer, &mut packet)?;
+/// assert_eq!(envelope::peek_auth_key_id(&packet), Some(key.id_bytes()));
+/// let plain = envelope::decrypt_in_place(&key, Direction::ClientToServer, &mut packet)?;
+/// assert_eq!(plain, &[0x42; 64][..]);
+/// # Ok::<(), mtproto_crypto::CryptoError>(())
+/// ```
 pub fn encrypt_in_place(key: &AuthKey, dir: Direction, buf: &mut [u8]) -> Result<(), CryptoError> {
     check_layout(buf)?;
     let (header, plaintext) = buf.split_at_mut(HEADER_LEN);
@@ -278,6 +303,23 @@ pub fn peek_auth_key_id(buf: &[u8]) -> Option<[u8; 8]> {
 /// # Errors
 /// [`CryptoError::MessageTooShort`], [`CryptoError::NotBlockAligned`],
 /// [`CryptoError::AuthKeyIdMismatch`], [`CryptoError::MsgKeyMismatch`].
+///
+/// # Examples
+///
+/// A tampered packet, or one opened in the wrong direction, is refused:
+///
+/// ```
+/// use mtproto_crypto::{AuthKey, Direction, envelope};
+/// let key = AuthKey::from_bytes(core::array::from_fn(|i| (i * 7) as u8));
+/// let mut packet = vec![0x42u8; envelope::HEADER_LEN + 64];
+/// envelope::encrypt_in_place(&key, Direction::ServerToClient, &mut packet)?;
+/// let mut tampered = packet.clone();
+/// tampered[40] ^= 1;
+/// assert!(envelope::decrypt_in_place(&key, Direction::ServerToClient, &mut tampered).is_err());
+/// assert!(envelope::decrypt_in_place(&key, Direction::ClientToServer, &mut packet.clone()).is_err());
+/// assert!(envelope::decrypt_in_place(&key, Direction::ServerToClient, &mut packet).is_ok());
+/// # Ok::<(), mtproto_crypto::CryptoError>(())
+/// ```
 pub fn decrypt_in_place<'a>(key: &AuthKey, dir: Direction, buf: &'a mut [u8]) -> Result<&'a mut [u8], CryptoError> {
     decrypt_with(key, dir, buf, true)
 }

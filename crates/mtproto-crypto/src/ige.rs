@@ -38,6 +38,24 @@ fn check_len(buf: &[u8]) -> Result<(), CryptoError> {
 ///
 /// # Errors
 /// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
+///
+/// # Examples
+///
+/// The `verify_ige_encryption` vector of grammers (Lonami/grammers,
+/// grammers-crypto/src/lib.rs):
+///
+/// ```
+/// use mtproto_crypto::ige;
+/// let key: [u8; 32] = core::array::from_fn(|i| i as u8);
+/// let mut buf: Vec<u8> = (0u8..32).collect();
+/// ige::encrypt(&key, &key, &mut buf)?;
+/// assert_eq!(buf[..4], [0xe2, 0x81, 0x12, 0xa5]);
+/// ige::decrypt(&key, &key, &mut buf)?;
+/// assert_eq!(buf, (0u8..32).collect::<Vec<u8>>());
+/// // Only whole 16-byte blocks:
+/// assert!(ige::encrypt(&key, &key, &mut [0u8; 17]).is_err());
+/// # Ok::<(), mtproto_crypto::CryptoError>(())
+/// ```
 pub fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
     check_len(buf)?;
     #[cfg(target_arch = "x86_64")]
@@ -52,6 +70,21 @@ pub fn encrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), Cryp
 ///
 /// # Errors
 /// [`CryptoError::NotBlockAligned`] when `buf.len()` is not a multiple of 16.
+///
+/// # Examples
+///
+/// Telethon's (2018) `test_aes_decrypt` vector:
+///
+/// ```
+/// use mtproto_crypto::ige;
+/// let hex = |s: &str| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect::<Vec<u8>>();
+/// let key: [u8; 32] = hex("d1f44d58790cf82f7a2ce9f9a41704d943c9ab6181f3f8ddcb0c3692011fc279").try_into().unwrap();
+/// let iv: [u8; 32] = hex("3a02917890446aa6039043089e4058b545ff7779f31cdedefb6f8d6dd6652e5a").try_into().unwrap();
+/// let mut buf = hex("57d1ed2701a663c3cbefaae51d1a5b1bdfcd491f3e5a0a09b9d23dba46d18e27");
+/// ige::decrypt(&key, &iv, &mut buf)?;
+/// assert_eq!(buf, b"My len is more uniform, promise!");
+/// # Ok::<(), mtproto_crypto::CryptoError>(())
+/// ```
 pub fn decrypt(key: &[u8; 32], iv: &[u8; 32], buf: &mut [u8]) -> Result<(), CryptoError> {
     check_len(buf)?;
     #[cfg(target_arch = "x86_64")]

@@ -37,6 +37,15 @@ pub fn new_nonce_hash(new_nonce: &[u8; 32], number: u8, key: &AuthKey) -> [u8; 1
 }
 
 /// The first server salt: new_nonce[0..8] XOR server_nonce[0..8], as a TL long.
+///
+/// # Examples
+///
+/// substr(new_nonce, 0, 8) XOR substr(server_nonce, 0, 8):
+///
+/// ```
+/// let salt = mtproto_crypto::nonce::first_salt(&[0xff; 32], &[0x0f; 16]);
+/// assert_eq!(salt, i64::from_le_bytes([0xf0; 8]));
+/// ```
 pub fn first_salt(new_nonce: &[u8; 32], server_nonce: &[u8; 16]) -> i64 {
     let mut s = [0u8; 8];
     for (i, b) in s.iter_mut().enumerate() {

@@ -101,6 +101,23 @@ pub fn client_from_init(mut init: [u8; 64], tag: [u8; 4], dc_id: i16, secret: Op
 }
 
 /// Draws a valid random init and builds the header (see [`client_from_init`]).
+///
+/// # Examples
+///
+/// The client's 64-byte header lets the server derive the same streams:
+///
+/// ```
+/// use mtproto_crypto::{SeededEntropy, obfuscated2};
+/// let tag = [0xee; 4]; // intermediate
+/// let mut client = obfuscated2::client(&mut SeededEntropy::new(1), tag, 2, None);
+/// let mut server = obfuscated2::server(&client.header, None)?;
+/// assert_eq!((server.tag, server.dc_id), (tag, 2));
+/// let mut bytes = *b"hello, server";
+/// client.send.apply(&mut bytes);
+/// server.recv.apply(&mut bytes);
+/// assert_eq!(&bytes, b"hello, server");
+/// # Ok::<(), mtproto_crypto::CryptoError>(())
+/// ```
 pub fn client(entropy: &mut impl Entropy, tag: [u8; 4], dc_id: i16, secret: Option<&[u8]>) -> ClientStreams {
     loop {
         let init = entropy.array::<64>();

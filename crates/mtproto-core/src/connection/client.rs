@@ -91,6 +91,23 @@ impl ClientOptions {
 pub struct ClientConnection(Connection);
 
 impl ClientConnection {
+    /// # Examples
+    ///
+    /// A client with Telegram's test-DC keys starts its handshake at once
+    /// (req_pq_multi, after the intermediate transport's tag):
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use mtproto_core::handshake::ClientConfig;
+    /// use mtproto_core::{ClientConnection, ClientOptions, Output};
+    /// use mtproto_crypto::rsa::builtin;
+    /// let now = Duration::from_secs(1_780_000_000);
+    /// let mut client = ClientConnection::new(ClientOptions::new(ClientConfig::new(builtin::test(), 2)), now)?;
+    /// assert!(!client.is_ready());
+    /// let Output::Transmit(first) = client.poll_output(now) else { panic!("the handshake starts") };
+    /// assert_eq!(first[..4], [0xee; 4], "the intermediate tag");
+    /// # Ok::<(), mtproto_crypto::CryptoError>(())
+    /// ```
     /// A client. Performs a handshake unless `options.resume` holds a key.
     ///
     /// # Errors
@@ -119,6 +136,24 @@ impl ClientConnection {
         self.0.poll_event()
     }
 
+    /// # Examples
+    ///
+    /// A request that cannot be sent fails with what is known of it:
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use mtproto_core::connection::{Delivery, Persisted, RequestError};
+    /// use mtproto_core::{ClientConnection, ClientOptions, Event};
+    /// use mtproto_crypto::AuthKey;
+    /// let now = Duration::from_secs(1_780_000_000);
+    /// let mut client = ClientConnection::new(ClientOptions::resume(Persisted::new(AuthKey::from_bytes([1; 256]), 0, 0)), now)?;
+    /// client.close();
+    /// let handle = client.send(vec![0; 8], Default::default());
+    /// let failed = std::iter::from_fn(|| client.poll_event())
+    ///     .find_map(|e| if let Event::RequestFailed { handle: h, error } = e { Some((h, error)) } else { None });
+    /// assert_eq!(failed, Some((handle, RequestError::Closed { delivery: Delivery::NotSent })));
+    /// # Ok::<(), mtproto_crypto::CryptoError>(())
+    /// ```
     /// Queues a request (opaque API bytes) and returns its handle, which
     /// stays valid across re-sends and links.
     pub fn send(&mut self, body: Vec<u8>, options: SendOptions) -> RequestHandle {

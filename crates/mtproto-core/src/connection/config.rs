@@ -105,6 +105,18 @@ impl Persisted {
     pub const MAX_ENCODED_LEN: usize = Self::MIN_ENCODED_LEN + 16 * Self::MAX_FUTURE_SALTS;
     const VERSION: u32 = 2;
 
+    /// # Examples
+    ///
+    /// ```
+    /// use mtproto_core::connection::{ContinuedSession, Persisted};
+    /// use mtproto_crypto::AuthKey;
+    /// let mut saved = Persisted::new(AuthKey::from_bytes([5; 256]), -42, 3);
+    /// saved.session = Some(ContinuedSession { session_id: 7, seq_count: 2, last_msg_id: 1 << 40 });
+    /// let bytes = saved.to_bytes(); // secret: the key is inside
+    /// let back = Persisted::from_bytes(&bytes).expect("our own format");
+    /// assert_eq!((back.salt, back.time_offset, back.session), (-42, 3, saved.session));
+    /// assert!(Persisted::from_bytes(&bytes[1..]).is_none());
+    /// ```
     /// A stable binary form to store (it contains the key: keep it secret).
     pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
         let salts = &self.future_salts[..self.future_salts.len().min(Self::MAX_FUTURE_SALTS)];

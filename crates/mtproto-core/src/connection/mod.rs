@@ -1,24 +1,59 @@
-//! The Connection: one sans-IO object per connection that drives the
-//! handshake (when no key is given) and then the encrypted session, for
-//! either role.
+//! The session machinery, one type per role: [`ClientConnection`] and
+//! [`ServerConnection`] (one link of a server). Each drives the handshake
+//! (when no key is given) and then the encrypted session.
 //!
-//! The contract has one input path and one output path:
+//! The contract has one input path and one output path: feed
+//! `handle_input`, then drain `poll_output` until it returns
+//! [`Output::Timeout`]. `now` is the current unix time as a
+//! [`Duration`](core::time::Duration); nothing here reads a clock.
 //!
-//! ```text
-//! conn.handle_input(Input::Bytes(&bytes_from_socket), now);
-//! loop {
-//!     match conn.poll_output(now) {
-//!         Output::Transmit(bytes) => socket.write_all(&bytes)?,
-//!         Output::Event(ev) => { /* Ready, RpcResult, Update, Request, ... */ }
-//!         Output::Timeout(deadline) => break, // wait for input or the deadline
+//! # Examples
+//!
+//! A client and a server that share a key, wired in memory (unframed: each
+//! transmit is one MTProto packet); the server answers every request with
+//! its own body:
+//!
+//! ```
+//! use core::time::Duration;
+//! use mtproto_core::connection::{ClientOptions, Persisted, ServerOptions, Transporting};
+//! use mtproto_core::{ClientConnection, Event, Input, Output, ServerConnection};
+//! use mtproto_crypto::AuthKey;
+//! use std::sync::Arc;
+//!
+//! let now = Duration::from_secs(1_780_000_000);
+//! let key = AuthKey::from_bytes([3; 256]);
+//! let mut client_options = ClientOptions::resume(Persisted::new(key.clone(), 0, 0));
+//! client_options.session.transport = Transporting::Unframed;
+//! let mut server_options = ServerOptions::default();
+//! server_options.session.transport = Transporting::Unframed;
+//! server_options.key_lookup = Some(Arc::new(move |id| (id == key.id()).then(|| key.clone())));
+//! let mut client = ClientConnection::new(client_options, now)?;
+//! let mut server = ServerConnection::new(server_options, now)?;
+//!
+//! // Opaque API bytes (a TL object: whole 4-byte words).
+//! let handle = client.send(b"\x01\x02\x03\x04 hello!!".to_vec(), Default::default());
+//! let mut answer = None;
+//! for _round in 0..10 {
+//!     loop {
+//!         match client.poll_output(now) {
+//!             Output::Transmit(mut packet) => server.handle_input(Input::Packet(&mut packet), now),
+//!             Output::Event(Event::RpcResult { handle: h, body }) if h == handle => answer = Some(body),
+//!             Output::Event(_) => {}
+//!             Output::Timeout(_) => break,
+//!         }
+//!     }
+//!     loop {
+//!         match server.poll_output(now) {
+//!             Output::Transmit(mut packet) => client.handle_input(Input::Packet(&mut packet), now),
+//!             Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
+//!             Output::Event(_) => {}
+//!             Output::Timeout(_) => break,
+//!         }
 //!     }
 //! }
-//! conn.handle_input(Input::Timeout, now);  // when the deadline passes
+//! assert_eq!(answer.as_deref(), Some(&b"\x01\x02\x03\x04 hello!!"[..]));
+//! # Ok::<(), mtproto_crypto::CryptoError>(())
 //! ```
-//!
-//! After every input, drain `poll_output` until it returns a `Timeout`.
-//! `now` is the current unix time as a [`Duration`](core::time::Duration); the Connection never
-//! reads a clock.
 
 mod client;
 mod config;

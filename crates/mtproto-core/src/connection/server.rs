@@ -69,6 +69,22 @@ impl ServerOptions {
     /// Parked sessions the default store keeps at most.
     pub const DEFAULT_MAX_SESSIONS: usize = 100_000;
 
+    /// # Examples
+    ///
+    /// Build the options once and clone them per connection: the clones
+    /// share one session store, so sessions are the server's.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use mtproto_core::{ServerConnection, ServerOptions};
+    /// use std::sync::Arc;
+    /// let options = ServerOptions::default();
+    /// let per_link = options.clone();
+    /// assert!(Arc::ptr_eq(&options.session_store, &per_link.session_store));
+    /// let link = ServerConnection::new(per_link, Duration::from_secs(1_780_000_000))?;
+    /// assert!(!link.is_ready(), "waits for the client's first packet");
+    /// # Ok::<(), mtproto_crypto::CryptoError>(())
+    /// ```
     /// A server that runs handshakes with `handshake`.
     pub fn new(handshake: ServerConfig) -> Self {
         Self { handshake: Some(handshake), ..Self::default() }

@@ -356,6 +356,24 @@ pub struct MemorySessionStore {
     idle_expiry: Duration,
 }
 
+/// # Examples
+///
+/// Two links attach to one session: a msg_id accepted on one is a replay
+/// on the other.
+///
+/// ```
+/// use core::time::Duration;
+/// use mtproto_core::connection::{MemorySessionStore, SessionStore};
+/// let store = MemorySessionStore::new(1000);
+/// let now = Duration::from_secs(100);
+/// let (first, created) = store.attach_or_create(1, 77, 2048, now);
+/// let (second, again) = store.attach_or_create(1, 77, 2048, now);
+/// assert!(created && !again && first.links() == 2);
+/// store.detach(1, &first, now);
+/// store.detach(1, &second, now);
+/// assert_eq!(store.parked(), 1);
+/// assert!(store.remove(1, 77));
+/// ```
 impl MemorySessionStore {
     /// Default idle expiry: 10 minutes.
     pub const DEFAULT_IDLE_EXPIRY: Duration = Duration::from_secs(600);

@@ -325,6 +325,21 @@ impl core::fmt::Debug for ClientHandshake {
 
 impl ClientHandshake {
     /// Starts a handshake; returns the machine and the first packet (req_pq_multi).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use mtproto_core::handshake::{ClientConfig, ClientHandshake};
+    /// use mtproto_core::tl::{Deserialize, schema::ReqPqMulti};
+    /// use mtproto_crypto::{SeededEntropy, rsa::builtin};
+    /// let now = Duration::from_secs(1_780_000_000);
+    /// let (_handshake, packet) = ClientHandshake::start(ClientConfig::new(builtin::test(), 2), now, Box::new(SeededEntropy::new(9)));
+    /// let plain = mtproto_core::message::unpack_plain(&packet)?;
+    /// assert_eq!(packet[..8], [0; 8], "auth_key_id 0: unencrypted");
+    /// assert!(ReqPqMulti::from_bytes(plain.body).is_ok());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(config: ClientConfig, now: Duration, mut entropy: Box<dyn Entropy + Send>) -> (Self, Vec<u8>) {
         let (req, s1) = step1(&mut *entropy);
         let mut me = Self {

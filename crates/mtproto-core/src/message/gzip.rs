@@ -151,6 +151,19 @@ fn inflate_gzip_counted(data: &[u8], limit: usize) -> (Result<Vec<u8>, MessageEr
 
 /// Deflates `body` into a `gzip_packed` object appended to `out`, only when
 /// that is smaller than `body`. Returns whether it did.
+///
+/// # Examples
+///
+/// ```
+/// use mtproto_core::message::gzip;
+/// let body = vec![b'a'; 4096];
+/// let mut packed = Vec::new();
+/// assert!(gzip::pack_if_smaller(&body, &mut packed));
+/// assert!(gzip::is_gzip(&packed) && packed.len() < 100);
+/// assert_eq!(gzip::unpack(&packed, 1 << 20)?, body);
+/// assert!(gzip::unpack(&packed, 100).is_err(), "over the inflate limit");
+/// # Ok::<(), mtproto_core::message::MessageError>(())
+/// ```
 pub fn pack_if_smaller(body: &[u8], out: &mut Vec<u8>) -> bool {
     let deflated = miniz_oxide::deflate::compress_to_vec(body, 6);
     // Header 10 + trailer 8 + TL framing (id 4, length 4, padding up to 3).

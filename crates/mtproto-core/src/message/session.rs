@@ -57,6 +57,26 @@ impl core::fmt::Debug for EncryptedSession {
     }
 }
 
+/// # Examples
+///
+/// A client session packs a message; the server side of the same key
+/// unpacks it:
+///
+/// ```
+/// use core::time::Duration;
+/// use mtproto_core::message::{EncryptedSession, Role};
+/// use mtproto_crypto::{AuthKey, SeededEntropy};
+/// let key = AuthKey::from_bytes([4; 256]);
+/// let now = Duration::from_secs(1_780_000_000);
+/// let mut client = EncryptedSession::with_entropy(key.clone(), Role::Client, 99, 7, 0, Box::new(SeededEntropy::new(1)));
+/// let server = EncryptedSession::with_entropy(key, Role::Server, 99, 7, 0, Box::new(SeededEntropy::new(2)));
+/// let mut packet = Vec::new();
+/// let msg_id = client.pack(b"\x01\x00\x00\x00body", true, now, &mut packet);
+/// let m = server.unpack(&mut packet)?;
+/// assert_eq!((m.msg_id, m.seq_no, m.session_id, m.salt), (msg_id, 1, 7, 99));
+/// assert_eq!(m.body, b"\x01\x00\x00\x00body");
+/// # Ok::<(), mtproto_core::message::MessageError>(())
+/// ```
 impl EncryptedSession {
     /// A client session: random session_id, OS-seeded entropy.
     ///

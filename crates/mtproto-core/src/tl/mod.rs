@@ -9,6 +9,17 @@ pub use reader::{Reader, TlError};
 pub use writer::Writer;
 
 /// A TL value that can be written.
+/// # Examples
+///
+/// ```
+/// use mtproto_core::tl::schema::Ping;
+/// use mtproto_core::tl::{Deserialize, Serialize};
+/// let bytes = Ping { ping_id: 42 }.to_bytes();
+/// assert_eq!(bytes[..4], 0x7abe_77ecu32.to_le_bytes(), "ping#7abe77ec");
+/// assert_eq!(Ping::from_bytes(&bytes)?.ping_id, 42);
+/// assert!(Ping::from_bytes(&bytes[..10]).is_err());
+/// # Ok::<(), mtproto_core::tl::TlError>(())
+/// ```
 pub trait Serialize {
     /// Appends the TL encoding of `self` (boxed, with its constructor id).
     fn serialize(&self, out: &mut Vec<u8>);

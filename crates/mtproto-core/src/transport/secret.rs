@@ -72,6 +72,19 @@ impl ProxySecret {
     ///
     /// # Errors
     /// [`SecretError`] says what is wrong.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mtproto_core::transport::ProxySecret;
+    /// let secret = ProxySecret::parse("dd0123456789abcdef0123456789abcdef")?;
+    /// assert!(matches!(secret, ProxySecret::Padded(_)));
+    /// assert_eq!(secret.key()[0], 0x01);
+    /// let tls = ProxySecret::parse("ee0123456789abcdef0123456789abcdef6578616d706c652e636f6d")?;
+    /// assert!(matches!(tls, ProxySecret::FakeTls { ref domain, .. } if domain == "example.com"));
+    /// assert!(ProxySecret::parse("not a secret").is_err());
+    /// # Ok::<(), mtproto_core::transport::SecretError>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Self, SecretError> {
         let text = text.trim();
         let bytes = decode_hex(text)

@@ -84,6 +84,27 @@ fn tag_of(kind: TransportKind) -> Option<[u8; 4]> {
 }
 
 impl Transport {
+    /// # Examples
+    ///
+    /// A client and a server transport in memory; the server detects the
+    /// client's framing (here obfuscated2 around intermediate):
+    ///
+    /// ```
+    /// use mtproto_core::transport::{Frame, Obfuscation, Transport, TransportKind, DEFAULT_MAX_FRAME};
+    /// use mtproto_crypto::SeededEntropy;
+    /// let obf = Some(Obfuscation { dc_id: 2, secret: None });
+    /// let mut client = Transport::client(TransportKind::Intermediate, obf, DEFAULT_MAX_FRAME, Box::new(SeededEntropy::new(1)))?;
+    /// let mut server = Transport::server(None, DEFAULT_MAX_FRAME, Box::new(SeededEntropy::new(2)));
+    /// let mut wire = Vec::new();
+    /// client.encode(&[7; 40], false, &mut wire);
+    /// let mut frames = Vec::new();
+    /// for byte in &wire {
+    ///     server.feed(std::slice::from_ref(byte), &mut frames)?; // any split works
+    /// }
+    /// assert!(matches!(&frames[..], [Frame::Packet { data, .. }] if data[..] == [7; 40]));
+    /// assert_eq!(server.kind(), Some(TransportKind::Intermediate));
+    /// # Ok::<(), mtproto_core::transport::TransportError>(())
+    /// ```
     /// A client transport. `entropy` draws the obfuscation header and padding.
     ///
     /// # Errors

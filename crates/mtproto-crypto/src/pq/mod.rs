@@ -20,6 +20,18 @@ use montgomery::Montgomery;
 /// # Errors
 /// [`CryptoError::PqNotFactorable`] when `pq < 4`, `pq` is prime, or no factor
 /// is found within the iteration budget (far beyond what a 64-bit semiprime needs).
+///
+/// # Examples
+///
+/// The pq of Telegram's auth key generation example
+/// (core.telegram.org/mtproto/samples-auth_key):
+///
+/// ```
+/// use mtproto_crypto::pq;
+/// assert_eq!(pq::factorize(2_694_724_800_268_887_959)?, (1_513_098_571, 1_780_931_429));
+/// assert!(pq::factorize(1_000_003).is_err(), "a prime has no factors");
+/// # Ok::<(), mtproto_crypto::CryptoError>(())
+/// ```
 pub fn factorize(pq: u64) -> Result<(u64, u64), CryptoError> {
     factorize_with(pq, |n| ecm::find_factor(n).or_else(|| rho::find_factor(n)))
 }
@@ -83,6 +95,14 @@ fn gcd(mut a: u64, mut b: u64) -> u64 {
 
 /// Deterministic Miller-Rabin for every u64 (the first 12 primes as bases),
 /// in Montgomery arithmetic.
+///
+/// # Examples
+///
+/// ```
+/// use mtproto_crypto::pq::is_prime_u64;
+/// assert!(is_prime_u64(1_513_098_571));
+/// assert!(!is_prime_u64(2_694_724_800_268_887_959));
+/// ```
 pub fn is_prime_u64(n: u64) -> bool {
     const BASES: [u64; 12] = [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37];
     if n < 2 {

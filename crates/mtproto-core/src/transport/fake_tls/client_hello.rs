@@ -286,6 +286,25 @@ pub struct VerifiedHello {
 ///
 /// # Errors
 /// The [`HelloRefusal`] of the first check that failed.
+///
+/// # Examples
+///
+/// Our ClientHello is 517 bytes; the server accepts it once, at its time,
+/// for its domain:
+///
+/// ```
+/// use mtproto_core::transport::fake_tls::{self, FakeTlsConfig, HelloRefusal};
+/// use mtproto_crypto::SeededEntropy;
+/// let config = FakeTlsConfig::new([0x11; 16], "example.com", 2);
+/// let now = 1_780_000_000u32;
+/// let hello = fake_tls::client_hello(config.key(), "example.com", now, &mut SeededEntropy::new(3));
+/// assert_eq!(hello.record.len(), fake_tls::CLIENT_HELLO_LEN);
+/// assert!(fake_tls::verify_client_hello(&config, &hello.record, now.into()).is_ok());
+/// let again = fake_tls::verify_client_hello(&config, &hello.record, now.into());
+/// assert!(matches!(again, Err(HelloRefusal::Replayed)));
+/// let other = FakeTlsConfig::new([0x11; 16], "other.org", 2);
+/// assert!(fake_tls::verify_client_hello(&other, &hello.record, now.into()).is_err());
+/// ```
 pub fn verify_client_hello(
     config: &FakeTlsConfig,
     record: &[u8],
