@@ -18,6 +18,10 @@ pub(super) struct Reader<M> {
     body_of: Option<(M, usize)>,
     limits: HttpLimits,
     failed: Option<HttpError>,
+    /// The buffered bytes were parsed as an incomplete head: parse again
+    /// only when a `\n` arrives (a head ends with one), so a head fed a
+    /// byte at a time is parsed once per line, not once per byte.
+    partial: bool,
 }
 
 impl<M> core::fmt::Debug for Reader<M> {
@@ -28,7 +32,7 @@ impl<M> core::fmt::Debug for Reader<M> {
 
 impl<M> Reader<M> {
     pub(super) fn new(limits: HttpLimits) -> Self {
-        Self { buf: BytesMut::new(), body_of: None, limits, failed: None }
+        Self { buf: BytesMut::new(), body_of: None, limits, failed: None, partial: false }
     }
 
     pub(super) fn limits(&self) -> &HttpLimits {
@@ -77,12 +81,16 @@ impl<M> Reader<M> {
                 None => {
                     let room = (self.limits.max_head + 1).saturating_sub(self.buf.len());
                     let take = room.min(input.len());
-                    self.buf.extend_from_slice(&input[..take]);
+                    let fresh = &input[..take];
+                    self.buf.extend_from_slice(fresh);
                     *input = &input[take..];
                     if self.buf.is_empty() {
                         return Ok(());
                     }
-                    match parse(&self.buf, &self.limits)? {
+                    let unchanged = self.partial && !fresh.contains(&b'\n');
+                    let head = if unchanged { Head::Partial } else { parse(&self.buf, &self.limits)? };
+                    self.partial = matches!(head, Head::Partial);
+                    match head {
                         Head::Complete { len, meta, body } => {
                             let _ = self.buf.split_to(len);
                             self.body_of = Some((meta, body));
