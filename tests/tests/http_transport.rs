@@ -1,19 +1,22 @@
 //! The HTTP transport end to end (#14): a ClientConnection and
 //! ServerConnections, all unframed, talking through `transport::http`'s
 //! client and server codecs in memory, the HTTP bytes cut into small pieces.
-//! One link carries RPCs; then two HTTP links carry one client session (two
+//! One link carries a DH handshake and RPCs; then two HTTP links carry one client session (two
 //! ServerConnections sharing one SessionStore), each request sent on one
 //! link and answered on the other, as a long-polling client receives them.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use core::time::Duration;
 use mtproto_core::connection::{
-    ClientConnection, MemorySessionStore, SendOptions, ServerConnection, ServerOptions, SessionStore, Transporting,
+    ClientConnection, ClientOptions, MemorySessionStore, SendOptions, ServerConnection, ServerOptions, SessionStore,
+    Transporting,
 };
+use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response, WaitPolicy};
 use mtproto_core::{Event, Input, Output, RequestHandle};
 use mtproto_crypto::SeededEntropy;
 use mtproto_tests::peer::{self, NOW};
+use mtproto_tests::server_rsa_key;
 use std::sync::Arc;
 
 fn api(tag: u32) -> Vec<u8> {
@@ -40,7 +43,10 @@ impl Link {
         let key = mtproto_tests::shared_key();
         cfg.key_lookup = Some(Arc::new(move |id| (id == key.id()).then(|| key.clone())));
         cfg.session_store = Arc::clone(store);
-        let conn = ServerConnection::with_entropy(cfg, now, Box::new(SeededEntropy::new(seed)));
+        Self::with(ServerConnection::with_entropy(cfg, now, Box::new(SeededEntropy::new(seed))))
+    }
+
+    fn with(conn: ServerConnection) -> Self {
         Self {
             client: HttpClient::new("149.154.167.51", HttpLimits::default()).unwrap(),
             server: HttpServer::new(HttpLimits::default()),
@@ -172,6 +178,23 @@ fn rpcs_over_one_http_link() {
     assert_eq!(rest.len(), held);
     assert_eq!(link.client.in_flight(), 0, "every request got exactly one response");
     assert_eq!(link.server.pending_requests(), 0);
+}
+
+/// No key yet: the DH handshake runs over HTTP too (plain packets as
+/// request and response bodies), then RPCs.
+#[test]
+fn a_handshake_then_rpcs_over_http() {
+    let key = server_rsa_key();
+    let mut sc = ServerOptions::new(ServerConfig::new(vec![key.clone()]).unwrap());
+    sc.session.transport = Transporting::Unframed;
+    let mut cc = ClientOptions::new(ClientConfig::new(vec![key.public_key().clone()], 2));
+    cc.session.transport = Transporting::Unframed;
+    cc.ping_interval = None;
+    let mut client = ClientConnection::with_entropy(cc, NOW, Box::new(SeededEntropy::new(5)));
+    let mut links = vec![Link::with(ServerConnection::with_entropy(sc, NOW, Box::new(SeededEntropy::new(6))))];
+    rpcs_on_one_link(&mut client, &mut links, &[7, 8], NOW);
+    assert!(client.is_ready());
+    assert!(client.persisted().is_some(), "a key to save");
 }
 
 #[test]

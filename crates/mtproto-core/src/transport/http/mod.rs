@@ -39,6 +39,12 @@
 //! // sleep until min(the Connection's timeout, http.deadline()), then poll_transmit again
 //! ```
 //!
+//! A [`Response::TransportError`] is for the client's driver: an unframed
+//! Connection has no input for transport error codes (a 4-byte
+//! `Input::Packet` is not one), so the driver acts on the code itself as
+//! the table in `docs/protocol.md` says (`-404`: a new key; `-429`:
+//! `Input::LinkLost`, then reconnect later and `attach_link`).
+//!
 //! Several HTTP connections may carry one client session: give their
 //! ServerConnections one [`SessionStore`](crate::connection::SessionStore);
 //! a packet a link's Connection sends may go out on whichever link has a
