@@ -39,6 +39,8 @@
 //! // sleep until min(the Connection's timeout, http.deadline()), then poll_transmit again
 //! ```
 //!
+//! `examples/http_echo.rs` is such a driver for both roles (blocking std::net).
+//!
 //! A [`Response::TransportError`] is for the client's driver: an unframed
 //! Connection has no input for transport error codes (a 4-byte
 //! `Input::Packet` is not one), so the driver acts on the code itself as
