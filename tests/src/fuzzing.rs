@@ -399,6 +399,73 @@ pub fn fake_tls_hello(data: &[u8]) {
     }
 }
 
+/// HTTP: the bytes (after a split-size byte) as requests to an
+/// [`HttpServer`](mtproto_core::transport::http::HttpServer) and as
+/// responses to an [`HttpClient`](mtproto_core::transport::http::HttpClient)
+/// with requests in flight, fed in pieces. Nothing buffered beyond the
+/// limits; every body handed out fits the limit; every request is answered
+/// once; what the server read goes through the client's requests again and
+/// reads back the same.
+pub fn http_messages(data: &[u8]) {
+    use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response};
+    let Some((&splits, rest)) = data.split_first() else { return };
+    let step = (splits as usize % 23) + 1;
+    let limits = HttpLimits { max_head: 1024, max_body: 4096, max_pending: 8, max_queued: 1 << 16 };
+    let bound = limits.max_head + 1 + limits.max_body;
+    let mut server = HttpServer::new(limits);
+    let mut packets = Vec::new();
+    for chunk in rest.chunks(step) {
+        let ok = server.handle_bytes(chunk, now()).is_ok();
+        assert!(server.buffered() <= bound);
+        while let Some(p) = server.poll_packet() {
+            assert!(!p.is_empty() && p.len() <= limits.max_body);
+            packets.push(p.to_vec());
+        }
+        if !ok {
+            let _ = HttpServer::refusal(&server.error().unwrap_or(mtproto_core::transport::http::HttpError::Malformed));
+            break;
+        }
+    }
+    let pending = server.pending_requests();
+    let mut answers = Vec::new();
+    while let Some(b) = server.poll_transmit(now() + Duration::from_secs(3600)) {
+        answers.extend(b);
+    }
+    assert_eq!(server.pending_requests(), 0);
+    let mut client = HttpClient::new("h", limits).unwrap_or_else(|_| unreachable!("a valid host"));
+    let mut wire = Vec::new();
+    for p in &packets {
+        client.encode_request(p, &mut wire);
+    }
+    let mut again = HttpServer::new(limits);
+    if again.handle_bytes(&wire, now()).is_ok() {
+        let reread: Vec<Vec<u8>> = core::iter::from_fn(|| again.poll_packet()).map(|p| p.to_vec()).collect();
+        assert_eq!(reread, packets, "requests read back the same");
+    }
+    let mut ours = HttpClient::new("h", limits).unwrap_or_else(|_| unreachable!("a valid host"));
+    for _ in 0..pending {
+        ours.encode_poll(&mut Vec::new());
+    }
+    if ours.handle_bytes(&answers).is_ok() {
+        assert_eq!(core::iter::from_fn(|| ours.poll_response()).count(), pending, "one answer per request");
+    }
+    for _ in 0..4 {
+        client.encode_poll(&mut Vec::new());
+    }
+    for chunk in rest.chunks(step) {
+        let ok = client.handle_bytes(chunk).is_ok();
+        assert!(client.buffered() <= bound);
+        while let Some(r) = client.poll_response() {
+            if let Response::Packet(p) = r {
+                assert!(p.len() <= limits.max_body);
+            }
+        }
+        if !ok {
+            break;
+        }
+    }
+}
+
 /// Every target by name, for the corpus replay test.
 pub const TARGETS: &[(&str, Target)] = &[
     ("unpack_raw", unpack_raw),
@@ -412,4 +479,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("proxy_secret", proxy_secret),
     ("fake_tls_records", fake_tls_records),
     ("fake_tls_hello", fake_tls_hello),
+    ("http_messages", http_messages),
 ];

@@ -20,6 +20,17 @@ fn batch_server_example_answers_everything() {
     assert!(stdout.starts_with("240 of 240 requests"), "{stdout}");
 }
 
+/// The HTTP transport over loopback TCP with blocking std::net: a DH
+/// handshake and 30 requests through `HttpClient` / `HttpServer`, each
+/// echoed (#14).
+#[test]
+fn http_echo_example_answers_everything() {
+    let out = Command::new(example("http_echo")).arg("30").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with("30 of 30 requests answered over HTTP"), "{stdout}");
+}
+
 /// A tiny run of the test server's load benchmark (the real one opens 10,000
 /// connections: scripts/server-load.sh): every connection set up, every
 /// request and ping answered, the numbers reported.

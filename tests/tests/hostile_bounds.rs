@@ -122,3 +122,42 @@ fn client_bounds() {
     );
     assert!(kept < 2 << 20, "kept {kept} bytes");
 }
+
+/// HTTP (#14): heads announcing the largest body, or bodies of 4 GiB, and a
+/// head trickled a byte at a time make the codecs hold what arrived, never
+/// what was announced; many pipelined polls are refused at the limit.
+#[test]
+fn http_codecs_hold_what_arrived_not_what_was_announced() {
+    use mtproto_core::transport::http::{HttpClient, HttpError, HttpLimits, HttpServer};
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let limits = HttpLimits::default();
+    let (peak, _) = measure(|| {
+        let mut servers: Vec<HttpServer> = (0..64).map(|_| HttpServer::new(limits)).collect();
+        let head = format!("POST /api HTTP/1.1\r\nContent-Length: {}\r\n\r\n", limits.max_body);
+        for s in &mut servers {
+            s.handle_bytes(head.as_bytes(), NOW).unwrap();
+            s.handle_bytes(&[0u8; 100], NOW).unwrap();
+        }
+        let mut huge = HttpServer::new(limits);
+        let r = huge.handle_bytes(b"POST /api HTTP/1.1\r\nContent-Length: 4294967296\r\n\r\n", NOW);
+        assert!(matches!(r, Err(HttpError::BodyTooLarge { .. })));
+        let mut c = HttpClient::new("h", limits).unwrap();
+        c.encode_poll(&mut Vec::new());
+        c.handle_bytes(format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", limits.max_body).as_bytes()).unwrap();
+        c.handle_bytes(&[0u8; 100]).unwrap();
+    });
+    eprintln!("64 HTTP requests announcing 1 MiB bodies, 100 bytes each sent: peak heap {} KiB", peak >> 10);
+    assert!(peak < 1 << 20, "64 announced MiB never allocated: {peak}");
+    let mut head = b"POST /api HTTP/1.1\r\nX-Pad: ".to_vec();
+    head.resize(limits.max_head + 100, b'a');
+    let polls = b"POST /api HTTP/1.1\r\nContent-Length: 0\r\n\r\n".repeat(10_000);
+    let (peak, _) = measure(|| {
+        let mut s = HttpServer::new(limits);
+        let err = head.iter().try_for_each(|b| s.handle_bytes(&[*b], NOW)).unwrap_err();
+        assert_eq!(err, HttpError::HeadTooLarge { max: limits.max_head });
+        let mut s = HttpServer::new(limits);
+        assert_eq!(s.handle_bytes(&polls, NOW), Err(HttpError::TooManyPending { max: limits.max_pending }));
+    });
+    eprintln!("an oversize HTTP head a byte at a time, 10,000 pipelined polls: peak heap {} KiB", peak >> 10);
+    assert!(peak < 64 << 10, "a head limit and a pending limit: {peak}");
+}

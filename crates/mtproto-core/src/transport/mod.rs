@@ -5,11 +5,16 @@
 //! [`full`]; [`Transport`] adds the protocol tag the initiator sends first,
 //! the optional obfuscated2 layer, the optional MTProxy fake-TLS layer
 //! ([`fake_tls`]), and server-side detection of what the client chose. Users with their own framing implement [`Framing`].
+//!
+//! [`http`] carries packets in HTTP requests and responses instead; its
+//! codecs sit outside a Connection built with
+//! [`Transporting::Unframed`](crate::connection::Transporting::Unframed).
 
 pub mod abridged;
 mod error;
 pub mod fake_tls;
 pub mod full;
+pub mod http;
 pub mod intermediate;
 mod secret;
 mod stream;
