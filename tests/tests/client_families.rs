@@ -174,3 +174,22 @@ fn transport_error_codes_have_a_policy() {
     assert_eq!(TransportFailure::from_code(-404, true), TransportFailure::AuthKeyUnknown { temporary: true });
     assert!(TransportFailure::AuthKeyUnknown { temporary: true }.to_string().contains("new handshake"));
 }
+
+/// A body that is no TL object (not whole 4-byte words) is refused at
+/// `send` with a typed error; it used to go out, be dropped by the server
+/// as unparseable and never be answered.
+#[test]
+fn a_body_that_is_no_tl_object_is_refused_at_send() {
+    use mtproto_core::connection::RequestError;
+    let mut client = peer::client(7, |_| {});
+    let bad = client.send(vec![1, 2, 3, 4, 5], Default::default());
+    let good = client.send(vec![1, 2, 3, 4], Default::default());
+    let (packets, events) = drain(&mut client, NOW);
+    let failed: Vec<_> = events
+        .iter()
+        .filter_map(|e| if let Event::RequestFailed { handle, error } = e { Some((*handle, *error)) } else { None })
+        .collect();
+    assert_eq!(failed, vec![(bad, RequestError::NotTl { len: 5 })]);
+    assert!(!failed.iter().any(|(h, _)| *h == good));
+    assert!(!packets.is_empty(), "the good one goes out");
+}

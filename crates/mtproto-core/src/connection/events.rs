@@ -94,6 +94,13 @@ pub enum RequestError {
     /// An answer arrived but cannot be read: it does not inflate within the
     /// limits, or its rpc_error is malformed. It was executed.
     BadAnswer,
+    /// `send` refused it: a TL object is whole 4-byte words, and this body
+    /// is `len` bytes (the server could not parse it, so it would never be
+    /// answered). Never sent.
+    NotTl {
+        /// The body's length.
+        len: usize,
+    },
 }
 
 impl fmt::Display for Delivery {
@@ -115,6 +122,9 @@ impl fmt::Display for RequestError {
             Self::QueueFull { limit } => write!(f, "more than {limit} bytes queued: not sent, retry later"),
             Self::Refused { code } => write!(f, "refused by the server (bad_msg_notification {code}); not executed"),
             Self::BadAnswer => f.write_str("the answer arrived but cannot be read (too large or malformed)"),
+            Self::NotTl { len } => {
+                write!(f, "a {len}-byte body is no TL object (whole 4-byte words): fix the serialization; not sent")
+            }
         }
     }
 }

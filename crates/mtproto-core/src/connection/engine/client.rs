@@ -14,6 +14,11 @@ impl Connection {
             self.events.push_back(Event::RequestFailed { handle, error });
             return handle;
         }
+        if body.len() % 4 != 0 {
+            let error = RequestError::NotTl { len: body.len() };
+            self.events.push_back(Event::RequestFailed { handle, error });
+            return handle;
+        }
         if self.queued_bytes + body.len() > self.config.max_queued_bytes {
             let error = RequestError::QueueFull { limit: self.config.max_queued_bytes };
             self.events.push_back(Event::RequestFailed { handle, error });
