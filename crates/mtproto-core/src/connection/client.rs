@@ -1,10 +1,10 @@
 //! The client role: [`ClientConnection`] and its settings.
 
+use super::Stats;
 use super::config::Persisted;
 use super::engine::Connection;
 use super::events::{Event, Input, Output, RequestHandle, SendOptions};
 use super::options::SessionOptions;
-use super::{Endpoint, Stats};
 use crate::handshake::ClientConfig;
 use core::time::Duration;
 use mtproto_crypto::Entropy;
@@ -235,24 +235,4 @@ impl ClientConnection {
     }
 }
 
-impl Endpoint for ClientConnection {
-    fn handle_input(&mut self, input: Input<'_>, now: Duration) {
-        self.0.handle_input(input, now);
-    }
-
-    fn poll_output(&mut self, now: Duration) -> Output {
-        self.0.poll_output(now)
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-
-    fn session_id(&self) -> Option<i64> {
-        self.0.session_id()
-    }
-
-    fn stats(&self) -> Stats {
-        self.0.stats()
-    }
-}
+super::endpoint_by_forwarding!(ClientConnection);

@@ -79,6 +79,34 @@ pub use store::{
     MAX_REDELIVER_BYTES, MAX_SESSIONS_PER_KEY, MemorySessionStore, SessionStore, SharedKey, SharedSession,
 };
 
+/// Implements [`Endpoint`] for a role type wrapping the engine (`.0`).
+macro_rules! endpoint_by_forwarding {
+    ($role:ty) => {
+        impl super::Endpoint for $role {
+            fn handle_input(&mut self, input: super::Input<'_>, now: core::time::Duration) {
+                self.0.handle_input(input, now);
+            }
+
+            fn poll_output(&mut self, now: core::time::Duration) -> super::Output {
+                self.0.poll_output(now)
+            }
+
+            fn is_closed(&self) -> bool {
+                self.0.is_closed()
+            }
+
+            fn session_id(&self) -> Option<i64> {
+                self.0.session_id()
+            }
+
+            fn stats(&self) -> super::Stats {
+                self.0.stats()
+            }
+        }
+    };
+}
+use endpoint_by_forwarding;
+
 /// What both roles share: one input path and one output path, so a driver
 /// (a socket loop, a simulation, a fuzzer) can serve either.
 pub trait Endpoint {

@@ -1,12 +1,12 @@
 //! The server role: [`ServerConnection`] (one link of a server) and its
 //! settings.
 
+use super::Stats;
 use super::config::KeyLookup;
 use super::engine::Connection;
 use super::events::{Event, Input, Output};
 use super::options::SessionOptions;
 use super::store::{MemorySessionStore, SessionStore};
-use super::{Endpoint, Stats};
 use crate::handshake::ServerConfig;
 use core::time::Duration;
 use mtproto_crypto::Entropy;
@@ -228,24 +228,4 @@ impl ServerConnection {
     }
 }
 
-impl Endpoint for ServerConnection {
-    fn handle_input(&mut self, input: Input<'_>, now: Duration) {
-        self.0.handle_input(input, now);
-    }
-
-    fn poll_output(&mut self, now: Duration) -> Output {
-        self.0.poll_output(now)
-    }
-
-    fn is_closed(&self) -> bool {
-        self.0.is_closed()
-    }
-
-    fn session_id(&self) -> Option<i64> {
-        self.0.session_id()
-    }
-
-    fn stats(&self) -> Stats {
-        self.0.stats()
-    }
-}
+super::endpoint_by_forwarding!(ServerConnection);

@@ -14,7 +14,7 @@ impl Connection {
             self.events.push_back(Event::RequestFailed { handle, error });
             return handle;
         }
-        if body.len() % 4 != 0 {
+        if !body.len().is_multiple_of(4) {
             let error = RequestError::NotTl { len: body.len() };
             self.events.push_back(Event::RequestFailed { handle, error });
             return handle;
