@@ -192,11 +192,8 @@ pub(crate) struct ConnectionConfig {
     /// Server: looks up keys of clients that connect with an existing key.
     pub key_lookup: Option<KeyLookup>,
     /// Server: the server's client sessions and each key's salts, shared by
-    /// all its links ([`super::MemorySessionStore`], or your own; set by
-    /// [`super::ServerOptions`]). Without one, every link keeps its
-    /// sessions to itself and they end with it; then a packet captured on
-    /// one link and replayed on another live link of the same key within
-    /// the msg_id time window is not recognised as a replay.
+    /// all its links (always set from [`super::ServerOptions`]; `None` for a
+    /// client).
     pub session_store: Option<Arc<dyn super::SessionStore>>,
     /// Send a msgs_ack once this many acks are pending. Default 16.
     pub ack_batch: usize,

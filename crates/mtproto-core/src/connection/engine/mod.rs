@@ -16,7 +16,7 @@ use super::events::{
 use super::idmap::IdMap;
 use super::replay::{BoundedIdMap, BoundedIdSet, ReplayWindow};
 use super::seen_sessions::CarriedSessions;
-use super::store::{MemorySessionStore, SessionStore, SharedKey, SharedSession};
+use super::store::{KeyState, SessionStore, SharedKey, SharedSession};
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
 use crate::message::{self, EncryptedSession, Role, container, gzip};
 use crate::tl::schema::{
@@ -331,14 +331,8 @@ impl Connection {
             future_salts: Vec::new(),
             salts_requested_at: None,
             handshake_deadline: None,
-            // Without a configured store, the link keeps its sessions to
-            // itself and they end with it.
-            store: (role == Role::Server).then(|| {
-                config.session_store.clone().unwrap_or_else(|| {
-                    let own: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(MAX_CARRIED_SESSIONS));
-                    own
-                })
-            }),
+            // Set for a server (ServerOptions always has one), never for a client.
+            store: config.session_store.clone(),
             key_state: None,
             current: None,
             carried: CarriedSessions::new(MAX_CARRIED_SESSIONS),

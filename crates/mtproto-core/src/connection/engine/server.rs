@@ -115,9 +115,17 @@ impl Connection {
         }
     }
 
-    /// Server: the key's shared state (set once the key is known).
-    pub(super) fn key_state(&self) -> Arc<SharedKey> {
-        self.key_state.clone().unwrap_or_default()
+    /// Server: the key's shared state, locked (once the key is known).
+    pub(super) fn key_lock(&self) -> Option<std::sync::MutexGuard<'_, KeyState>> {
+        self.key_state.as_deref().map(SharedKey::lock)
+    }
+
+    /// Server: answers a departed link left for the current session, queued
+    /// to go out on this one (as responses: they answer client messages).
+    fn queue_redelivered(&mut self, bodies: VecDeque<Vec<u8>>) {
+        for body in bodies {
+            self.queue.push_back(Outgoing::service(body, true, true));
+        }
     }
 
     /// Server: answers the client request `req_msg_id` with `body` (rpc_result).
@@ -181,8 +189,7 @@ impl Connection {
     /// bad_server_salt.
     pub fn rotate_salt(&mut self, now: Duration) {
         let salt = self.entropy.next_u64() as i64;
-        let key_state = self.key_state();
-        let mut k = key_state.lock();
+        let Some(mut k) = self.key_lock() else { return };
         k.salts.clear();
         k.salts.push_back(FutureSalt {
             valid_since: now.as_secs() as i32,
@@ -246,7 +253,7 @@ impl Connection {
         // Every check comes before any state changes. Replays first, against
         // the window of the session the message names: a captured packet of
         // another session neither runs twice nor moves us to its session.
-        let refused = self.key_state().lock().refused.contains((session_id, msg_id));
+        let refused = self.key_lock().is_some_and(|k| k.refused.contains((session_id, msg_id)));
         if refused || self.seen_before(session_id, msg_id, now) {
             // A network duplicate or a replay: ignored. (Code 19 would make the
             // client re-send messages already processed, since a duplicate
@@ -272,7 +279,9 @@ impl Connection {
             // Refused unprocessed: the client sends it again under a new
             // msg_id, so this one must never run later (a replay of it, once
             // its time or salt is right, is ignored).
-            self.key_state().lock().refused.insert((session_id, msg_id));
+            if let Some(mut k) = self.key_lock() {
+                k.refused.insert((session_id, msg_id));
+            }
             if self.current_session_id() == Some(session_id) {
                 self.push_response(answer);
             } else {
@@ -297,9 +306,7 @@ impl Connection {
         }) else {
             return;
         };
-        for body in redeliver {
-            self.queue.push_back(Outgoing::service(body, true, true));
-        }
+        self.queue_redelivered(redeliver);
         self.last_authenticated = Some(now);
         if let Some(ready) = self.ready_pending.take() {
             self.events.push_back(ready);
@@ -321,7 +328,7 @@ impl Connection {
                 let st = s.lock();
                 st.replay.contains(msg_id) || msg_id <= st.replay.floor()
             }
-            None => self.key_state().lock().floor.is_some_and(|f| msg_id <= f),
+            None => self.key_lock().and_then(|k| k.floor).is_some_and(|f| msg_id <= f),
         }
     }
 
@@ -389,9 +396,7 @@ impl Connection {
             s.switch_to(session_id, seq_count);
         }
         self.session_first_msg_id = first_msg_id;
-        for body in redeliver {
-            self.queue.push_back(Outgoing::service(body, true, true));
-        }
+        self.queue_redelivered(redeliver);
         self.current = Some(Arc::clone(&shared));
         if known {
             return;
@@ -444,36 +449,18 @@ impl Connection {
     /// Server: the key's salt valid now, issuing the next one when the
     /// schedule runs out (shared by every link and session of the key).
     pub(super) fn current_salt(&mut self, now: Duration) -> i64 {
-        let key_state = self.key_state();
-        let mut k = key_state.lock();
-        let t = now.as_secs() as i32;
-        while k.salts.len() > 1 && k.salts.front().is_some_and(|s| s.valid_until <= t) {
-            k.salts.pop_front();
-        }
-        if k.salts.back().is_none_or(|s| s.valid_until <= t + 60) {
-            let since = k.salts.back().map_or(t, |s| s.valid_until.max(t));
-            let salt = self.entropy.next_u64() as i64;
-            k.salts.push_back(FutureSalt {
-                valid_since: since,
-                valid_until: since + self.config.salt_lifetime.as_secs() as i32,
-                salt,
-            });
-        }
-        k.salts.iter().find(|s| s.valid_since <= t && t < s.valid_until).or(k.salts.back()).map_or(0, |s| s.salt)
+        let Some(key) = self.key_state.as_deref() else { return 0 };
+        current_salt_in(&mut key.lock(), &mut *self.entropy, self.config.salt_lifetime, now)
     }
 
     pub(super) fn salt_ok(&mut self, salt: i64, now: Duration) -> bool {
-        let current = self.current_salt(now);
+        let Some(key) = self.key_state.as_deref() else { return false };
+        let mut k = key.lock();
+        let current = current_salt_in(&mut k, &mut *self.entropy, self.config.salt_lifetime, now);
         let t = now.as_secs() as i32;
         // The current salt, or one issued as future salt that is valid now or
         // expired less than 30 minutes ago.
-        salt == current
-            || self
-                .key_state()
-                .lock()
-                .salts
-                .iter()
-                .any(|s| s.salt == salt && s.valid_since <= t + 30 && t < s.valid_until + 1800)
+        salt == current || k.salts.iter().any(|s| s.salt == salt && s.valid_since <= t + 30 && t < s.valid_until + 1800)
     }
 
     pub(super) fn server_dispatch(&mut self, msg_id: i64, body: &[u8], now: Duration) {
@@ -500,10 +487,10 @@ impl Connection {
                 let Ok(g) = GetFutureSalts::from_bytes(body) else {
                     return;
                 };
-                let _ = self.current_salt(now);
+                let Some(key) = self.key_state.as_deref() else { return };
+                let mut k = key.lock();
+                let _ = current_salt_in(&mut k, &mut *self.entropy, self.config.salt_lifetime, now);
                 let lifetime = self.config.salt_lifetime.as_secs() as i32;
-                let key_state = self.key_state();
-                let mut k = key_state.lock();
                 while (k.salts.len() as i32) < g.num.clamp(1, 64) {
                     let since = k.salts.back().map_or(now.as_secs() as i32, |s| s.valid_until);
                     let salt = self.entropy.next_u64() as i64;
@@ -560,4 +547,19 @@ impl Connection {
             }
         }
     }
+}
+
+/// The salt of `key` valid at `now`, issuing the next one (from `entropy`,
+/// valid for `lifetime`) when the schedule runs out within a minute.
+fn current_salt_in(key: &mut KeyState, entropy: &mut dyn Entropy, lifetime: Duration, now: Duration) -> i64 {
+    let t = now.as_secs() as i32;
+    while key.salts.len() > 1 && key.salts.front().is_some_and(|s| s.valid_until <= t) {
+        key.salts.pop_front();
+    }
+    if key.salts.back().is_none_or(|s| s.valid_until <= t + 60) {
+        let since = key.salts.back().map_or(t, |s| s.valid_until.max(t));
+        let salt = entropy.next_u64() as i64;
+        key.salts.push_back(FutureSalt { valid_since: since, valid_until: since + lifetime.as_secs() as i32, salt });
+    }
+    key.salts.iter().find(|s| s.valid_since <= t && t < s.valid_until).or(key.salts.back()).map_or(0, |s| s.salt)
 }
