@@ -31,9 +31,17 @@ fn drain(conn: &mut dyn Endpoint) {
     }
 }
 
-/// Raw bytes as an encrypted message for either role, and as a plain message.
+/// Raw bytes as an encrypted message for either role, as a plain message,
+/// and as saved client state (`Persisted`).
 pub fn unpack_raw(data: &[u8]) {
     let _ = message::unpack_plain(data);
+    // Saved client state: the bytes as they are, and as the tail (session
+    // flag, counters, salt count, salts) of a version-2 record.
+    let _ = Persisted::from_bytes(data);
+    let mut saved = 2u32.to_le_bytes().to_vec();
+    saved.resize(4 + 256 + 16, 0);
+    saved.extend_from_slice(data);
+    let _ = Persisted::from_bytes(&saved);
     for role in [Role::Client, Role::Server] {
         let s = EncryptedSession::with_entropy(fuzz_key(), role, 0, 0, 0, Box::new(SeededEntropy::new(0)));
         let _ = s.unpack(&mut data.to_vec());
