@@ -10,7 +10,7 @@ pub mod peer;
 
 use core::time::Duration;
 use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
-use mtproto_core::connection::{MemorySessionStore, Persisted, SendOptions, SessionStore, Transporting};
+use mtproto_core::connection::{Delivery, MemorySessionStore, Persisted, SendOptions, SessionStore, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::{Event, Input, Output, RequestHandle};
 use mtproto_crypto::rsa::RsaPrivateKey;
@@ -52,6 +52,11 @@ pub struct Faults {
     /// packet in flight): both ends keep their sessions, the server's in its
     /// session store, and the client attaches a new link after a delay.
     pub link_cut: u8,
+    /// Per cut: the old link's server side lags (as a loaded server thread
+    /// does): it still holds the bytes the client sent before the cut and
+    /// processes them only after the new link has been served for a while,
+    /// then sees EOF.
+    pub lag: u8,
 }
 
 /// What a run observed.
@@ -82,6 +87,14 @@ pub struct Report {
 /// The bad_msg codes the server can be told to send.
 pub const BAD_MSG_CODES: [i32; 11] = [16, 17, 18, 19, 20, 32, 33, 34, 35, 48, 64];
 
+/// An old link's server side still running after the client moved on: the
+/// bytes that reached it before the cut, processed at `release_at`.
+struct LaggingLink {
+    conn: ServerConnection,
+    pending: VecDeque<Vec<u8>>,
+    release_at: Duration,
+}
+
 struct Server {
     conn: ServerConnection,
     /// Sessions the server started (new_session_created), as seen by the client.
@@ -91,6 +104,11 @@ struct Server {
     executed_ever: HashSet<u64>,
     /// Where the server's sessions live between links.
     store: Arc<MemorySessionStore>,
+    /// Old links still processing what they received (see [`Faults::lag`]).
+    lagging: Vec<LaggingLink>,
+    /// Requests a client reported as never delivered ([`Delivery::NotSent`]):
+    /// the server must never execute them.
+    not_sent: HashSet<u64>,
 }
 
 /// One simulation.
@@ -117,8 +135,6 @@ pub struct Sim {
     reattach_at: Option<Duration>,
     /// The client reported a lost link: cut it at the next step.
     cut_pending: bool,
-    /// The server was made to forget a session (see `forget_session`).
-    forgot_sessions: bool,
 }
 
 fn base_time() -> Duration {
@@ -147,6 +163,8 @@ impl Sim {
                 executed: HashMap::new(),
                 executed_ever: HashSet::new(),
                 store: Arc::new(MemorySessionStore::new(64)),
+                lagging: Vec::new(),
+                not_sent: HashSet::new(),
             },
             now,
             faults,
@@ -164,7 +182,6 @@ impl Sim {
             handshake,
             reattach_at: None,
             cut_pending: false,
-            forgot_sessions: false,
         };
         sim.connect();
         sim
@@ -188,29 +205,86 @@ impl Sim {
     /// new one (same store) serves the next link; the client keeps its
     /// Connection and attaches a new link after a delay.
     fn cut_link_now(&mut self) -> Result<(), String> {
-        // A packet cut mid-frame: its first bytes reach the old server link.
-        if let Some((_, p)) = self.to_server.pop_front() {
-            let cut = (self.rng.next_u64() % p.len().max(1) as u64) as usize;
-            let mut part = p[..cut].to_vec();
-            let now = self.now;
-            self.server.conn.handle_input(Input::Packet(&mut part), now);
+        let now = self.now;
+        let reattach_at = now + Duration::from_millis(50 + self.rng.next_u64() % 500);
+        let cfg = self.server_config();
+        let fresh = ServerConnection::with_entropy(cfg, now, Box::new(SeededEntropy::new(self.rng.next_u64())));
+        let old = core::mem::replace(&mut self.server.conn, fresh);
+        if self.chance(self.faults.lag) {
+            // Everything the client wrote before the cut reaches the old
+            // link (the last packet cut short), which processes it only
+            // after the new link has been served for a while.
+            let mut pending: VecDeque<Vec<u8>> = self.to_server.drain(..).map(|(_, p)| p).collect();
+            if let Some(last) = pending.back_mut() {
+                let cut = (self.rng.next_u64() % last.len().max(1) as u64) as usize;
+                last.truncate(cut);
+            }
+            let release_at = reattach_at + Duration::from_millis(self.rng.next_u64() % 1500);
+            if std::env::var_os("SIM_DEBUG").is_some() {
+                eprintln!("{now:?} cut: old link lags with {} packets until {release_at:?}", pending.len());
+            }
+            self.server.lagging.push(LaggingLink { conn: old, pending, release_at });
+        } else {
+            // A packet cut mid-frame: its first bytes reach the old server link.
+            if std::env::var_os("SIM_DEBUG").is_some() {
+                eprintln!("{now:?} cut: old link ends");
+            }
+            let mut old = old;
+            if let Some((_, p)) = self.to_server.pop_front() {
+                let cut = (self.rng.next_u64() % p.len().max(1) as u64) as usize;
+                let mut part = p[..cut].to_vec();
+                old.handle_input(Input::Packet(&mut part), now);
+            }
+            self.end_old_link(old)?;
         }
         self.to_server.clear();
         self.to_client.clear();
-        let now = self.now;
-        self.server.conn.handle_input(Input::LinkLost, now);
-        // The old link's server Connection ends (its Closed is the link's,
-        // not the session's); answers it still had go nowhere.
-        while !matches!(self.server.conn.poll_output(now), Output::Timeout(_)) {}
-        let cfg = self.server_config();
-        self.server.conn = ServerConnection::with_entropy(cfg, now, Box::new(SeededEntropy::new(self.rng.next_u64())));
         if !self.client.is_detached() {
             let cnow = self.client_now();
             self.client.handle_input(Input::LinkLost, cnow);
         }
-        self.reattach_at = Some(now + Duration::from_millis(50 + self.rng.next_u64() % 500));
+        self.reattach_at = Some(reattach_at);
         self.report.links_resumed += 1;
         self.drain()
+    }
+
+    /// An old link's server side sees EOF: it saves its sessions and ends;
+    /// what it still sends goes nowhere, but the requests it runs are
+    /// executed (and checked) like any other.
+    fn end_old_link(&mut self, mut old: ServerConnection) -> Result<(), String> {
+        let now = self.now;
+        old.handle_input(Input::LinkLost, now);
+        self.drain_old_link(&mut old)
+    }
+
+    fn drain_old_link(&mut self, old: &mut ServerConnection) -> Result<(), String> {
+        let now = self.now;
+        loop {
+            match old.poll_output(now) {
+                Output::Transmit(_) => {}
+                Output::Event(ev) => self.server_event(ev, Some(&mut *old))?,
+                Output::Timeout(_) => return Ok(()),
+            }
+        }
+    }
+
+    /// Lagging old links whose time has come process what they hold, then end.
+    fn release_lagging(&mut self) -> Result<(), String> {
+        let now = self.now;
+        let mut i = 0;
+        while i < self.server.lagging.len() {
+            if self.server.lagging[i].release_at > now {
+                i += 1;
+                continue;
+            }
+            let LaggingLink { mut conn, pending, .. } = self.server.lagging.swap_remove(i);
+            for mut p in pending {
+                conn.handle_input(Input::Packet(&mut p), now);
+                self.drain_old_link(&mut conn)?;
+            }
+            self.end_old_link(conn)?;
+        }
+        Ok(())
     }
 
     fn connect(&mut self) {
@@ -334,7 +408,7 @@ impl Sim {
                     }
                     Output::Event(ev) => {
                         progressed = true;
-                        self.server_event(ev)?;
+                        self.server_event(ev, None)?;
                     }
                     Output::Timeout(_) => break,
                 }
@@ -370,9 +444,18 @@ impl Sim {
                 self.resolve(handle)?;
                 self.report.rpc_errors += 1;
             }
-            Event::RequestFailed { handle, .. } => {
+            Event::RequestFailed { handle, error } => {
                 self.resolve(handle)?;
                 self.report.failed += 1;
+                // "Not sent" is a promise: the server never ran it, and never will.
+                if error.delivery() == Delivery::NotSent
+                    && let Some(id) = self.expected.get(&(self.report.reconnects, handle)).copied()
+                {
+                    if self.server.executed_ever.contains(&id) {
+                        return Err(format!("request {id} reported {error} but the server executed it"));
+                    }
+                    self.server.not_sent.insert(id);
+                }
             }
             Event::Closed { .. } => self.closed = true,
             // The client noticed (pong timeout, transport error): the driver
@@ -392,10 +475,17 @@ impl Sim {
         Ok(())
     }
 
-    fn server_event(&mut self, ev: Event) -> Result<(), String> {
+    /// A server event, from the current link (`old` None) or an old one
+    /// still running (answers go back on the link that ran the request).
+    fn server_event(&mut self, ev: Event, old: Option<&mut ServerConnection>) -> Result<(), String> {
         if std::env::var_os("SIM_DEBUG").is_some() {
-            eprintln!("{:?} server {ev:?}", self.now);
+            eprintln!("{:?} server{} {ev:?}", self.now, if old.is_some() { " (old link)" } else { "" });
         }
+        let on_current_link = old.is_none();
+        let conn = match old {
+            Some(c) => c,
+            None => &mut self.server.conn,
+        };
         match ev {
             Event::NewSession { .. } => {
                 self.server.epoch += 1;
@@ -404,34 +494,37 @@ impl Sim {
             }
             Event::Request { req_msg_id, body } => {
                 // Within one session, client msg_ids strictly increase (checked
-                // where the network keeps the order).
-                if self.faults.reorder == 0 && req_msg_id <= self.last_client_msg_id {
-                    return Err(format!(
-                        "client msg_id {req_msg_id:#x} not above {:#x} in one session",
-                        self.last_client_msg_id
-                    ));
+                // where the network keeps the order, on one link).
+                if on_current_link && self.faults.reorder == 0 && self.server.lagging.is_empty() {
+                    if req_msg_id <= self.last_client_msg_id {
+                        return Err(format!(
+                            "client msg_id {req_msg_id:#x} not above {:#x} in one session",
+                            self.last_client_msg_id
+                        ));
+                    }
+                    self.last_client_msg_id = req_msg_id;
                 }
-                self.last_client_msg_id = req_msg_id;
                 let epoch = self.server.epoch;
                 if body.len() >= 12 {
                     let id = u64::from_le_bytes(body[4..12].try_into().map_err(|_| "short body")?);
                     if !self.server.executed.entry(epoch).or_default().insert(id) {
                         return Err(format!("request {id} executed twice in server session {epoch}"));
                     }
-                    // Across all sessions of the key and every link: exactly
-                    // once, unless the server was made to forget sessions
-                    // (then the protocol itself re-sends what it cannot know).
-                    let fresh = self.server.executed_ever.insert(id);
-                    if !fresh && self.faults.new_session == 0 && !self.forgot_sessions {
+                    // Across all sessions of the key and every link, whatever
+                    // the faults (forgotten sessions included): at most once.
+                    if !self.server.executed_ever.insert(id) {
                         return Err(format!("request {id} executed twice across the sessions of the key"));
                     }
+                    if self.server.not_sent.contains(&id) {
+                        return Err(format!("request {id} executed after the client was told it was not sent"));
+                    }
                 }
-                self.server.conn.respond(req_msg_id, &body);
+                conn.respond(req_msg_id, &body);
             }
             // The server ended the link (idle, handshake deadline, a frame
             // left incomplete): the client sees EOF, keeps its session and
             // connects again.
-            Event::Closed { .. } if self.reattach_at.is_none() => self.cut_pending = true,
+            Event::Closed { .. } if on_current_link && self.reattach_at.is_none() => self.cut_pending = true,
             Event::Ready { auth_key, .. } => {
                 if let Ok(mut k) = self.keys.lock() {
                     k.insert(auth_key.id(), *auth_key);
@@ -462,6 +555,7 @@ impl Sim {
             self.cut_pending = false;
             self.cut_link_now()?;
         }
+        self.release_lagging()?;
         if self.reattach_at.is_some_and(|t| self.now >= t) {
             self.reattach_at = None;
             let cnow = self.client_now();
@@ -512,10 +606,10 @@ impl Sim {
     }
 
     /// Makes the server forget the client's session (new_session_created
-    /// follows). The protocol then re-sends what the server cannot know, so
-    /// the exactly-once check across sessions is relaxed to one per session.
+    /// follows). Exactly-once still holds across sessions: what the
+    /// forgotten session may have run fails with a typed error instead of
+    /// running again.
     pub fn forget_session(&mut self) {
-        self.forgot_sessions = true;
         self.server.conn.forget_session();
     }
 
@@ -543,7 +637,10 @@ impl Sim {
     /// nothing left pending, memory bounded.
     pub fn finish(&mut self) -> Result<Report, String> {
         for _ in 0..200 {
-            let settled = self.reattach_at.is_none() && !self.cut_pending && self.client.stats().queued == 0;
+            let settled = self.reattach_at.is_none()
+                && !self.cut_pending
+                && self.server.lagging.is_empty()
+                && self.client.stats().queued == 0;
             if self.client.pending_requests() == 0 && settled {
                 break;
             }

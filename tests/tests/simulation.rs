@@ -35,6 +35,7 @@ fn many_seeds_with_mixed_faults() {
             new_session: (seed % 5 == 0) as u8 * 2,
             bad_msg: (seed % 6 == 0) as u8 * 3,
             link_cut: (seed % 4 == 1) as u8 * 3,
+            lag: (seed % 8 == 1) as u8 * 50,
         };
         let r = check(seed, f, seed % 100 == 0, 12);
         answered += r.answered;
@@ -52,7 +53,8 @@ fn many_seeds_with_mixed_faults() {
 fn link_cuts_lose_nothing() {
     let mut cuts = 0;
     for seed in seeds(1000) {
-        let f = Faults { link_cut: 8, ..Faults::default() };
+        // Half the cuts leave the old link's server side lagging behind the new one.
+        let f = Faults { link_cut: 8, lag: 50, ..Faults::default() };
         let r = check(seed, f, seed % 50 == 0, 12);
         assert_eq!(r.answered, r.sent, "seed {seed}: {r:?}");
         assert_eq!(r.failed, 0, "seed {seed}: {r:?}");

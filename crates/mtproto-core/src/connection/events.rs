@@ -94,6 +94,16 @@ pub enum RequestError {
     /// An answer arrived but cannot be read: it does not inflate within the
     /// limits, or its rpc_error is malformed. It was executed.
     BadAnswer,
+    /// The server no longer knows the session (or the part of it) the
+    /// request was sent in: it forgot the session, or the msg_id fell below
+    /// what it remembers (msgs_state_info "nothing known"). The request may
+    /// have run and its answer will not come. Sending it again could run it
+    /// twice, so this is the caller's decision: retry only if it is
+    /// idempotent, or check its effect first.
+    SessionLost {
+        /// How far the request got (never [`Delivery::NotSent`]).
+        delivery: Delivery,
+    },
     /// `send` refused it: a TL object is whole 4-byte words, and this body
     /// is `len` bytes (the server could not parse it, so it would never be
     /// answered). Never sent.
@@ -119,12 +129,33 @@ impl fmt::Display for RequestError {
             Self::Closed { delivery } => write!(f, "connection closed; request {delivery}"),
             Self::TimedOut { delivery } => write!(f, "no answer in time; request {delivery}"),
             Self::Cancelled { delivery } => write!(f, "cancelled; request {delivery}"),
+            Self::SessionLost { delivery } => write!(
+                f,
+                "the server forgot the session it was sent in; request {delivery}: retry only if it is idempotent"
+            ),
             Self::QueueFull { limit } => write!(f, "more than {limit} bytes queued: not sent, retry later"),
             Self::Refused { code } => write!(f, "refused by the server (bad_msg_notification {code}); not executed"),
             Self::BadAnswer => f.write_str("the answer arrived but cannot be read (too large or malformed)"),
             Self::NotTl { len } => {
                 write!(f, "a {len}-byte body is no TL object (whole 4-byte words): fix the serialization; not sent")
             }
+        }
+    }
+}
+
+impl RequestError {
+    /// How far the request got: [`Delivery::NotSent`] promises it was never
+    /// executed and never will be (a retry is safe); the others say it may
+    /// have been.
+    pub fn delivery(&self) -> Delivery {
+        match self {
+            Self::Closed { delivery }
+            | Self::TimedOut { delivery }
+            | Self::Cancelled { delivery }
+            | Self::SessionLost { delivery } => *delivery,
+            Self::QueueFull { .. } | Self::Refused { .. } | Self::NotTl { .. } => Delivery::NotSent,
+            // An answer arrived: it was executed.
+            Self::BadAnswer => Delivery::Acknowledged,
         }
     }
 }

@@ -5,6 +5,11 @@ use std::collections::VecDeque;
 
 /// Remembers the last `capacity` msg_ids; anything at or below the newest
 /// forgotten one counts as too old.
+///
+/// An id can also be *disowned*: the window told the peer it never
+/// received it (a msgs_state_info "not received"), and keeps that true:
+/// the id is refused from then on, as a replay would be, so the copy a
+/// slower link still carries never runs after the peer sent it again.
 #[derive(Debug, Clone)]
 pub struct ReplayWindow {
     capacity: usize,
@@ -12,17 +17,27 @@ pub struct ReplayWindow {
     set: IdSet,
     floor: i64,
     max: Option<i64>,
+    disowned: BoundedIdSet,
 }
 
 impl ReplayWindow {
     /// A window of `capacity` msg_ids (at least 1).
     pub fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), order: VecDeque::new(), set: IdSet::default(), floor: i64::MIN, max: None }
+        let capacity = capacity.max(1);
+        Self {
+            capacity,
+            order: VecDeque::new(),
+            set: IdSet::default(),
+            floor: i64::MIN,
+            max: None,
+            disowned: BoundedIdSet::new(capacity),
+        }
     }
 
-    /// Records `msg_id`; false when it was seen before or is below the window.
+    /// Records `msg_id`; false when it was seen before, is below the window
+    /// or was disowned.
     pub fn insert(&mut self, msg_id: i64) -> bool {
-        if msg_id <= self.floor || !self.set.insert(msg_id) {
+        if msg_id <= self.floor || self.disowned.contains(msg_id) || !self.set.insert(msg_id) {
             return false;
         }
         self.max = Some(self.max.map_or(msg_id, |m| m.max(msg_id)));
@@ -36,6 +51,25 @@ impl ReplayWindow {
             }
         }
         true
+    }
+
+    /// Promises that `msg_id`, not received, never will be: it is refused
+    /// from now on. False (and nothing changes) when it was received or is
+    /// below the window. Bounded like the window: when more ids are
+    /// disowned than it holds, the oldest one raises the floor instead.
+    pub fn disown(&mut self, msg_id: i64) -> bool {
+        if msg_id <= self.floor || self.set.contains(&msg_id) {
+            return false;
+        }
+        if let Some(evicted) = self.disowned.insert(msg_id) {
+            self.floor = self.floor.max(evicted);
+        }
+        true
+    }
+
+    /// Whether `msg_id` was disowned (see [`ReplayWindow::disown`]).
+    pub fn is_disowned(&self, msg_id: i64) -> bool {
+        self.disowned.contains(msg_id)
     }
 
     /// Whether `msg_id` was recorded and is still remembered.
@@ -66,7 +100,7 @@ impl ReplayWindow {
     /// Heap bytes the window holds (its id list and set, by capacity; a
     /// hash set entry costs its 8-byte id and one control byte).
     pub fn heap_bytes(&self) -> usize {
-        self.order.capacity() * 8 + self.set.capacity() * 9
+        self.order.capacity() * 8 + self.set.capacity() * 9 + self.disowned.heap_bytes()
     }
 
     /// Whether nothing is remembered.
@@ -131,21 +165,28 @@ impl<K: Copy + Eq + core::hash::Hash> BoundedSet<K> {
         Self { capacity: capacity.max(1), order: VecDeque::new(), set: Default::default() }
     }
 
-    /// Records `id`.
-    pub fn insert(&mut self, id: K) {
+    /// Records `id`; returns the oldest id, forgotten to make room.
+    pub fn insert(&mut self, id: K) -> Option<K> {
         if self.set.insert(id) {
             self.order.push_back(id);
             if self.order.len() > self.capacity
                 && let Some(old) = self.order.pop_front()
             {
-                self.set.remove(&old);
+                // Removed ids keep their place in the order; only a live one is evicted.
+                return self.set.remove(&old).then_some(old);
             }
         }
+        None
     }
 
     /// Whether `id` is recorded.
     pub fn contains(&self, id: K) -> bool {
         self.set.contains(&id)
+    }
+
+    /// Heap bytes held (by capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.order.capacity() * core::mem::size_of::<K>() + self.set.capacity() * (core::mem::size_of::<K>() + 1)
     }
 
     /// Forgets `id`; true when it was recorded. (Its place in the order

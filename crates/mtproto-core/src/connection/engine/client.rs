@@ -210,23 +210,26 @@ impl Connection {
                     return;
                 };
                 self.set_salt(n.server_salt);
-                // Re-send requests of this session sent before the server's
-                // new session began and not acknowledged: the server did not
-                // process them. Requests of sessions we left ourselves stay
-                // pending (their answers still arrive, and are accepted).
+                // Requests of this session sent before the server's new
+                // session began and not answered: the server may have run
+                // them in the session it forgot, or never received them.
+                // Guessing either way breaks exactly-once (a re-send may run
+                // twice, a failure may lose one never run), so the new
+                // session is asked: "not received" re-sends (and the server
+                // refuses the old copy from then on), "received" waits, and
+                // "nothing known" (below what it remembers) fails the request
+                // with SessionLost. Requests of sessions we left ourselves
+                // stay pending (their answers still arrive, and are accepted).
                 let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
-                let older: Vec<i64> = self
+                let mut older: Vec<i64> = self
                     .sent
                     .iter()
-                    .filter(|(id, s)| {
-                        **id < n.first_msg_id && s.out.handle.is_some() && s.session_id == current && !s.out.acked
-                    })
+                    .filter(|(id, s)| **id < n.first_msg_id && s.out.handle.is_some() && s.session_id == current)
                     .map(|(id, _)| *id)
                     .collect();
-                let mut older = older;
                 older.sort_unstable();
-                for id in older.into_iter().rev() {
-                    self.requeue(id, false);
+                for chunk in older.chunks(8192) {
+                    self.push_service(MsgsStateReq { msg_ids: chunk.to_vec() }.to_bytes(), true);
                 }
                 self.events
                     .push_back(Event::SessionReset { action: crate::connection::ResetAction::FetchMissedUpdates });
@@ -290,11 +293,16 @@ impl Connection {
         }
     }
 
-    /// Client: acts on the answer to a msgs_state_req we sent after a lost
-    /// link (as TDLib does): "nothing known", "not received" or "msg_id too
-    /// high" (1, 2, 3) mean the request was never executed: it is sent again;
-    /// "received" (4) marks it acknowledged, to wait for its answer (which
-    /// the server sends again, unacknowledged answers being kept).
+    /// Client: acts on the answer to a msgs_state_req (sent after a lost
+    /// link, a new session on the server, or a request timeout). "Not
+    /// received" or "msg_id too high" (2, 3) mean the request was never
+    /// executed, and the server refuses that msg_id from then on: it is sent
+    /// again. "Received" (4) marks it acknowledged, to wait for its answer
+    /// (which the server sends again, unacknowledged answers being kept).
+    /// "Nothing known" (1: below what the server remembers, or in a session
+    /// it forgot) means it may have run and its answer will not come: it
+    /// fails with [`RequestError::SessionLost`] rather than run twice (TDLib
+    /// sends it again).
     pub(super) fn state_info(&mut self, req_msg_id: i64, info: &[u8]) {
         let (asked, asked_in) = match self.sent.get(&req_msg_id) {
             Some(s) if s.out.handle.is_none() && constructor(&s.out.body) == MsgsStateReq::ID => {
@@ -311,7 +319,18 @@ impl Connection {
                 continue;
             }
             match state & 7 {
-                1..=3 => {
+                1 => {
+                    if let Some(s) = self.sent.remove(&id)
+                        && let Some(handle) = s.out.handle
+                    {
+                        let delivery = s.out.delivery();
+                        self.handles.remove(&handle);
+                        self.release(&s.out);
+                        self.events
+                            .push_back(Event::RequestFailed { handle, error: RequestError::SessionLost { delivery } });
+                    }
+                }
+                2 | 3 => {
                     self.requeue(id, false);
                 }
                 4 => {

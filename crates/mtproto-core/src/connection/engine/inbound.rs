@@ -170,24 +170,28 @@ impl Connection {
         }
     }
 
+    /// Answers msgs_state_req from the window of received msg_ids. "Not
+    /// received" (2, 3) is a promise kept: the id is disowned in the same
+    /// step (under the session's lock on a server), so a copy another link
+    /// still carries is refused when it arrives, and the peer's re-send is
+    /// the only one that runs.
     pub(super) fn answer_state_req(&mut self, msg_id: i64, body: &[u8]) {
         let Ok(req) = MsgsStateReq::from_bytes(body) else {
             return;
         };
         let info: Vec<u8> = self.with_replay(|replay| {
-            let max = replay.max().unwrap_or(0);
             req.msg_ids
                 .iter()
                 .take(8192)
                 .map(|id| {
                     if replay.contains(*id) {
                         4
-                    } else if *id > max {
-                        3
                     } else if *id <= replay.floor() {
                         1
                     } else {
-                        2
+                        let above = replay.max().is_none_or(|max| *id > max);
+                        replay.disown(*id);
+                        if above { 3 } else { 2 }
                     }
                 })
                 .collect()

@@ -78,11 +78,14 @@ impl Connection {
         self.next_ping = self.config.ping_interval.map(|i| now + i);
         // Only the current session can answer for its msg_ids; requests of a
         // session we left stay pending (their answers are still accepted).
+        // Acknowledged ones are asked about too: the question is what makes
+        // the server send, on this link, the answers it kept for the session
+        // when the last link went (the client may have nothing else to send).
         let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
         let mut unknown: Vec<i64> = self
             .sent
             .iter()
-            .filter(|(_, s)| s.out.handle.is_some() && s.out.on_wire && !s.out.acked && s.session_id == current)
+            .filter(|(_, s)| s.out.handle.is_some() && s.out.on_wire && s.session_id == current)
             .map(|(id, _)| *id)
             .collect();
         unknown.sort_unstable();

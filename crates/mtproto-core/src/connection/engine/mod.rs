@@ -58,6 +58,11 @@ const SALT_REQUEST_RETRY: Duration = Duration::from_secs(60);
 /// one and those it switched away from); the least recently used is handed
 /// back to the session store beyond this.
 const MAX_CARRIED_SESSIONS: usize = 9;
+/// Server: while another link also carries this link's current session,
+/// how often the link looks for answers that link left behind when it went
+/// (so they reach the client on the live link without waiting for its next
+/// message).
+const REDELIVER_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 struct Outgoing {
@@ -486,6 +491,9 @@ impl Connection {
             return Output::Event(ev);
         }
         if matches!(self.phase, Phase::Ready) && !self.detached {
+            if self.role == Role::Server {
+                self.collect_redelivered();
+            }
             self.flush(now, false);
         }
         if let Some(out) = self.take_transmit() {
@@ -524,6 +532,9 @@ impl Connection {
         consider(self.ack_since.map(|t| t + self.config.ack_delay));
         if self.role == Role::Server {
             consider(self.last_authenticated.map(|t| t + self.config.server_idle_timeout));
+            if self.current.as_ref().is_some_and(|s| s.links() > 1) {
+                consider(Some(now + REDELIVER_POLL));
+            }
         }
         consider(self.next_ping);
         consider(self.pong_deadline);

@@ -128,6 +128,19 @@ impl Connection {
         }
     }
 
+    /// Server: answers another link left for the current session when it
+    /// went, queued here at once (the client may be waiting for them and
+    /// send nothing).
+    pub(super) fn collect_redelivered(&mut self) {
+        let Some(bodies) = self.current.as_ref().and_then(|s| {
+            let mut st = s.lock();
+            (!st.redeliver.is_empty() && !st.forgotten).then(|| st.take_redeliver())
+        }) else {
+            return;
+        };
+        self.queue_redelivered(bodies);
+    }
+
     /// Server: answers the client request `req_msg_id` with `body` (rpc_result).
     pub fn respond(&mut self, req_msg_id: i64, body: &[u8]) {
         let session_id = self.running.remove(req_msg_id);
@@ -326,7 +339,7 @@ impl Connection {
         match self.known_session(session_id, now) {
             Some(s) => {
                 let st = s.lock();
-                st.replay.contains(msg_id) || msg_id <= st.replay.floor()
+                st.replay.contains(msg_id) || msg_id <= st.replay.floor() || st.replay.is_disowned(msg_id)
             }
             None => self.key_lock().and_then(|k| k.floor).is_some_and(|f| msg_id <= f),
         }
