@@ -483,3 +483,45 @@ fn a_dropped_link_hands_its_sessions_back() {
     events.extend(drain(&mut second, later).1);
     assert!(events.iter().any(|e| matches!(e, Event::NewSession { .. })), "the idle session expired: {events:?}");
 }
+
+/// The race the demo hit (61 of 2,000 requests ran twice): the client's
+/// old link still holds a request the server has not read yet when the
+/// new link asks msgs_state_req about it. "Not received" is true then, and
+/// the client re-sends; the old copy, read later, must not run too. The
+/// answer disowns the id, so exactly one of the two runs (this test fails
+/// on the commit before the fix: the old copy ran).
+#[test]
+fn a_request_said_not_received_never_runs_from_a_slower_link() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let mut old = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e5a);
+    c.learn_salt(&mut old, NOW);
+    let mut first = c.packet(&api(0), true, NOW);
+    old.handle_input(Input::Packet(&mut first), NOW);
+    assert_eq!(requests(&drain(&mut old, NOW).1).len(), 1);
+    // Sent on the old link, not read by its server side yet.
+    let mut late = c.packet(&api(1), true, NOW);
+    let late_id = open(&late, Direction::ClientToServer)[0].msg_id;
+
+    let mut new = peer::server(with_store);
+    let mut ask = c.packet(&MsgsStateReq { msg_ids: vec![late_id] }.to_bytes(), true, NOW);
+    new.handle_input(Input::Packet(&mut ask), NOW);
+    let (out, _) = drain(&mut new, NOW);
+    let info = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == MsgsStateInfo::ID)
+        .map(|m| MsgsStateInfo::from_bytes(&m.body).unwrap())
+        .unwrap();
+    assert!(matches!(info.info[..], [2 | 3]), "not received: {:?}", info.info);
+    // The client re-sends it (a new msg_id) on the new link: it runs there.
+    let mut again = c.packet(&api(1), true, NOW);
+    new.handle_input(Input::Packet(&mut again), NOW);
+    assert_eq!(requests(&drain(&mut new, NOW).1).len(), 1);
+    // The old link reads the original at last: refused, on it and on the new one.
+    old.handle_input(Input::Packet(&mut late.clone()), NOW);
+    let ran = requests(&drain(&mut old, NOW).1);
+    assert!(ran.is_empty(), "the original ran too: {ran:?}");
+    new.handle_input(Input::Packet(&mut late), NOW);
+    assert!(requests(&drain(&mut new, NOW).1).is_empty());
+}

@@ -195,3 +195,32 @@ impl<K: Copy + Eq + core::hash::Hash> BoundedSet<K> {
         self.set.remove(&id)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ReplayWindow;
+
+    #[test]
+    fn a_disowned_id_is_refused_and_a_received_one_cannot_be_disowned() {
+        let mut w = ReplayWindow::new(4);
+        assert!(w.insert(8));
+        assert!(!w.disown(8), "received: the promise would be false");
+        assert!(w.disown(12));
+        assert!(w.is_disowned(12) && !w.contains(12));
+        assert!(!w.insert(12), "a disowned id never arrives");
+        assert!(w.insert(16));
+    }
+
+    #[test]
+    fn disowned_ids_are_bounded_by_raising_the_floor() {
+        let mut w = ReplayWindow::new(2);
+        for id in [100, 104, 108] {
+            assert!(w.disown(id));
+        }
+        // The oldest disowned id left the set, so the floor now refuses it.
+        assert!(!w.is_disowned(100));
+        assert_eq!(w.floor(), 100);
+        assert!(!w.insert(100) && !w.insert(96));
+        assert!(w.insert(112));
+    }
+}
