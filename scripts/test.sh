@@ -11,6 +11,9 @@ if [ -z "${MTPROTO_SKIP_INTEROP:-}" ]; then
     bash scripts/setup-interop.sh
 fi
 cargo test --workspace --locked "$@"
+# The `tracing` feature (off in the workspace build): its spans and events,
+# and that none of them shows a secret.
+cargo test -p mtproto-core --features tracing --test tracing --locked "$@"
 if [ -z "${MTPROTO_SKIP_INTEROP:-}" ]; then
     CARGO_TARGET_DIR="$(pwd)/target/interop-grammers" \
         cargo run --locked --quiet --manifest-path tests/interop/grammers/Cargo.toml

@@ -525,3 +525,57 @@ fn a_request_said_not_received_never_runs_from_a_slower_link() {
     new.handle_input(Input::Packet(&mut late), NOW);
     assert!(requests(&drain(&mut new, NOW).1).is_empty());
 }
+
+/// Two links of one session at the same instant (a reconnect within the
+/// clock's resolution, or two live links): every server msg_id and every
+/// content-related seq_no is used once in the session. (Before, each link
+/// numbered from its own clock and counter: the client dropped the second
+/// link's answer as a replay of the first link's msg_id, and the request
+/// it answered was lost. Found by the tracing test.)
+#[test]
+fn links_of_one_session_never_reuse_a_server_msg_id_or_seq_no() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let mut a = peer::server(with_store);
+    let mut b = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e5b);
+    c.learn_salt(&mut a, NOW);
+    let mut sent = Vec::new();
+    for round in 0..4u32 {
+        let link = if round % 2 == 0 { &mut a } else { &mut b };
+        let mut p = c.packet(&api(round), true, NOW);
+        link.handle_input(Input::Packet(&mut p), NOW);
+        let (_, events) = drain(link, NOW);
+        for (req, body) in requests(&events) {
+            link.respond(req, &body);
+        }
+        sent.extend(messages(&drain(link, NOW).0, Direction::ServerToClient));
+    }
+    // A third link after the first went, at the same instant.
+    a.handle_input(Input::LinkLost, NOW);
+    let mut third = peer::server(with_store);
+    let mut p = c.packet(&api(9), true, NOW);
+    third.handle_input(Input::Packet(&mut p), NOW);
+    let (out, events) = drain(&mut third, NOW);
+    sent.extend(messages(&out, Direction::ServerToClient));
+    for (req, body) in requests(&events) {
+        third.respond(req, &body);
+    }
+    sent.extend(messages(&drain(&mut third, NOW).0, Direction::ServerToClient));
+    // Every request answered (the first link's unacknowledged answers again
+    // on the third).
+    let mut answered: Vec<&[u8]> =
+        sent.iter().filter(|m| constructor(&m.body) == schema::RPC_RESULT).map(|m| &m.body[4..12]).collect();
+    answered.sort_unstable();
+    answered.dedup();
+    assert_eq!(answered.len(), 5, "{sent:?}");
+    let mut ids: Vec<i64> = sent.iter().map(|m| m.msg_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), sent.len(), "a server msg_id was used twice");
+    let mut seqs: Vec<i32> = sent.iter().filter(|m| m.seq_no % 2 == 1).map(|m| m.seq_no).collect();
+    let content = seqs.len();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), content, "a content-related seq_no was used twice");
+}

@@ -65,6 +65,7 @@ mod replay;
 mod seen_sessions;
 mod server;
 mod store;
+mod trace;
 
 pub use client::{ClientConnection, ClientOptions};
 pub use config::{ContinuedSession, KeyLookup, Persisted, Transporting};

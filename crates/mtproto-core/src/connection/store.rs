@@ -60,8 +60,12 @@ pub struct SharedSession {
 pub(crate) struct SessionState {
     /// The client's msg_ids received in this session, on any link.
     pub replay: ReplayWindow,
-    /// Content-related messages the server sent in it (its seq_no counter).
+    /// Content-related messages the server sent in it (its seq_no counter),
+    /// on any link.
     pub seq_count: i32,
+    /// The highest msg_id the server used in it, on any link: every link
+    /// numbers above it, so two links never send one msg_id twice.
+    pub last_msg_id: i64,
     /// The first msg_id announced by new_session_created for it.
     pub first_msg_id: i64,
     /// Answers (and other content) a departed link had not got
@@ -105,6 +109,7 @@ impl SharedSession {
         let state = SessionState {
             replay,
             seq_count: 0,
+            last_msg_id: 0,
             first_msg_id: 0,
             redeliver: VecDeque::new(),
             redeliver_bytes: 0,

@@ -20,6 +20,7 @@ impl Connection {
             return handle;
         }
         if self.queued_bytes + body.len() > self.config.max_queued_bytes {
+            trace!(warn, limit = self.config.max_queued_bytes, "queue full: request refused");
             let error = RequestError::QueueFull { limit: self.config.max_queued_bytes };
             self.events.push_back(Event::RequestFailed { handle, error });
             return handle;
@@ -133,6 +134,7 @@ impl Connection {
             && s.salt() != salt
         {
             s.set_salt(salt);
+            trace!(debug, "salt changed");
             self.events.push_back(Event::SaltChanged { salt });
         }
     }
@@ -192,6 +194,7 @@ impl Connection {
                 let Ok(n) = BadServerSalt::from_bytes(body) else {
                     return;
                 };
+                trace!(debug, msg_id = %Hex(n.bad_msg_id), "bad_server_salt: sent again with the new salt");
                 self.set_salt(n.new_server_salt);
                 self.learn_time(msg_id, now);
                 self.requeue(n.bad_msg_id, false);
@@ -228,6 +231,12 @@ impl Connection {
                     .map(|(id, _)| *id)
                     .collect();
                 older.sort_unstable();
+                trace!(
+                    info,
+                    first_msg_id = %Hex(n.first_msg_id),
+                    asked = older.len(),
+                    "the server created a new session"
+                );
                 for chunk in older.chunks(8192) {
                     self.push_service(MsgsStateReq { msg_ids: chunk.to_vec() }.to_bytes(), true);
                 }
@@ -318,12 +327,14 @@ impl Connection {
             if self.sent.get(&id).is_none_or(|s| s.out.handle.is_none() || s.session_id != asked_in) {
                 continue;
             }
+            trace!(debug, msg_id = %Hex(id), state = state & 7, "msgs_state_info");
             match state & 7 {
                 1 => {
                     if let Some(s) = self.sent.remove(&id)
                         && let Some(handle) = s.out.handle
                     {
                         let delivery = s.out.delivery();
+                        trace!(warn, msg_id = %Hex(id), delivery = ?delivery, "request failed: the server forgot it");
                         self.handles.remove(&handle);
                         self.release(&s.out);
                         self.events
@@ -360,6 +371,13 @@ impl Connection {
 
     /// The deliberate action for each bad_msg_notification code (docs/protocol.md).
     pub(super) fn on_bad_msg(&mut self, notification_msg_id: i64, n: &BadMsgNotification, now: Duration) {
+        trace!(
+            warn,
+            code = n.error_code,
+            msg_id = %Hex(n.bad_msg_id),
+            action = bad_msg_action(n.error_code),
+            "bad_msg_notification"
+        );
         match n.error_code {
             // msg_id too low: our clock is behind; take the server's time from
             // the notification's own msg_id and send again (new ids are higher).
@@ -430,12 +448,18 @@ impl Connection {
     /// `restart_clock`, msg_ids may restart lower).
     pub(super) fn new_session(&mut self, restart_clock: bool) {
         if let Some(s) = self.session.as_mut() {
+            trace!(info, restart_clock, "switching to a new session");
             self.previous_sessions.push_back(s.session_id());
             if self.previous_sessions.len() > 4 {
                 self.previous_sessions.pop_front();
             }
             let id = s.random_session_id();
-            if restart_clock { s.reset_with_clock(id) } else { s.reset(id) }
+            if restart_clock {
+                s.reset_with_clock(id)
+            } else {
+                s.reset(id)
+            }
+            self.trace.session(id);
         }
         // The replay window stays: server msg_ids are unique across sessions,
         // and late messages of the session we left are still accepted.
@@ -450,5 +474,18 @@ impl Connection {
         } else {
             self.push_service(MsgResendReq { msg_ids: vec![answer_msg_id] }.to_bytes(), true);
         }
+    }
+}
+
+/// What the client does for each bad_msg_notification code (for traces).
+#[cfg(feature = "tracing")]
+fn bad_msg_action(code: i32) -> &'static str {
+    match code {
+        16 | 17 => "clock corrected from the server's msg_id; sent again",
+        18..=20 => "sent again under a new msg_id",
+        32..=35 => "new session; sent again",
+        48 => "salts asked for; sent again",
+        64 => "container split; its messages sent one by one",
+        _ => "request failed (no recovery for this code)",
     }
 }

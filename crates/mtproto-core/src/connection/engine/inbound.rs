@@ -155,6 +155,7 @@ impl Connection {
         if declared <= self.inflate_left {
             return false;
         }
+        trace!(warn, declared, left = self.inflate_left, "inflate budget exceeded: packet dropped");
         let reason = DropReason::InflateBudget { declared, left: self.inflate_left };
         self.events.push_back(Event::InboundDropped { reason });
         true

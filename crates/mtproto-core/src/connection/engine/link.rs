@@ -35,6 +35,7 @@ impl Connection {
         if self.detached || matches!(self.phase, Phase::Closed) {
             return;
         }
+        trace!(info, cause = ?cause, pending = self.handles.len(), "link lost; the session stays");
         self.detached = true;
         self.links_lost += 1;
         self.wire.clear();
@@ -66,7 +67,9 @@ impl Connection {
             return;
         }
         self.detached = false;
+        let _entered = self.trace.enter();
         if matches!(self.phase, Phase::ClientAwaitingLink) {
+            trace!(info, "link attached; the handshake starts again");
             if let Some(cc) = self.config.client.clone() {
                 let (hs, packet) = ClientHandshake::start(cc, now, self.sub_entropy());
                 self.handshake_deadline = Some(hs.deadline());
@@ -89,6 +92,7 @@ impl Connection {
             .map(|(id, _)| *id)
             .collect();
         unknown.sort_unstable();
+        trace!(info, asked = unknown.len(), "link attached; the session continues");
         for chunk in unknown.chunks(8192) {
             self.push_service(MsgsStateReq { msg_ids: chunk.to_vec() }.to_bytes(), true);
         }
@@ -118,17 +122,22 @@ impl Connection {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::ClientHandshake(mut hs) => match hs.handle(packet, now) {
                 Ok(Step::Send(p)) => {
+                    trace!(debug, "handshake step answered");
                     self.phase = Phase::ClientHandshake(hs);
                     self.transmit(p, false);
                 }
                 Ok(Step::Done(_, result)) => self.handshake_done(*result, now),
-                Err(e) => self.close_with(CloseReason::Handshake(e)),
+                Err(e) => {
+                    trace!(warn, error = %e, "handshake failed");
+                    self.close_with(CloseReason::Handshake(e));
+                }
             },
             Phase::ServerStart if auth_key_id == [0; 8] => {
                 let Some(sc) = self.config.server.clone() else {
                     self.close_with(CloseReason::Config(ConfigError::NoServerHandshake));
                     return;
                 };
+                trace!(debug, "handshake started by the client");
                 let hs = ServerHandshake::new(sc, now, self.sub_entropy());
                 self.phase = Phase::ServerHandshake(Box::new(hs));
                 self.handle_packet(packet, quick_ack, now);
@@ -158,6 +167,7 @@ impl Connection {
                 let taken = move |id: i64| lookup.as_ref().is_some_and(|f| f(id).is_some());
                 match hs.handle(packet, now, &taken) {
                     Ok(Step::Send(p)) => {
+                        trace!(debug, "handshake step answered");
                         self.phase = Phase::ServerHandshake(hs);
                         self.transmit(p, false);
                     }
@@ -167,7 +177,10 @@ impl Connection {
                         }
                         self.handshake_done(*result, now);
                     }
-                    Err(e) => self.close_with(CloseReason::Handshake(e)),
+                    Err(e) => {
+                        trace!(warn, error = %e, "handshake failed");
+                        self.close_with(CloseReason::Handshake(e));
+                    }
                 }
             }
             Phase::Ready => {
@@ -179,6 +192,7 @@ impl Connection {
     }
 
     pub(super) fn unknown_key(&mut self) {
+        trace!(warn, "unknown auth key (or one that does not authenticate): -404");
         if let Some(t) = &mut self.transport {
             t.encode_error(-404, &mut self.wire);
         }
@@ -191,6 +205,7 @@ impl Connection {
     /// drops the link and keeps the session, with a doubling backoff hint.
     pub(super) fn transport_error(&mut self, code: i32) {
         let failure = TransportFailure::from_code(code, self.temporary_key);
+        trace!(warn, code, failure = ?failure, "transport error code");
         self.events.push_back(Event::TransportError { code, failure });
         if self.role != Role::Client {
             return;

@@ -17,6 +17,9 @@ use super::idmap::IdMap;
 use super::replay::{BoundedIdMap, BoundedIdSet, ReplayWindow};
 use super::seen_sessions::CarriedSessions;
 use super::store::{KeyState, SessionStore, SharedKey, SharedSession};
+#[cfg(feature = "tracing")]
+use super::trace::Hex;
+use super::trace::{LinkTrace, trace};
 use crate::handshake::{ClientHandshake, HandshakeError, HandshakeResult, ServerHandshake, Step};
 use crate::message::{self, EncryptedSession, Role, container, gzip};
 use crate::tl::schema::{
@@ -226,6 +229,8 @@ pub(crate) struct Connection {
     partial_since: Option<Duration>,
     /// Reused buffer for container bodies.
     scratch: Vec<u8>,
+    /// Spans of this link and its session (feature `tracing`; nothing otherwise).
+    trace: LinkTrace,
 }
 
 impl Drop for Connection {
@@ -266,6 +271,7 @@ impl Connection {
     /// A client with the given entropy (deterministic tests and simulations).
     pub fn client_with_entropy(config: ConnectionConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
         let mut me = Self::base(Role::Client, config, entropy);
+        let _entered = me.trace.enter();
         if let Some(p) = me.config.resume.clone() {
             me.start_session(p.auth_key, p.salt, p.time_offset, now);
             me.future_salts = p.future_salts.into_iter().take(super::Persisted::MAX_FUTURE_SALTS).collect();
@@ -276,6 +282,7 @@ impl Connection {
                 s.clock_mut().continue_after(c.last_msg_id);
             }
         } else if let Some(cc) = me.config.client.clone() {
+            trace!(debug, "handshake started");
             let (hs, packet) = ClientHandshake::start(cc, now, me.sub_entropy());
             me.handshake_deadline = Some(hs.deadline());
             me.phase = Phase::ClientHandshake(Box::new(hs));
@@ -308,6 +315,7 @@ impl Connection {
         };
         let replay = ReplayWindow::new(config.replay_window);
         let mut me = Self {
+            trace: LinkTrace::new(role),
             role,
             transport,
             phase: Phase::Closed,
@@ -467,6 +475,7 @@ impl Connection {
         self.sent.clear();
         self.queued_bytes = 0;
         self.closed_emitted = true;
+        trace!(info, reason = ?reason, "closed");
         self.events.push_back(Event::Closed { reason });
     }
 
@@ -477,6 +486,7 @@ impl Connection {
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
     pub fn poll_output(&mut self, now: Duration) -> Output {
+        let _entered = self.trace.enter();
         // Bytes of the transport's own (fake-TLS hellos), while a link is up.
         if let (false, Some(t)) = (self.detached, &mut self.transport) {
             t.set_unix_time(now.as_secs() as i64 + self.session.as_ref().map_or(0, |s| s.clock().offset()));
@@ -552,6 +562,7 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
+        let _entered = self.trace.enter();
         self.inflate_left = self.config.inflate_budget;
         self.resend_left = self.config.max_resend_bytes;
         match input {
@@ -642,6 +653,7 @@ impl Connection {
             }
         }
         if !ask.is_empty() {
+            trace!(debug, requests = ask.len(), "request timeout: msgs_state_req before failing");
             ask.sort_unstable();
             self.push_service(MsgsStateReq { msg_ids: ask.clone() }.to_bytes(), true);
         }
@@ -650,6 +662,7 @@ impl Connection {
                 && let Some(handle) = s.out.handle
             {
                 let delivery = s.out.delivery();
+                trace!(warn, msg_id = %Hex(id), delivery = ?delivery, "request timed out");
                 self.handles.remove(&handle);
                 self.release(&s.out);
                 self.events.push_back(Event::RequestFailed { handle, error: RequestError::TimedOut { delivery } });
@@ -660,6 +673,7 @@ impl Connection {
 
     fn handshake_done(&mut self, result: HandshakeResult, now: Duration) {
         self.temporary_key = result.expires_at.is_some();
+        trace!(info, auth_key_id = %Hex(result.auth_key.id()), temporary = self.temporary_key, "handshake done");
         self.start_session(result.auth_key, result.first_salt, result.time_offset, now);
     }
 
@@ -669,6 +683,10 @@ impl Connection {
         let session =
             EncryptedSession::with_entropy(key.clone(), self.role, salt, session_id, time_offset, session_entropy);
         self.session = Some(session);
+        self.trace.key(key.id());
+        if self.role == Role::Client {
+            self.trace.session(session_id);
+        }
         self.phase = Phase::Ready;
         self.handshake_deadline = None;
         let ready = Event::Ready { auth_key: Box::new(key.clone()), salt, time_offset };

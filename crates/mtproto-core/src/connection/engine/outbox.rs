@@ -96,6 +96,7 @@ impl Connection {
                 || self.ack_since.is_some_and(|t| now >= t + self.config.ack_delay));
         if ack_due {
             let ids = std::mem::take(&mut self.acks);
+            trace!(trace, acks = ids.len(), "acks batched");
             self.ack_since = None;
             for chunk in ids.chunks(8192) {
                 let body = MsgsAck { msg_ids: chunk.to_vec() }.to_bytes();
@@ -106,12 +107,31 @@ impl Connection {
         // several packets (a large upload, a burst of answers) go through the
         // multi-buffer path, their AES chains interleaved.
         let mut packets: Vec<(Vec<u8>, bool)> = Vec::new();
+        if self.queue.is_empty() {
+            return packets;
+        }
+        // Server: every link carrying the session numbers its messages from
+        // the session's counters, under its lock, so two live links never
+        // send one msg_id or seq_no twice.
+        let shared = if self.role == Role::Server { self.current.clone() } else { None };
+        let mut numbering = shared.as_deref().map(SharedSession::lock);
+        if let (Some(st), Some(s)) = (numbering.as_deref(), self.session.as_mut()) {
+            s.clock_mut().continue_after(st.last_msg_id);
+            if st.seq_count > s.seq_count() {
+                s.switch_to(s.session_id(), st.seq_count);
+            }
+        }
         while !self.queue.is_empty() {
             match self.frame_batch(now) {
                 Some(p) => packets.push(p),
                 None => break,
             }
         }
+        if let (Some(st), Some(s)) = (numbering.as_deref_mut(), self.session.as_ref()) {
+            st.last_msg_id = st.last_msg_id.max(s.clock().last());
+            st.seq_count = st.seq_count.max(s.seq_count());
+        }
+        drop(numbering);
         packets
     }
 
@@ -248,6 +268,7 @@ impl Connection {
                 None => self.sent.get(id).map_or(0, |s| s.out.body.len()),
             };
             if size > left {
+                trace!(warn, bytes = size, left, "msg_resend_req over the re-send budget: not re-sent");
                 self.resend_bytes_refused += size as u64;
                 continue;
             }
@@ -261,6 +282,7 @@ impl Connection {
     /// go out again with a new msg_id. Returns how many were re-queued.
     pub(super) fn requeue(&mut self, msg_id: i64, alone: bool) -> usize {
         let ids = self.containers.remove(&msg_id).unwrap_or_else(|| vec![msg_id]);
+        trace!(debug, msg_id = %Hex(msg_id), messages = ids.len(), "sent again under new msg_ids");
         let mut n = 0;
         for id in ids.into_iter().rev() {
             if let Some(mut s) = self.sent.remove(&id) {

@@ -44,10 +44,14 @@ impl Connection {
                 }
             }
         }
+        trace!(debug, session_id = %Hex(id), answers = unacknowledged.len(), "session handed back to the store");
         {
             let mut st = session.lock();
-            if is_current && let Some(s) = self.session.as_ref() {
-                st.seq_count = st.seq_count.max(s.seq_count());
+            if let Some(s) = self.session.as_ref() {
+                st.last_msg_id = st.last_msg_id.max(s.clock().last());
+                if is_current {
+                    st.seq_count = st.seq_count.max(s.seq_count());
+                }
             }
             for body in unacknowledged {
                 st.redeliver_later(body);
@@ -138,6 +142,7 @@ impl Connection {
         }) else {
             return;
         };
+        trace!(debug, answers = bodies.len(), "answers a departed link left, sent on this one");
         self.queue_redelivered(bodies);
     }
 
@@ -203,6 +208,7 @@ impl Connection {
     pub fn rotate_salt(&mut self, now: Duration) {
         let salt = self.entropy.next_u64() as i64;
         let Some(mut k) = self.key_lock() else { return };
+        trace!(info, "salt rotated for the key");
         k.salts.clear();
         k.salts.push_back(FutureSalt {
             valid_since: now.as_secs() as i32,
@@ -217,6 +223,7 @@ impl Connection {
     /// key's floor.
     pub fn forget_session(&mut self) {
         let Some(current) = self.current.take() else { return };
+        trace!(info, session_id = %Hex(current.session_id()), "session forgotten");
         self.carried.remove(current.session_id());
         if let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) {
             store.remove(s.auth_key().id(), current.session_id());
@@ -268,6 +275,7 @@ impl Connection {
         // another session neither runs twice nor moves us to its session.
         let refused = self.key_lock().is_some_and(|k| k.refused.contains((session_id, msg_id)));
         if refused || self.seen_before(session_id, msg_id, now) {
+            trace!(debug, msg_id = %Hex(msg_id), "duplicate or replay ignored");
             // A network duplicate or a replay: ignored. (Code 19 would make the
             // client re-send messages already processed, since a duplicate
             // cannot be told from a container reusing an id.)
@@ -289,6 +297,7 @@ impl Connection {
             None => None,
         };
         if let Some(answer) = answer {
+            trace!(debug, msg_id = %Hex(msg_id), code = failed.unwrap_or(48), "client message refused unprocessed");
             // Refused unprocessed: the client sends it again under a new
             // msg_id, so this one must never run later (a replay of it, once
             // its time or salt is right, is ignored).
@@ -358,10 +367,14 @@ impl Connection {
         now: Duration,
     ) {
         let other = self.carried.peek(session_id).cloned();
-        let seq = other.as_ref().map_or(0, |o| o.lock().seq_count);
+        let (seq, last_msg_id) = other.as_ref().map_or((0, 0), |o| {
+            let st = o.lock();
+            (st.seq_count, st.last_msg_id)
+        });
         let Some(s) = self.session.as_mut() else { return };
         let (current, current_seq) = (s.session_id(), s.seq_count());
         s.switch_to(session_id, seq);
+        s.clock_mut().continue_after(last_msg_id);
         let msg_id = s.next_msg_id(now, true);
         let seq_no = s.next_seq_no(content_related);
         let seq_after = s.seq_count();
@@ -372,6 +385,7 @@ impl Connection {
         if let Some(o) = other {
             let mut st = o.lock();
             st.seq_count = st.seq_count.max(seq_after);
+            st.last_msg_id = st.last_msg_id.max(msg_id);
         }
         self.transmit(packet, false);
     }
@@ -391,6 +405,7 @@ impl Connection {
         if let (Some(old), Some(s)) = (self.current.take(), self.session.as_ref()) {
             let mut st = old.lock();
             st.seq_count = st.seq_count.max(s.seq_count());
+            st.last_msg_id = st.last_msg_id.max(s.clock().last());
         }
         let (shared, known) = match self.carried_session(session_id) {
             Some(s) => (s, true),
@@ -401,13 +416,16 @@ impl Connection {
                 (s, !created)
             }
         };
-        let (seq_count, first_msg_id, redeliver) = {
+        let (seq_count, last_msg_id, first_msg_id, redeliver) = {
             let mut st = shared.lock();
-            (st.seq_count, st.first_msg_id, st.take_redeliver())
+            (st.seq_count, st.last_msg_id, st.first_msg_id, st.take_redeliver())
         };
         if let Some(s) = self.session.as_mut() {
             s.switch_to(session_id, seq_count);
+            s.clock_mut().continue_after(last_msg_id);
         }
+        self.trace.session(session_id);
+        trace!(debug, known, answers_left = redeliver.len(), "session attached to this link");
         self.session_first_msg_id = first_msg_id;
         self.queue_redelivered(redeliver);
         self.current = Some(Arc::clone(&shared));
@@ -424,6 +442,7 @@ impl Connection {
         self.session_first_msg_id = first_msg_id;
         let unique_id = self.entropy.next_u64() as i64;
         let server_salt = self.current_salt(now);
+        trace!(info, first_msg_id = %Hex(first_msg_id), "new session created");
         self.push_service(NewSessionCreated { first_msg_id, unique_id, server_salt }.to_bytes(), true);
         self.events.push_back(Event::NewSession { session_id });
     }
