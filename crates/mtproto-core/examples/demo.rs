@@ -6,12 +6,21 @@
 //! one, and a report. Every request must be answered, and executed by the
 //! server, exactly once.
 //!
+//! The new session: two thirds in, the client lets its requests drain and
+//! sends a marker; the server answers it and forgets the session, as a
+//! server forgets an idle one (a session forgotten with requests in flight
+//! loses what it ran: those fail with `RequestError::SessionLost`, which
+//! the simulation checks, since no exactly-once answer is possible then).
+//! `MTPROTO_TRACE=debug` with `--features tracing` prints the library's traces.
+//!
 //! `cargo run --release -p mtproto-core --example demo [-- REQUESTS]`
 //! Exits non-zero if anything failed.
 #![allow(missing_docs)]
 
 #[path = "common/std_driver.rs"]
 mod std_driver;
+#[path = "common/trace_init.rs"]
+mod trace_init;
 
 use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
 use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore, Transporting};
@@ -51,6 +60,9 @@ fn answer(body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The request number of the marker after which the server forgets the session.
+const FORGET_MARKER: u64 = u64::MAX / 4;
+
 /// What the server executed: request number -> times.
 type Executions = Arc<Mutex<HashMap<u64, u32>>>;
 
@@ -87,17 +99,21 @@ fn serve(listener: TcpListener, key: RsaPrivateKey, served: Arc<AtomicU64>, tota
                     }
                     if let Event::Request { req_msg_id, body } = ev {
                         let n = body.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+                        conn.respond(req_msg_id, &answer(&body));
+                        if n == FORGET_MARKER {
+                            // The client has nothing else in flight: the
+                            // session is forgotten (its next message starts
+                            // a new one, announced by new_session_created).
+                            conn.forget_session();
+                            return Flow::Continue;
+                        }
                         if let Ok(mut e) = executed.lock() {
                             *e.entry(n).or_default() += 1;
                         }
-                        conn.respond(req_msg_id, &answer(&body));
-                        // Fault injection: a third of the way in, the client's next
-                        // message meets a new salt; two thirds in, a forgotten session.
-                        let n = served.fetch_add(1, Ordering::Relaxed) + 1;
-                        if n == total / 3 {
+                        // Fault injection: a third of the way in, the client's
+                        // next message meets a new salt.
+                        if served.fetch_add(1, Ordering::Relaxed) + 1 == total / 3 {
                             conn.rotate_salt(now());
-                        } else if n == 2 * total / 3 {
-                            conn.forget_session();
                         }
                     }
                     Flow::Continue
@@ -116,6 +132,7 @@ struct Stats {
 }
 
 fn main() {
+    trace_init::init();
     let total: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(3000);
     let started = Instant::now();
     let mut entropy = OsEntropy::new().expect("OS entropy");
@@ -149,6 +166,8 @@ fn main() {
     let mut wire = Wire::default();
     let mut last_progress = Instant::now();
     let rpc_started = std::cell::Cell::new(None::<Instant>);
+    let forget_marker = std::cell::Cell::new(None::<RequestHandle>);
+    let forgot = std::cell::Cell::new(false);
     let result = drive_reconnecting(
         &mut conn,
         addr,
@@ -160,6 +179,10 @@ fn main() {
                 Event::Ready { auth_key, .. } => {
                     handshake_time = Some(t0.elapsed());
                     println!("handshake done in {:.1?}: auth_key_id {:016x}", t0.elapsed(), auth_key.id() as u64);
+                }
+                Event::RpcResult { handle, .. } if Some(handle) == forget_marker.get() => {
+                    forget_marker.set(None);
+                    forgot.set(true);
                 }
                 Event::RpcResult { handle, body } => match in_flight.remove(&handle) {
                     Some((n, at, size)) => {
@@ -173,7 +196,10 @@ fn main() {
                 Event::RpcError { handle, code, message } => {
                     stats.failures.push(format!("{handle:?}: rpc_error {code} {message}"))
                 }
-                Event::RequestFailed { handle, error } => stats.failures.push(format!("{handle:?}: {error}")),
+                Event::RequestFailed { handle, error } => {
+                    stats.failures.push(format!("{handle:?}: {error}"));
+                    in_flight.remove(&handle);
+                }
                 Event::SaltChanged { .. } => stats.salt_changes += 1,
                 Event::SessionReset { .. } => stats.session_resets += 1,
                 _ => {}
@@ -187,6 +213,15 @@ fn main() {
             let mut in_flight = in_flight.borrow_mut();
             if rpc_started.get().is_none() {
                 rpc_started.set(Some(Instant::now()));
+            }
+            // Two thirds in: let the requests drain, then the marker after
+            // which the server forgets the (idle) session.
+            let forget_due = next >= 2 * total / 3 && !forgot.get();
+            if forget_due {
+                if in_flight.is_empty() && forget_marker.get().is_none() {
+                    forget_marker.set(Some(conn.send(request_body(FORGET_MARKER, 16), SendOptions::default())));
+                }
+                return Flow::Continue;
             }
             // Keep up to 64 requests in flight; every 20th is large (gzipped).
             while in_flight.len() < 64 && next < total {

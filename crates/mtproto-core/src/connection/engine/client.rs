@@ -147,6 +147,7 @@ impl Connection {
                 };
                 let Some(sent) = self.sent.remove(&r.req_msg_id) else {
                     // An answer to a ping sent as a request, or to nothing we know.
+                    trace!(debug, req_msg_id = %Hex(r.req_msg_id), "answer to no pending msg_id, dropped");
                     return;
                 };
                 let Some(handle) = sent.out.handle else {

@@ -574,6 +574,7 @@ impl Connection {
             // gzip_packed was unwrapped by `dispatch` (or answered with
             // INPUT_GZIP_INVALID there).
             _ => {
+                trace!(trace, msg_id = %Hex(msg_id), "request handed to the application");
                 self.running.insert(msg_id, self.current_session_id().unwrap_or(0));
                 self.events.push_back(Event::Request { req_msg_id: msg_id, body: body.to_vec() });
             }
