@@ -81,12 +81,16 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
-            "--connect" => args.connect = Some(value.parse().map_err(|_| format!("--connect: not an address: {value:?}"))?),
+            "--connect" => {
+                args.connect = Some(value.parse().map_err(|_| format!("--connect: not an address: {value:?}"))?)
+            }
             "--key" => {
                 let pem = std::fs::read_to_string(&value).map_err(|e| format!("--key {value}: {e}"))?;
                 args.key = Some(RsaPublicKey::from_pem(&pem).map_err(|e| format!("--key {value}: {e}"))?);
             }
-            "--requests" => args.requests = value.parse().map_err(|_| format!("--requests: not a number: {value:?}"))?,
+            "--requests" => {
+                args.requests = value.parse().map_err(|_| format!("--requests: not a number: {value:?}"))?
+            }
             "--transport" => {
                 args.kind = match value.as_str() {
                     "intermediate" => TransportKind::Intermediate,
@@ -165,10 +169,12 @@ async fn run_client(addr: SocketAddr, key: RsaPublicKey, args: &Args) -> Result<
     let mut conn = ClientConnection::new(opts, now()).map_err(|e| format!("client: {e}"))?;
     let stream = TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().map_err(|e| format!("socket: {e}"))?;
     // Messages of 1..=1000 bytes: frames cut anywhere and merged.
-    let limits = WsLimits { max_message: 1000, split_seed: Some(0x5eed_0f_15), ..WsLimits::default() };
+    let limits = WsLimits { max_message: 1000, split_seed: Some(0x5eed_0f15), ..WsLimits::default() };
     let subprotocol = args.subprotocol.then_some(ws_driver::SUBPROTOCOL);
-    let mut ws = connect(stream, &addr.to_string(), &args.path, subprotocol, &limits).await.map_err(|e| e.to_string())?;
+    let mut ws =
+        connect(stream, &addr.to_string(), &args.path, subprotocol, &limits).await.map_err(|e| e.to_string())?;
     let n = args.requests;
     let mut pending: HashMap<RequestHandle, Vec<u8>> = HashMap::new();
     let (mut answered, mut failure, mut messages) = (0u32, None::<String>, 0u64);
@@ -191,15 +197,17 @@ async fn run_client(addr: SocketAddr, key: RsaPublicKey, args: &Args) -> Result<
         }
         if failure.is_some() || answered == n { Flow::Stop } else { Flow::Continue }
     };
-    let ended = tokio::time::timeout(Duration::from_secs(60), drive(&mut conn, &mut ws, limits, on_event, |_| messages += 1))
-        .await
-        .map_err(|_| format!("{answered} of {n} answered in 60 s"))?;
+    let ended =
+        tokio::time::timeout(Duration::from_secs(60), drive(&mut conn, &mut ws, limits, on_event, |_| messages += 1))
+            .await
+            .map_err(|_| format!("{answered} of {n} answered in 60 s"))?;
     if let Some(failure) = failure {
         return Err(failure);
     }
     match ended {
         Ended::Stopped => {
-            eprintln!("ws_echo: {messages} binary messages received");
+            // The server's log names connections by this address.
+            eprintln!("ws_echo: from {local}: {messages} binary messages received");
             Ok(answered)
         }
         Ended::LinkLost => Err(format!("the link was lost after {answered} of {n} answers")),

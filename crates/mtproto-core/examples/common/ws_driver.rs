@@ -99,7 +99,9 @@ impl fmt::Display for WsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Timeout => f.write_str("websocket upgrade timed out"),
-            Self::Refused { status, reason } if reason.is_empty() => write!(f, "websocket upgrade refused: HTTP {status}"),
+            Self::Refused { status, reason } if reason.is_empty() => {
+                write!(f, "websocket upgrade refused: HTTP {status}")
+            }
             Self::Refused { status, reason } => write!(f, "websocket upgrade refused: HTTP {status}: {reason}"),
             Self::Handshake(e) => write!(f, "websocket upgrade failed: {e}"),
         }
@@ -134,6 +136,7 @@ fn refusal(status: StatusCode, reason: String) -> ErrorResponse {
 /// The server's check of an upgrade request: the path must be [`PATH`] (404
 /// otherwise) and the client must offer [`SUBPROTOCOL`] (400 otherwise);
 /// the answer names that subprotocol.
+#[allow(clippy::result_large_err)] // the signature tungstenite's `Callback` takes
 fn check_upgrade(request: &UpgradeRequest, mut response: Response) -> Result<Response, ErrorResponse> {
     let path = request.uri().path();
     if path != PATH {
