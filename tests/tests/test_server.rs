@@ -497,7 +497,21 @@ fn http_listener_handshake_and_echoes() {
     s.write_all(b"GET /apiws HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let got = String::from_utf8_lossy(&read_to_close(&mut s)).into_owned();
     assert!(got.starts_with("HTTP/1.1 4"), "{got}");
-    assert_eq!(field(&server.line_for(s.local_addr().unwrap()), "transport"), "http");
+    let line = server.line_for(s.local_addr().unwrap());
+    assert_eq!(field(&line, "transport"), "http", "{line}");
+    assert!(line.contains("HTTP request refused"), "{line}");
+
+    // A packet under an unknown auth key: the -404 code as the body, then the close.
+    let mut s = TcpStream::connect(addr).unwrap();
+    let packet: Vec<u8> = (1..=40u8).map(|b| b.wrapping_mul(91)).collect();
+    s.write_all(format!("POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", packet.len()).as_bytes())
+        .unwrap();
+    s.write_all(&packet).unwrap();
+    let got = read_to_close(&mut s);
+    assert!(got.starts_with(b"HTTP/1.1 404 "), "{}", String::from_utf8_lossy(&got));
+    assert!(got.ends_with(&(-404i32).to_le_bytes()), "{got:02x?}");
+    let line = server.line_for(s.local_addr().unwrap());
+    assert_eq!(field(&line, "key"), "none", "{line}");
 }
 
 /// Hex to base64 with the standard or the url-safe alphabet, padded or

@@ -392,7 +392,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, lis
                     let detect = shared.detect;
                     Ok(drive(&mut conn, &mut stream, limits, on_event, |b| sniffer.feed(b, detect)).await)
                 }
-                Listener::Http => Ok(drive_http(&mut conn, &mut stream, on_event).await),
+                Listener::Http => drive_http(&mut conn, &mut stream, on_event).await,
                 Listener::Ws => {
                     let _ = stream.set_nodelay(true);
                     let limits = WsLimits::default();
@@ -436,13 +436,14 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, lis
 /// Drives an unframed `conn` behind the HTTP transport's server codec:
 /// request bodies in as packets, the Connection's packets out as the
 /// bodies of the answers (a request waits for one up to the codec's
-/// deadline). A malformed request gets its refusal and the link ends; an
-/// unknown auth key is answered with the -404 code as the body.
+/// deadline). An unknown auth key is answered with the -404 code as the
+/// body. A malformed request gets its refusal and the link ends: `Err`
+/// with the reason, for the log.
 async fn drive_http(
     conn: &mut ServerConnection,
     stream: &mut TcpStream,
     mut on_event: impl FnMut(&mut ServerConnection, Event) -> Flow,
-) -> Ended {
+) -> Result<Ended, String> {
     const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
     let mut http = HttpServer::new(HttpLimits::default());
     let mut buf = vec![0u8; 16 * 1024];
@@ -454,7 +455,7 @@ async fn drive_http(
                 Output::Transmit(packet) => {
                     // Too much queued for a client that stopped asking: drop the link.
                     if http.queue_packet(packet, now()).is_err() {
-                        return lose(conn, stream).await;
+                        return Ok(lose(conn, stream).await);
                     }
                 }
                 Output::Event(Event::Closed { reason }) => {
@@ -464,34 +465,34 @@ async fn drive_http(
                     closed = Some(reason);
                     break now();
                 }
-                Output::Event(Event::LinkLost { .. }) => return lose(conn, stream).await,
+                Output::Event(Event::LinkLost { .. }) => return Ok(lose(conn, stream).await),
                 Output::Event(ev) => match on_event(conn, ev) {
                     Flow::Continue => {}
-                    Flow::Stop => return Ended::Stopped,
-                    Flow::Cut => return lose(conn, stream).await,
+                    Flow::Stop => return Ok(Ended::Stopped),
+                    Flow::Cut => return Ok(lose(conn, stream).await),
                 },
                 Output::Timeout(at) => break at,
             }
         };
         while let Some(bytes) = http.poll_transmit(now()) {
             if !matches!(tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await, Ok(Ok(()))) {
-                return lose(conn, stream).await;
+                return Ok(lose(conn, stream).await);
             }
         }
         if let Some(reason) = closed {
             let _ = stream.shutdown().await;
-            return Ended::Closed(reason);
+            return Ok(Ended::Closed(reason));
         }
         let deadline = http.deadline().map_or(conn_deadline, |d| d.min(conn_deadline));
         let wait = deadline.saturating_sub(now());
         tokio::select! {
             read = stream.read(&mut buf) => match read {
-                Ok(0) | Err(_) => return lose(conn, stream).await,
+                Ok(0) | Err(_) => return Ok(lose(conn, stream).await),
                 Ok(n) => {
                     if let Err(e) = http.handle_bytes(&buf[..n], now()) {
                         let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&HttpServer::refusal(&e))).await;
                         lose(conn, stream).await;
-                        return Ended::Closed(CloseReason::Local);
+                        return Err(format!("HTTP request refused: {e}"));
                     }
                     while let Some(mut packet) = http.poll_packet() {
                         conn.handle_input(Input::Packet(&mut packet), now());
