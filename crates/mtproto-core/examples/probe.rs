@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p mtproto-core --example probe -- 149.154.167.40:443 --test-dc 2
-//! cargo run --release -p mtproto-core --example probe -- HOST:PORT --transport obfuscated --secret HEX
+//! cargo run --release -p mtproto-core --example probe -- HOST:PORT --transport obfuscated --secret SECRET
 //! cargo run --release -p mtproto-core --example probe -- 127.0.0.1:PORT --key server.pem
 //! ```
 #![allow(missing_docs)]
@@ -39,7 +39,7 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let mut a = Args { addr: it.next().ok_or("usage: probe HOST:PORT [--transport abridged|intermediate|padded|full|obfuscated] [--secret HEX] [--dc N] [--test-dc N] [--key PEM] [--pings N]")?, transport: TransportKind::Intermediate, obfuscated: false, secret: None, fake_tls: None, dc: 2, test_dc: false, key: None, pings: 5 };
+    let mut a = Args { addr: it.next().ok_or("usage: probe HOST:PORT [--transport abridged|intermediate|padded|full|obfuscated] [--secret SECRET (hex, base64url or base64: 16 bytes, dd + 16, ee + 16 + domain)] [--dc N] [--test-dc N] [--key PEM] [--pings N]")?, transport: TransportKind::Intermediate, obfuscated: false, secret: None, fake_tls: None, dc: 2, test_dc: false, key: None, pings: 5 };
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {

@@ -1,30 +1,39 @@
 //! A test server for client authors (like gotd's `tgtest`): it speaks every
 //! transport we speak (abridged, intermediate, padded intermediate, full,
-//! obfuscated2; detected per connection), runs the handshake in both RSA
-//! schemes (RSA_PAD and the legacy one) for permanent and temporary keys,
-//! keeps keys and sessions across connections, answers service messages
-//! itself and every API request with its own body as the rpc_result.
+//! obfuscated2; detected per connection; MTProxy fake-TLS with an `ee`
+//! secret; HTTP and WebSocket on listeners of their own), runs the
+//! handshake in both RSA schemes (RSA_PAD and the legacy one) for permanent
+//! and temporary keys, keeps keys and sessions across connections (and
+//! across listeners), answers service messages itself and every API
+//! request with its own body as the rpc_result.
 //!
 //! ```text
 //! cargo run --release -p mtproto-core --example server -- --listen 127.0.0.1:4430 --key server.pem
+//! cargo run --release -p mtproto-core --example server -- --key server.pem \
+//!     --http-listen 127.0.0.1:8080 --ws-listen 127.0.0.1:8443 --secret ee<32 hex digits><domain in hex>
 //! ```
 //!
-//! Once it listens it prints exactly one line on stdout,
-//! `READY 127.0.0.1:PORT fingerprint=0x<16 hex digits>`, then one line per
-//! connection on stderr when that connection ends. One tokio task per
-//! connection on a runtime with one worker thread per core; each connection
-//! holds a fixed read buffer, its Connection (bounded by its configuration)
-//! and waits for the socket before producing more output.
+//! Once it listens it prints `READY 127.0.0.1:PORT fingerprint=0x<16 hex
+//! digits>` on stdout, then `READY-HTTP ADDR` with `--http-listen` and
+//! `READY-WS ADDR` with `--ws-listen` (nothing else ever goes to stdout),
+//! then one line per connection on stderr when that connection ends. One
+//! tokio task per connection on a runtime with one worker thread per core;
+//! each connection holds a fixed read buffer, its Connection (bounded by
+//! its configuration) and waits for the socket before producing more output.
 #![allow(missing_docs)]
 
 #[path = "common/tokio_driver.rs"]
 mod tokio_driver;
+#[path = "common/ws_driver.rs"]
+mod ws_driver;
 
-use mtproto_core::Event;
-use mtproto_core::connection::{MemorySessionStore, SessionStore, Transporting};
+use mtproto_core::connection::{CloseReason, MemorySessionStore, SessionStore, Transporting};
 use mtproto_core::connection::{ServerConnection, ServerOptions};
 use mtproto_core::handshake::ServerConfig;
-use mtproto_core::transport::{Obfuscation, TransportKind};
+use mtproto_core::transport::fake_tls::FakeTlsConfig;
+use mtproto_core::transport::http::{HttpLimits, HttpServer};
+use mtproto_core::transport::{Obfuscation, ProxySecret, TransportKind};
+use mtproto_core::{Endpoint, Event, Input, Output};
 use mtproto_crypto::obfuscated2::{self, TAG_ABRIDGED, TAG_INTERMEDIATE, TAG_PADDED_INTERMEDIATE};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, OsEntropy};
@@ -35,44 +44,65 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_driver::{Ended, Flow, Limits, drive, now};
+use ws_driver::WsLimits;
 
 const USAGE: &str = "\
-usage: server [--listen ADDR] [--key PEM] [--run-seconds N] [--max-connections N]
-              [--max-keys N] [--max-sessions N] [--secret HEX] [--public-key-out PATH]
+usage: server [--listen ADDR] [--http-listen ADDR] [--ws-listen ADDR] [--key PEM]
+              [--run-seconds N] [--max-connections N] [--max-keys N] [--max-sessions N]
+              [--secret SECRET [--secret-only]] [--public-key-out PATH]
 
 A test MTProto server: every transport (detected per connection), handshakes
 (RSA_PAD and legacy RSA, permanent and temporary keys), keys and sessions kept
 across connections, service messages answered, every API request answered with
 its own body as the rpc_result.
 
-  --listen ADDR          address to listen on (default 127.0.0.1:0; port 0 picks one)
+  --listen ADDR          address to listen on (default 127.0.0.1:0; port 0 picks one):
+                         abridged, intermediate, padded intermediate, full,
+                         obfuscated2 (and fake-TLS with an ee secret), detected
+  --http-listen ADDR     also serve the HTTP transport there (POST /api, keep-alive,
+                         long polls held up to 25 s, CORS as Telegram sends it)
+  --ws-listen ADDR       also serve WebSocket there as Telegram's web endpoints do:
+                         GET /apiws with the subprotocol `binary`, then obfuscated2
+                         (intermediate or padded intermediate) in binary messages;
+                         another path gets 404, no `binary` subprotocol gets 400
   --key PEM              RSA private key, PKCS#1 or PKCS#8 PEM (default: a fresh
                          2048-bit key, generated at start)
   --run-seconds N        exit after N seconds (default: run until killed)
   --max-connections N    concurrent connections; more are refused (default 20000)
   --max-keys N           auth keys remembered, oldest forgotten first (default 100000)
   --max-sessions N       client sessions remembered between links (default 100000)
-  --secret HEX           MTProxy secret (32 hex digits): only obfuscated2 clients
-                         that know it are accepted
+  --secret SECRET        MTProxy secret for --listen, any form TDLib accepts (hex,
+                         base64url or base64): 16 bytes or dd + 16 bytes: only
+                         obfuscated2 clients that know the key are accepted; ee +
+                         16 bytes + domain: fake-TLS for that domain, and plain
+                         (unobfuscated or secretless obfuscated2) clients too
+  --secret-only          with an ee secret, refuse every client that does not
+                         speak fake-TLS (16-byte and dd secrets admit only their
+                         own clients anyway); HTTP and WebSocket take no secret
   --public-key-out PATH  write the server's public key (PKCS#1 PEM) to PATH
   --help                 this text
 
-Prints `READY ADDR fingerprint=0x...` on stdout once listening, then one line
+Prints `READY ADDR fingerprint=0x...` on stdout once listening (then
+`READY-HTTP ADDR` and `READY-WS ADDR` for the other listeners), then one line
 per connection on stderr.";
 
 /// The command line.
 #[derive(Debug)]
 struct Args {
     listen: SocketAddr,
+    http_listen: Option<SocketAddr>,
+    ws_listen: Option<SocketAddr>,
     key: Option<PathBuf>,
     run_seconds: Option<u64>,
     max_connections: usize,
     max_keys: usize,
     max_sessions: usize,
-    secret: Option<[u8; 16]>,
+    secret: Option<ProxySecret>,
+    secret_only: bool,
     public_key_out: Option<PathBuf>,
 }
 
@@ -86,32 +116,31 @@ fn number<T: std::str::FromStr>(flag: &str, value: &str) -> Result<T, String> {
     value.parse().map_err(|_| format!("{flag}: not a number: {value:?}"))
 }
 
-fn parse_secret(value: &str) -> Result<[u8; 16], String> {
-    let bad = || format!("--secret: expected 32 hex digits, got {value:?}");
-    if value.len() != 32 || !value.is_ascii() {
-        return Err(bad());
-    }
-    let mut out = [0u8; 16];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&value[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-    }
-    Ok(out)
+fn address(flag: &str, value: &str) -> Result<SocketAddr, String> {
+    value.parse().map_err(|_| format!("{flag}: not an address: {value:?}"))
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Command, String> {
     let mut args = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_listen: None,
+        ws_listen: None,
         key: None,
         run_seconds: None,
         max_connections: 20_000,
         max_keys: 100_000,
         max_sessions: 100_000,
         secret: None,
+        secret_only: false,
         public_key_out: None,
     };
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
             return Ok(Command::Help);
+        }
+        if flag == "--secret-only" {
+            args.secret_only = true;
+            continue;
         }
         let Some(value) = it.next() else {
             return Err(if flag.starts_with("--") {
@@ -121,19 +150,24 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Command, String> {
             });
         };
         match flag.as_str() {
-            "--listen" => args.listen = value.parse().map_err(|_| format!("--listen: not an address: {value:?}"))?,
+            "--listen" => args.listen = address(&flag, &value)?,
+            "--http-listen" => args.http_listen = Some(address(&flag, &value)?),
+            "--ws-listen" => args.ws_listen = Some(address(&flag, &value)?),
             "--key" => args.key = Some(PathBuf::from(value)),
             "--run-seconds" => args.run_seconds = Some(number(&flag, &value)?),
             "--max-connections" => args.max_connections = number(&flag, &value)?,
             "--max-keys" => args.max_keys = number(&flag, &value)?,
             "--max-sessions" => args.max_sessions = number(&flag, &value)?,
-            "--secret" => args.secret = Some(parse_secret(&value)?),
+            "--secret" => args.secret = Some(ProxySecret::parse(&value).map_err(|e| format!("--secret: {e}"))?),
             "--public-key-out" => args.public_key_out = Some(PathBuf::from(value)),
             _ => return Err(format!("unknown flag {flag:?} (see --help)")),
         }
     }
     if args.max_connections == 0 || args.max_keys == 0 || args.max_sessions == 0 {
         return Err("--max-connections, --max-keys and --max-sessions must be at least 1".into());
+    }
+    if args.secret_only && args.secret.is_none() {
+        return Err("--secret-only needs --secret".into());
     }
     Ok(Command::Serve(Box::new(args)))
 }
@@ -179,6 +213,19 @@ struct Totals {
     requests: AtomicU64,
 }
 
+/// How the main listener's streams are told apart (for the log only; the
+/// Connection detects the transport itself).
+#[derive(Clone, Copy)]
+enum Detect {
+    /// No secret: every transport.
+    Plain,
+    /// A 16-byte or `dd` secret: only obfuscated2 under this key.
+    Obfuscated([u8; 16]),
+    /// An `ee` secret: a TLS record is fake-TLS; anything else is plain
+    /// (refused when `secret_only`).
+    FakeTls { secret_only: bool },
+}
+
 /// The transport a client chose, read from its first bytes as the server
 /// `Transport` reads them (for the log only; the Connection detects it).
 #[derive(Default)]
@@ -188,13 +235,22 @@ struct Sniffer {
 }
 
 impl Sniffer {
-    fn feed(&mut self, bytes: &[u8], secret: Option<&[u8; 16]>) {
+    fn feed(&mut self, bytes: &[u8], detect: Detect) {
         if self.verdict.is_some() {
             return;
         }
         let take = (64 - self.head.len()).min(bytes.len());
         self.head.extend_from_slice(&bytes[..take]);
-        self.verdict = classify(&self.head, secret);
+        self.verdict = match detect {
+            Detect::Plain => classify(&self.head, None),
+            Detect::Obfuscated(key) => classify(&self.head, Some(&key)),
+            Detect::FakeTls { secret_only } => match self.head.get(..3) {
+                None => None,
+                Some([0x16, 0x03, 0x01]) => Some("fake-tls"),
+                Some(_) if secret_only => Some("not fake-tls (refused)"),
+                Some(_) => classify(&self.head, None),
+            },
+        };
     }
 
     fn name(&self) -> &'static str {
@@ -232,78 +288,230 @@ fn classify(head: &[u8], secret: Option<&[u8; 16]>) -> Option<&'static str> {
     })
 }
 
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listener {
+    /// `--listen`: the byte-stream transports (and fake-TLS with an `ee` secret).
+    Tcp,
+    /// `--http-listen`: the HTTP transport.
+    Http,
+    /// `--ws-listen`: WebSocket binary messages carrying the byte stream.
+    Ws,
+}
+
 /// Shared by every connection.
 struct Shared {
     config: ServerConfig,
     keys: Arc<Mutex<KeyRegistry>>,
     store: Arc<dyn SessionStore>,
-    secret: Option<[u8; 16]>,
+    /// The main listener's transport (from `--secret`).
+    transport: Transporting,
+    detect: Detect,
     totals: Totals,
 }
 
 impl Shared {
-    fn connection_config(&self) -> ServerOptions {
+    fn connection_config(&self, listener: Listener) -> ServerOptions {
         let mut cfg = ServerOptions::new(self.config.clone());
         let keys = Arc::clone(&self.keys);
         cfg.key_lookup = Some(Arc::new(move |id| keys.lock().ok()?.get(id)));
         cfg.session_store = Arc::clone(&self.store);
-        if let Some(secret) = self.secret {
-            // The server reads only the secret; the DC id is the client's.
-            cfg.session.transport =
-                Transporting::Framed(TransportKind::Intermediate, Some(Obfuscation { dc_id: 0, secret: Some(secret) }));
-        }
+        cfg.session.transport = match listener {
+            // Every connection shares the fake-TLS replay cache (clones share it).
+            Listener::Tcp => self.transport.clone(),
+            Listener::Http => Transporting::Unframed,
+            // Detected per connection, no secret (Telegram's web endpoints have none).
+            Listener::Ws => Transporting::Framed(TransportKind::Intermediate, None),
+        };
         cfg
     }
 }
 
+/// The main listener's transport and how its log names streams, from `--secret`.
+fn main_transport(secret: Option<&ProxySecret>, secret_only: bool) -> (Transporting, Detect) {
+    match secret {
+        None => (Transporting::Framed(TransportKind::Intermediate, None), Detect::Plain),
+        // The server reads only the secret; the DC id is the client's.
+        Some(ProxySecret::Obfuscated(key) | ProxySecret::Padded(key)) => (
+            Transporting::Framed(TransportKind::Intermediate, Some(Obfuscation { dc_id: 0, secret: Some(*key) })),
+            Detect::Obfuscated(*key),
+        ),
+        Some(fake @ ProxySecret::FakeTls { .. }) => match FakeTlsConfig::from_secret(fake, 0) {
+            Some(mut cfg) => {
+                cfg.secret_only = secret_only;
+                (Transporting::FakeTls(cfg), Detect::FakeTls { secret_only })
+            }
+            None => (Transporting::Framed(TransportKind::Intermediate, None), Detect::Plain),
+        },
+    }
+}
+
+/// What one connection's application saw.
+struct App<'a> {
+    shared: &'a Shared,
+    requests: u64,
+    new_sessions: u64,
+    key: &'static str,
+}
+
+impl App<'_> {
+    fn on_event(&mut self, conn: &mut ServerConnection, ev: Event) -> Flow {
+        match ev {
+            Event::Ready { auth_key, .. } => {
+                let new = self.shared.keys.lock().is_ok_and(|mut k| k.insert(&auth_key));
+                self.key = if new { "new (handshake)" } else { "known" };
+                if new {
+                    self.shared.totals.handshakes.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Event::Request { req_msg_id, body } => {
+                conn.respond(req_msg_id, &body);
+                self.requests += 1;
+            }
+            Event::NewSession { .. } => self.new_sessions += 1,
+            _ => {}
+        }
+        Flow::Continue
+    }
+}
+
 /// One connection, start to end; logs one line when it ends.
-async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, listener: Listener) {
     let started = Instant::now();
     let mut sniffer = Sniffer::default();
-    let (mut requests, mut new_sessions, mut bad_salts, mut key) = (0u64, 0u64, 0u64, "none");
-    let ended = match ServerConnection::new(shared.connection_config(), now()) {
+    let mut app = App { shared: &shared, requests: 0, new_sessions: 0, key: "none" };
+    let mut bad_salts = 0u64;
+    let mut upgraded = true;
+    let ended = match ServerConnection::new(shared.connection_config(listener), now()) {
         Err(e) => format!("no entropy for the connection: {e}"),
         Ok(mut conn) => {
-            let ended = drive(
-                &mut conn,
-                &mut stream,
-                Limits { read_buf: 4096, ..Limits::default() },
-                |conn, ev| {
-                    match ev {
-                        Event::Ready { auth_key, .. } => {
-                            let new = shared.keys.lock().is_ok_and(|mut k| k.insert(&auth_key));
-                            key = if new { "new (handshake)" } else { "known" };
-                            if new {
-                                shared.totals.handshakes.fetch_add(1, Ordering::Relaxed);
-                            }
+            let on_event = |conn: &mut ServerConnection, ev| app.on_event(conn, ev);
+            let ended = match listener {
+                Listener::Tcp => {
+                    let limits = Limits { read_buf: 4096, ..Limits::default() };
+                    let detect = shared.detect;
+                    Ok(drive(&mut conn, &mut stream, limits, on_event, |b| sniffer.feed(b, detect)).await)
+                }
+                Listener::Http => drive_http(&mut conn, &mut stream, on_event).await,
+                Listener::Ws => {
+                    let _ = stream.set_nodelay(true);
+                    let limits = WsLimits::default();
+                    match ws_driver::accept(&mut stream, &limits).await {
+                        Ok(mut ws) => Ok(ws_driver::drive(&mut conn, &mut ws, limits, on_event, |b| {
+                            sniffer.feed(b, Detect::Plain);
+                        })
+                        .await),
+                        Err(e) => {
+                            upgraded = false;
+                            conn.handle_input(Input::LinkLost, now());
+                            Err(e.to_string())
                         }
-                        Event::Request { req_msg_id, body } => {
-                            conn.respond(req_msg_id, &body);
-                            requests += 1;
-                        }
-                        Event::NewSession { .. } => new_sessions += 1,
-                        _ => {}
                     }
-                    Flow::Continue
-                },
-                |bytes| sniffer.feed(bytes, shared.secret.as_ref()),
-            )
-            .await;
+                }
+            };
             bad_salts = conn.stats().bad_salts_sent;
             match ended {
-                Ended::Closed(reason) => reason.to_string(),
-                Ended::LinkLost => "the client went away".into(),
-                Ended::Stopped => "stopped".into(),
+                Ok(Ended::Closed(reason)) => reason.to_string(),
+                Ok(Ended::LinkLost) => "the client went away".into(),
+                Ok(Ended::Stopped) => "stopped".into(),
+                Err(why) => why,
             }
         }
     };
+    let transport = match listener {
+        Listener::Tcp => sniffer.name().to_string(),
+        Listener::Http => "http".to_string(),
+        Listener::Ws if !upgraded => "ws (upgrade refused)".to_string(),
+        Listener::Ws => format!("ws {}", sniffer.name()),
+    };
+    let (requests, new_sessions, key) = (app.requests, app.new_sessions, app.key);
     shared.totals.requests.fetch_add(requests, Ordering::Relaxed);
     eprintln!(
-        "conn {peer} transport={:?} key={key:?} requests={requests} new_sessions={new_sessions} \
+        "conn {peer} transport={transport:?} key={key:?} requests={requests} new_sessions={new_sessions} \
          bad_salts={bad_salts} secs={:.3}: {ended}",
-        sniffer.name(),
         started.elapsed().as_secs_f64()
     );
+}
+
+/// Drives an unframed `conn` behind the HTTP transport's server codec:
+/// request bodies in as packets, the Connection's packets out as the
+/// bodies of the answers (a request waits for one up to the codec's
+/// deadline). An unknown auth key is answered with the -404 code as the
+/// body. A malformed request gets its refusal and the link ends: `Err`
+/// with the reason, for the log.
+async fn drive_http(
+    conn: &mut ServerConnection,
+    stream: &mut TcpStream,
+    mut on_event: impl FnMut(&mut ServerConnection, Event) -> Flow,
+) -> Result<Ended, String> {
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+    let mut http = HttpServer::new(HttpLimits::default());
+    let mut buf = vec![0u8; 16 * 1024];
+    let _ = stream.set_nodelay(true);
+    loop {
+        let mut closed = None;
+        let conn_deadline = loop {
+            match conn.poll_output(now()) {
+                Output::Transmit(packet) => {
+                    // Too much queued for a client that stopped asking: drop the link.
+                    if http.queue_packet(packet, now()).is_err() {
+                        return Ok(lose(conn, stream).await);
+                    }
+                }
+                Output::Event(Event::Closed { reason }) => {
+                    if reason == CloseReason::UnknownAuthKey {
+                        http.answer_error(-404);
+                    }
+                    closed = Some(reason);
+                    break now();
+                }
+                Output::Event(Event::LinkLost { .. }) => return Ok(lose(conn, stream).await),
+                Output::Event(ev) => match on_event(conn, ev) {
+                    Flow::Continue => {}
+                    Flow::Stop => return Ok(Ended::Stopped),
+                    Flow::Cut => return Ok(lose(conn, stream).await),
+                },
+                Output::Timeout(at) => break at,
+            }
+        };
+        while let Some(bytes) = http.poll_transmit(now()) {
+            if !matches!(tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&bytes)).await, Ok(Ok(()))) {
+                return Ok(lose(conn, stream).await);
+            }
+        }
+        if let Some(reason) = closed {
+            let _ = stream.shutdown().await;
+            return Ok(Ended::Closed(reason));
+        }
+        let deadline = http.deadline().map_or(conn_deadline, |d| d.min(conn_deadline));
+        let wait = deadline.saturating_sub(now());
+        tokio::select! {
+            read = stream.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return Ok(lose(conn, stream).await),
+                Ok(n) => {
+                    if let Err(e) = http.handle_bytes(&buf[..n], now()) {
+                        let _ = tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(&HttpServer::refusal(&e))).await;
+                        lose(conn, stream).await;
+                        return Err(format!("HTTP request refused: {e}"));
+                    }
+                    while let Some(mut packet) = http.poll_packet() {
+                        conn.handle_input(Input::Packet(&mut packet), now());
+                    }
+                }
+            },
+            () = tokio::time::sleep(wait) => {}
+        }
+        if now() >= conn_deadline {
+            conn.handle_input(Input::Timeout, now());
+        }
+    }
+}
+
+/// The link is gone: close the socket and tell the Connection.
+async fn lose(conn: &mut impl Endpoint, stream: &mut TcpStream) -> Ended {
+    let _ = stream.shutdown().await;
+    conn.handle_input(Input::LinkLost, now());
+    Ended::LinkLost
 }
 
 fn load_key(args: &Args) -> Result<RsaPrivateKey, String> {
@@ -325,49 +533,23 @@ fn load_key(args: &Args) -> Result<RsaPrivateKey, String> {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let key = load_key(&args)?;
-    let fingerprint = key.public_key().fingerprint() as u64;
-    if let Some(path) = &args.public_key_out {
-        let pem = key.public_key().to_pem().map_err(|e| format!("public key: {e}"))?;
-        std::fs::write(path, pem).map_err(|e| format!("--public-key-out {}: {e}", path.display()))?;
-    }
-    let config = ServerConfig::new(vec![key]).map_err(|e| format!("server config: {e}"))?;
-    let shared = Arc::new(Shared {
-        config,
-        keys: Arc::new(Mutex::new(KeyRegistry::new(args.max_keys))),
-        store: Arc::new(MemorySessionStore::new(args.max_sessions)),
-        secret: args.secret,
-        totals: Totals::default(),
-    });
-
-    let socket = if args.listen.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
-    let listener = socket
+/// Binds a listening socket (address reuse on, a deep backlog).
+fn bind(flag: &str, addr: SocketAddr) -> Result<TcpListener, String> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() };
+    socket
         .and_then(|s| {
             s.set_reuseaddr(true)?;
-            s.bind(args.listen)?;
+            s.bind(addr)?;
             s.listen(4096)
         })
-        .map_err(|e| format!("--listen {}: {e}", args.listen))?;
-    let addr = listener.local_addr().map_err(|e| format!("listener: {e}"))?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "READY {addr} fingerprint=0x{fingerprint:016x}")
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("stdout: {e}"))?;
-    }
+        .map_err(|e| format!("{flag} {addr}: {e}"))
+}
 
-    let slots = Arc::new(Semaphore::new(args.max_connections));
-    let stop_at = args.run_seconds.map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+/// Accepts connections on `listener` forever, each served by a task of its
+/// own while a slot of `--max-connections` (shared by every listener) is free.
+async fn accept_loop(listener: TcpListener, kind: Listener, shared: Arc<Shared>, slots: Arc<Semaphore>, max: usize) {
     loop {
-        let accepted = match stop_at {
-            Some(at) => tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = tokio::time::sleep_until(at) => break,
-            },
-            None => listener.accept().await,
-        };
-        let (stream, peer) = match accepted {
+        let (stream, peer) = match listener.accept().await {
             Ok(pair) => pair,
             Err(e) => {
                 // Out of file descriptors, most likely: wait for some to close.
@@ -378,15 +560,65 @@ async fn run(args: Args) -> Result<(), String> {
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
             shared.totals.refused.fetch_add(1, Ordering::Relaxed);
-            eprintln!("conn {peer} refused: --max-connections {} reached", args.max_connections);
+            eprintln!("conn {peer} refused: --max-connections {max} reached");
             continue;
         };
         shared.totals.connections.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            serve(stream, peer, shared).await;
+            serve(stream, peer, shared, kind).await;
             drop(slot);
         });
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let key = load_key(&args)?;
+    let fingerprint = key.public_key().fingerprint() as u64;
+    if let Some(path) = &args.public_key_out {
+        let pem = key.public_key().to_pem().map_err(|e| format!("public key: {e}"))?;
+        std::fs::write(path, pem).map_err(|e| format!("--public-key-out {}: {e}", path.display()))?;
+    }
+    let config = ServerConfig::new(vec![key]).map_err(|e| format!("server config: {e}"))?;
+    let (transport, detect) = main_transport(args.secret.as_ref(), args.secret_only);
+    let shared = Arc::new(Shared {
+        config,
+        keys: Arc::new(Mutex::new(KeyRegistry::new(args.max_keys))),
+        store: Arc::new(MemorySessionStore::new(args.max_sessions)),
+        transport,
+        detect,
+        totals: Totals::default(),
+    });
+
+    // Every listener is bound before anything is printed: READY means all listen.
+    let mut listeners = vec![(Listener::Tcp, "READY", bind("--listen", args.listen)?)];
+    if let Some(addr) = args.http_listen {
+        listeners.push((Listener::Http, "READY-HTTP", bind("--http-listen", addr)?));
+    }
+    if let Some(addr) = args.ws_listen {
+        listeners.push((Listener::Ws, "READY-WS", bind("--ws-listen", addr)?));
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        for (kind, ready, listener) in &listeners {
+            let addr = listener.local_addr().map_err(|e| format!("listener: {e}"))?;
+            if *kind == Listener::Tcp {
+                writeln!(out, "{ready} {addr} fingerprint=0x{fingerprint:016x}")
+            } else {
+                writeln!(out, "{ready} {addr}")
+            }
+            .map_err(|e| format!("stdout: {e}"))?;
+        }
+        out.flush().map_err(|e| format!("stdout: {e}"))?;
+    }
+
+    let slots = Arc::new(Semaphore::new(args.max_connections));
+    for (kind, _, listener) in listeners {
+        tokio::spawn(accept_loop(listener, kind, Arc::clone(&shared), Arc::clone(&slots), args.max_connections));
+    }
+    match args.run_seconds {
+        Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
+        None => std::future::pending::<()>().await,
     }
     let t = &shared.totals;
     eprintln!(

@@ -23,6 +23,10 @@ pub struct Server {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it serves HTTP (`--http-listen`), from the READY-HTTP line.
+    pub http_addr: Option<SocketAddr>,
+    /// Where it serves WebSocket (`--ws-listen`), from the READY-WS line.
+    pub ws_addr: Option<SocketAddr>,
     /// The fingerprint of its RSA key, from the READY line.
     pub fingerprint: u64,
     /// Its PKCS#1 public key PEM file.
@@ -39,7 +43,8 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts it with `server_rsa_key()` and `extra` flags; reads the READY line.
+    /// Starts it with `server_rsa_key()` and `extra` flags; reads the READY
+    /// line, then READY-HTTP and READY-WS when `extra` asks for those listeners.
     pub fn start(extra: &[&str]) -> Self {
         // Files of their own: tests in one binary start servers in parallel.
         static NEXT: AtomicUsize = AtomicUsize::new(0);
@@ -78,7 +83,22 @@ impl Server {
         let hex = fields[2].strip_prefix("fingerprint=0x").unwrap();
         assert_eq!(hex.len(), 16, "{ready:?}");
         let fingerprint = u64::from_str_radix(hex, 16).unwrap();
-        let server = Self { child, addr, fingerprint, public_pem, log };
+        // Exactly: READY-HTTP 127.0.0.1:PORT, then READY-WS 127.0.0.1:PORT.
+        let mut other = |flag: &str, word: &str| -> Option<SocketAddr> {
+            if !extra.contains(&flag) {
+                return None;
+            }
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            let (got, addr) = line.trim_end().split_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+            assert_eq!(got, word, "{line:?}");
+            let addr: SocketAddr = addr.parse().unwrap();
+            assert_ne!(addr.port(), 0, "the bound port, not 0");
+            Some(addr)
+        };
+        let http_addr = other("--http-listen", "READY-HTTP");
+        let ws_addr = other("--ws-listen", "READY-WS");
+        let server = Self { child, addr, http_addr, ws_addr, fingerprint, public_pem, log };
         // Nothing more on stdout: the rest of the output is the log.
         std::thread::spawn(move || {
             let mut rest = String::new();
