@@ -76,22 +76,22 @@ impl fmt::Display for CryptoError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotBlockAligned { len } => {
-                write!(f, "AES-IGE input of {len} bytes is not a multiple of 16")
+                write!(f, "AES-IGE input of {len} bytes is not a multiple of 16: pad it first")
             }
             Self::MessageTooShort { len } => {
-                write!(f, "encrypted message of {len} bytes is too short")
+                write!(f, "encrypted message of {len} bytes is too short to hold an MTProto 2.0 envelope: drop it")
             }
-            Self::AuthKeyIdMismatch => f.write_str("auth_key_id does not match our key"),
-            Self::MsgKeyMismatch => f.write_str("msg_key does not match the decrypted plaintext"),
+            Self::AuthKeyIdMismatch => f.write_str("auth_key_id does not match our key: a packet for another key; drop it"),
+            Self::MsgKeyMismatch => f.write_str("msg_key does not match the decrypted plaintext: corrupted or forged; drop it, never act on it"),
             Self::BadPlaintextLayout { len } => {
-                write!(f, "plaintext of {len} bytes is not a positive multiple of 16")
+                write!(f, "plaintext of {len} bytes is not a positive multiple of 16: pad it first")
             }
             Self::RsaDataTooLong { len } => write!(f, "RSA_PAD data of {len} bytes exceeds 144"),
             Self::RsaBadCiphertext => f.write_str("RSA ciphertext has the wrong size or is not below n"),
             Self::RsaHashMismatch => f.write_str("hash inside the RSA block does not match"),
-            Self::BadKeyEncoding => f.write_str("RSA key is not valid PEM/DER"),
+            Self::BadKeyEncoding => f.write_str("RSA key is not valid PEM/DER: give a PKCS#1 or PKCS#8 (SPKI for public keys) key"),
             Self::UnsupportedKeySize { bits } => {
-                write!(f, "RSA modulus of {bits} bits, expected 2048")
+                write!(f, "RSA modulus of {bits} bits: MTProto uses 2048-bit keys")
             }
             Self::DhPrimeBadLength { bits } => write!(f, "dh_prime has {bits} bits, expected 2048"),
             Self::DhPrimeNotSafe => f.write_str("dh_prime is not a safe prime"),
@@ -102,7 +102,7 @@ impl fmt::Display for CryptoError {
             Self::DhValueOutOfRange => f.write_str("g_a or g_b is outside 2^1984 ..= dh_prime - 2^1984"),
             Self::PqNotFactorable { pq } => write!(f, "pq = {pq} cannot be split into two factors"),
             Self::BadObfuscatedHeader => f.write_str("obfuscated2 init header must be 64 bytes"),
-            Self::EntropyUnavailable => f.write_str("the OS random source failed"),
+            Self::EntropyUnavailable => f.write_str("the OS random source failed: no secret can be made; retry, or check getrandom support on this platform"),
         }
     }
 }

@@ -303,16 +303,16 @@ pub enum DropReason {
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Local => f.write_str("closed locally"),
+            Self::Local => f.write_str("closed locally (close() was called)"),
             Self::Handshake(e) => write!(f, "handshake failed: {e}"),
             Self::Transport(e) => write!(f, "transport: {e}"),
             Self::TransportFailure(t) => write!(f, "{t}"),
-            Self::PongTimeout => f.write_str("no pong in time"),
+            Self::PongTimeout => f.write_str("no pong in time: the link is dead; connect again"),
             Self::Config(e) => write!(f, "configuration: {e}"),
-            Self::FrameTimeout => f.write_str("a frame was left incomplete"),
-            Self::LinkLost => f.write_str("link lost (sessions saved)"),
-            Self::UnknownAuthKey => f.write_str("unknown auth_key_id"),
-            Self::IdleTimeout => f.write_str("no authenticated message within the idle timeout"),
+            Self::FrameTimeout => f.write_str("a frame was left incomplete within frame_timeout: the link is dead; connect again"),
+            Self::LinkLost => f.write_str("link lost (its sessions were handed back to the session store)"),
+            Self::UnknownAuthKey => f.write_str("unknown auth_key_id (answered -404): the client must run a new handshake"),
+            Self::IdleTimeout => f.write_str("no authenticated message within the idle timeout (ServerOptions::idle_timeout): closed to free the slot"),
         }
     }
 }

@@ -62,27 +62,27 @@ impl fmt::Display for MessageError {
         match self {
             Self::Crypto(e) => write!(f, "crypto: {e}"),
             Self::Tl(e) => write!(f, "TL: {e}"),
-            Self::NotPlaintext => f.write_str("plaintext message with a non-zero auth_key_id"),
+            Self::NotPlaintext => f.write_str("plaintext message with a non-zero auth_key_id: it is encrypted, decrypt it with its key"),
             Self::BadLength { declared, actual } => {
-                write!(f, "length field {declared} but {actual} bytes present")
+                write!(f, "length field {declared} but {actual} bytes present: truncated or corrupted, drop it")
             }
-            Self::WrongSession { got } => write!(f, "message for session {got:#x}, not ours"),
+            Self::WrongSession { got } => write!(f, "message for session {got:#x}, not ours: dropped (a late message of a session we left)"),
             Self::BadMsgIdParity { msg_id } => {
-                write!(f, "msg_id {msg_id:#x} has the wrong parity for its sender")
+                write!(f, "msg_id {msg_id:#x} has the wrong parity for its sender (client ids are 0 mod 4, server ids odd): a peer bug")
             }
             Self::BadPadding { padding } => {
-                write!(f, "padding of {padding} bytes outside 12..=1024")
+                write!(f, "padding of {padding} bytes outside 12..=1024 (MTProto 2.0): a peer bug or a forged packet")
             }
-            Self::ContainerTooLarge => f.write_str("container exceeds the message or size limit"),
-            Self::NestedContainer => f.write_str("container inside a container"),
+            Self::ContainerTooLarge => f.write_str("container exceeds the message or size limit: split it (at most 1020 messages)"),
+            Self::NestedContainer => f.write_str("container inside a container: not allowed, send the messages in one container"),
             Self::DuplicateInContainer { msg_id } => {
-                write!(f, "msg_id {msg_id:#x} repeated in a container")
+                write!(f, "msg_id {msg_id:#x} repeated in a container: every message needs its own msg_id")
             }
             Self::ContainerOrder { msg_id } => {
-                write!(f, "inner msg_id {msg_id:#x} not below the container's")
+                write!(f, "inner msg_id {msg_id:#x} not below the container's: give the container a newer msg_id")
             }
-            Self::BadGzip => f.write_str("invalid gzip data"),
-            Self::GzipTooLarge { limit } => write!(f, "gzip data inflates beyond {limit} bytes"),
+            Self::BadGzip => f.write_str("invalid gzip data (gzip_packed): corrupted, or not gzip"),
+            Self::GzipTooLarge { limit } => write!(f, "gzip data inflates beyond {limit} bytes: refused (raise inflate_limit only for a trusted peer)"),
         }
     }
 }

@@ -43,15 +43,15 @@ impl fmt::Display for TlError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Truncated { needed, available } => {
-                write!(f, "TL input truncated: needed {needed} bytes, {available} left")
+                write!(f, "TL input truncated: needed {needed} bytes, {available} left (a cut or corrupted message)")
             }
             Self::UnexpectedConstructor { found } => {
-                write!(f, "unexpected TL constructor {found:#010x}")
+                write!(f, "unexpected TL constructor {found:#010x}: another type (or layer) than expected")
             }
             Self::BadBool { found } => write!(f, "{found:#010x} is not a Bool"),
-            Self::BadBytesLength => f.write_str("malformed TL bytes length"),
+            Self::BadBytesLength => f.write_str("malformed TL bytes length (corrupted input)"),
             Self::VectorTooLong { count } => {
-                write!(f, "TL vector of {count} elements exceeds the input")
+                write!(f, "TL vector of {count} elements exceeds the input: refused before any allocation")
             }
             Self::TrailingBytes { left } => write!(f, "{left} bytes after the TL value"),
             Self::BadValue => f.write_str("TL field value out of range"),
