@@ -28,7 +28,7 @@ mod tokio_driver;
 mod ws_driver;
 
 use mtproto_core::connection::{CloseReason, MemorySessionStore, SessionStore, Transporting};
-use mtproto_core::connection::{ServerConnection, ServerOptions};
+use mtproto_core::connection::{Server, ServerConnection, ServerOptions};
 use mtproto_core::handshake::ServerConfig;
 use mtproto_core::transport::fake_tls::FakeTlsConfig;
 use mtproto_core::transport::http::{HttpLimits, HttpServer};
@@ -308,9 +308,17 @@ struct Shared {
     transport: Transporting,
     detect: Detect,
     totals: Totals,
+    /// One `Server` per listener kind: each link shares its settings and
+    /// draws its randomness from it only when it first needs some.
+    servers: Vec<(Listener, Server)>,
 }
 
 impl Shared {
+    /// A new link for a connection accepted on `listener`.
+    fn link(&self, listener: Listener) -> Option<ServerConnection> {
+        self.servers.iter().find(|(l, _)| *l == listener).map(|(_, s)| s.link(now()))
+    }
+
     fn connection_config(&self, listener: Listener) -> ServerOptions {
         let mut cfg = ServerOptions::new(self.config.clone());
         let keys = Arc::clone(&self.keys);
@@ -382,9 +390,9 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, lis
     let mut app = App { shared: &shared, requests: 0, new_sessions: 0, key: "none" };
     let mut bad_salts = 0u64;
     let mut upgraded = true;
-    let ended = match ServerConnection::new(shared.connection_config(listener), now()) {
-        Err(e) => format!("no entropy for the connection: {e}"),
-        Ok(mut conn) => {
+    let ended = match shared.link(listener) {
+        None => "no server for this listener".to_string(),
+        Some(mut conn) => {
             let on_event = |conn: &mut ServerConnection, ev| app.on_event(conn, ev);
             let ended = match listener {
                 Listener::Tcp => {
@@ -581,14 +589,20 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let config = ServerConfig::new(vec![key]).map_err(|e| format!("server config: {e}"))?;
     let (transport, detect) = main_transport(args.secret.as_ref(), args.secret_only);
-    let shared = Arc::new(Shared {
+    let mut shared = Shared {
         config,
         keys: Arc::new(Mutex::new(KeyRegistry::new(args.max_keys))),
         store: Arc::new(MemorySessionStore::new(args.max_sessions)),
         transport,
         detect,
         totals: Totals::default(),
-    });
+        servers: Vec::new(),
+    };
+    for listener in [Listener::Tcp, Listener::Http, Listener::Ws] {
+        let server = Server::new(shared.connection_config(listener)).map_err(|e| format!("entropy: {e}"))?;
+        shared.servers.push((listener, server));
+    }
+    let shared = Arc::new(shared);
 
     // Every listener is bound before anything is printed: READY means all listen.
     let mut listeners = vec![(Listener::Tcp, "READY", bind("--listen", args.listen)?)];

@@ -113,12 +113,12 @@ impl ClientConnection {
     /// # Errors
     /// When the operating system's random number generator fails.
     pub fn new(options: ClientOptions, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
-        Connection::client(options.engine_config(), now).map(Self)
+        Connection::client(std::sync::Arc::new(options.engine_config()), now).map(Self)
     }
 
     /// A client with the given entropy (deterministic tests and simulations).
     pub fn with_entropy(options: ClientOptions, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
-        Self(Connection::client_with_entropy(options.engine_config(), now, entropy))
+        Self(Connection::client_with_entropy(std::sync::Arc::new(options.engine_config()), now, entropy))
     }
 
     /// Feeds one input (bytes, a packet, a timeout, link loss).

@@ -60,6 +60,7 @@ mod config;
 mod engine;
 mod events;
 mod idmap;
+mod lazy_entropy;
 mod options;
 mod replay;
 mod seen_sessions;
@@ -75,7 +76,7 @@ pub use events::{
 };
 pub use options::SessionOptions;
 pub use replay::ReplayWindow;
-pub use server::{ServerConnection, ServerOptions};
+pub use server::{Server, ServerConnection, ServerOptions};
 pub use store::{
     MAX_REDELIVER_BYTES, MAX_SESSIONS_PER_KEY, MemorySessionStore, SessionStore, SharedKey, SharedSession,
 };

@@ -5,6 +5,7 @@ use super::Stats;
 use super::config::KeyLookup;
 use super::engine::Connection;
 use super::events::{Event, Input, Output};
+use super::lazy_entropy::{LazyEntropy, SharedEntropy};
 use super::options::SessionOptions;
 use super::store::{MemorySessionStore, SessionStore};
 use crate::handshake::ServerConfig;
@@ -114,6 +115,71 @@ impl ServerOptions {
     }
 }
 
+/// A server: its settings, frozen once and shared by every link it makes
+/// (one copy for all links instead of one per link), its session store,
+/// and its random generator, from which a link draws its own only when it
+/// first needs randomness: an idle link then costs about a kilobyte. Make one at start and call
+/// [`Server::link`] for each accepted connection. Cloning it is cheap and
+/// the clones make links of the same server.
+///
+/// # Examples
+///
+/// ```
+/// use core::time::Duration;
+/// use mtproto_core::connection::{Server, ServerOptions};
+/// let now = Duration::from_secs(1_780_000_000);
+/// let server = Server::new(ServerOptions::default())?;
+/// let first = server.link(now);
+/// let second = server.link(now);
+/// assert!(!first.is_ready() && !second.is_ready(), "each waits for its client's first packet");
+/// # Ok::<(), mtproto_crypto::CryptoError>(())
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    config: Arc<super::config::ConnectionConfig>,
+    entropy: SharedEntropy,
+}
+
+impl core::fmt::Debug for Server {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Server").field("transport", &self.config.transport).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with these settings and a generator seeded by the OS.
+    ///
+    /// # Errors
+    /// When the operating system's random number generator fails.
+    pub fn new(options: ServerOptions) -> Result<Self, mtproto_crypto::CryptoError> {
+        Ok(Self::with_entropy(options, Box::new(mtproto_crypto::OsEntropy::new()?)))
+    }
+
+    /// A server whose links draw their randomness from `entropy`
+    /// (deterministic tests and simulations with a seeded one).
+    pub fn with_entropy(options: ServerOptions, entropy: Box<dyn Entropy + Send>) -> Self {
+        Self { config: Arc::new(options.engine_config()), entropy: Arc::new(std::sync::Mutex::new(entropy)) }
+    }
+
+    /// A new link (one accepted transport connection).
+    pub fn link(&self, now: Duration) -> ServerConnection {
+        let entropy = Box::new(LazyEntropy::new(Arc::clone(&self.entropy)));
+        ServerConnection(Connection::server_with_entropy(Arc::clone(&self.config), now, entropy))
+    }
+
+    /// The server's client sessions and keys, shared by all its links.
+    pub fn session_store(&self) -> Option<&Arc<dyn SessionStore>> {
+        self.config.session_store.as_ref()
+    }
+
+    /// Flushes several of this server's links at once: each frames what it
+    /// has queued, then the packets of all are encrypted in one multi-buffer
+    /// call (see [`ServerConnection::flush_together`]).
+    pub fn flush_together(&self, links: &mut [&mut ServerConnection], now: Duration) {
+        ServerConnection::flush_together(links, now);
+    }
+}
+
 /// One link of a server: the transport connection, a handshake when the
 /// client runs one, and the client sessions it carries, which live in the
 /// server's [`SessionStore`] and are shared with every other link that
@@ -128,12 +194,12 @@ impl ServerConnection {
     /// # Errors
     /// When the operating system's random number generator fails.
     pub fn new(options: ServerOptions, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
-        Connection::server(options.engine_config(), now).map(Self)
+        Connection::server(Arc::new(options.engine_config()), now).map(Self)
     }
 
     /// A server link with the given entropy (deterministic tests and simulations).
     pub fn with_entropy(options: ServerOptions, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
-        Self(Connection::server_with_entropy(options.engine_config(), now, entropy))
+        Self(Connection::server_with_entropy(Arc::new(options.engine_config()), now, entropy))
     }
 
     /// Feeds one input (bytes, a packet, a timeout, link loss).

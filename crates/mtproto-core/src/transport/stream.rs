@@ -40,8 +40,10 @@ pub struct Transport {
     kind: Option<TransportKind>,
     framing: Option<Box<dyn Framing>>,
     prefix: Vec<u8>,
-    send_ctr: Option<CtrStream>,
-    recv_ctr: Option<CtrStream>,
+    // Boxed: an AES-256 key schedule each, which a link that is not
+    // obfuscated (or not yet) should not carry inline.
+    send_ctr: Option<Box<CtrStream>>,
+    recv_ctr: Option<Box<CtrStream>>,
     rx: BytesMut,
     secret: Option<[u8; 16]>,
     entropy: Option<Box<dyn Entropy + Send>>,
@@ -122,7 +124,7 @@ impl Transport {
             (Some(_), None) => return Err(TransportError::UnknownProtocol),
             (Some(o), Some(tag)) => {
                 let s = obfuscated2::client(&mut entropy, tag, o.dc_id, o.secret.as_ref().map(|s| &s[..]));
-                (s.header.to_vec(), Some(s.send), Some(s.recv))
+                (s.header.to_vec(), Some(Box::new(s.send)), Some(Box::new(s.recv)))
             }
         };
         let framing = framing_for(kind, Peer::Server, max_frame, entropy);
@@ -185,8 +187,8 @@ impl Transport {
             kind: Some(kind),
             framing: Some(framing),
             prefix: s.header.to_vec(),
-            send_ctr: Some(s.send),
-            recv_ctr: Some(s.recv),
+            send_ctr: Some(Box::new(s.send)),
+            recv_ctr: Some(Box::new(s.recv)),
             rx: BytesMut::new(),
             secret: None,
             entropy: None,
@@ -435,8 +437,8 @@ impl Transport {
         let entropy = self.take_entropy()?;
         let mut recv = s.recv;
         recv.apply(&mut self.rx[..]);
-        self.recv_ctr = Some(recv);
-        self.send_ctr = Some(s.send);
+        self.recv_ctr = Some(Box::new(recv));
+        self.send_ctr = Some(Box::new(s.send));
         self.kind = Some(kind);
         self.framing = Some(framing_for(kind, Peer::Client, self.max_frame, entropy));
         Ok(true)

@@ -224,7 +224,7 @@ impl Connection {
                 // "nothing known" (below what it remembers) fails the request
                 // with SessionLost. Requests of sessions we left ourselves
                 // stay pending (their answers still arrive, and are accepted).
-                let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
+                let current = self.session.as_ref().map_or(0, |s| s.session_id());
                 let mut older: Vec<i64> = self
                     .sent
                     .iter()

@@ -37,7 +37,8 @@ impl Connection {
                     }
                     Err(_) => return,
                 };
-                if self.replay.contains(m.msg_id) || m.msg_id <= self.replay.floor() {
+                let replay = self.own_replay();
+                if replay.contains(m.msg_id) || m.msg_id <= replay.floor() {
                     return;
                 }
                 // Over the inflate budget: dropped before it is recorded or
@@ -45,7 +46,7 @@ impl Connection {
                 if self.refuse_inflation(self.declared_packet_inflation(m.body, m.msg_id)) {
                     return;
                 }
-                self.replay.insert(m.msg_id);
+                self.own_replay().insert(m.msg_id);
                 // A link that carries authenticated messages: a later -429
                 // starts the backoff again at 1 s.
                 self.floods = 0;

@@ -41,7 +41,7 @@ impl Connection {
         self.wire.clear();
         self.pending_transmits.clear();
         self.partial_since = None;
-        self.quick_acks.clear();
+        self.quick_acks = None;
         self.ping = None;
         self.pong_deadline = None;
         self.next_ping = None;
@@ -84,7 +84,7 @@ impl Connection {
         // Acknowledged ones are asked about too: the question is what makes
         // the server send, on this link, the answers it kept for the session
         // when the last link went (the client may have nothing else to send).
-        let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
+        let current = self.session.as_ref().map_or(0, |s| s.session_id());
         let mut unknown: Vec<i64> = self
             .sent
             .iter()
@@ -159,7 +159,7 @@ impl Connection {
                 self.start_session(key, salt, 0, now);
                 // Ready waits for a message that passes every check (a
                 // replayed old packet authenticates but is refused).
-                self.ready_pending = self.events.pop_back();
+                self.ready_pending = self.events.pop_back().map(Box::new);
                 self.handle_opened(packet, Ok(()), quick_ack, now);
             }
             Phase::ServerHandshake(mut hs) => {

@@ -149,7 +149,8 @@ enum Phase {
 /// for the input/output contract.
 pub(crate) struct Connection {
     role: Role,
-    config: ConnectionConfig,
+    /// Shared by every link a [`super::super::Server`] makes.
+    config: Arc<ConnectionConfig>,
     transport: Option<Transport>,
     phase: Phase,
     entropy: Box<dyn Entropy + Send>,
@@ -157,7 +158,8 @@ pub(crate) struct Connection {
     wire: Vec<u8>,
     pending_transmits: VecDeque<Vec<u8>>,
     closed_emitted: bool,
-    session: Option<EncryptedSession>,
+    /// Boxed: a link waiting for its first packet carries no key.
+    session: Option<Box<EncryptedSession>>,
     next_handle: u64,
     queue: VecDeque<Outgoing>,
     sent: IdMap<i64, Sent>,
@@ -169,12 +171,15 @@ pub(crate) struct Connection {
     container_order: VecDeque<i64>,
     acks: Vec<i64>,
     ack_since: Option<Duration>,
-    replay: ReplayWindow,
+    /// Client: the server's msg_ids received (made on first use; a
+    /// server's windows are its sessions', shared).
+    replay: Option<Box<ReplayWindow>>,
     /// Packets decrypted together with others (`open_together`), for Stats.
     opened_together: u64,
     queued_bytes: usize,
     /// Quick-ack token of a sent packet -> the requests in it that asked for one.
-    quick_acks: IdMap<u32, Vec<RequestHandle>>,
+    /// (Made at the first quick ack asked for: a server never asks.)
+    quick_acks: Option<Box<IdMap<u32, Vec<RequestHandle>>>>,
     // client timers and salts
     next_ping: Option<Duration>,
     ping: Option<(i64, Duration)>,
@@ -197,10 +202,10 @@ pub(crate) struct Connection {
     resend_left: usize,
     /// Server: requests handed to the application and not answered yet,
     /// with the client session each came in.
-    running: BoundedIdMap<i64>,
+    running: Option<Box<BoundedIdMap<i64>>>,
     /// Server: requests whose answer the client dropped (rpc_drop_answer)
     /// while they ran: `respond` discards their answers.
-    dropped: BoundedIdSet,
+    dropped: Option<Box<BoundedIdSet>>,
     /// Server: when the last authenticated message arrived.
     last_authenticated: Option<Duration>,
     /// Bytes a msg_resend_req asked for beyond `max_resend_bytes`.
@@ -211,7 +216,7 @@ pub(crate) struct Connection {
     /// still accepted.
     previous_sessions: VecDeque<i64>,
     /// Server: Ready for a known key, emitted on its first accepted message.
-    ready_pending: Option<Event>,
+    ready_pending: Option<Box<Event>>,
     /// Links lost so far (client: resumed with `attach_link`).
     links_lost: u64,
     /// Client: the key came from a temporary-key handshake.
@@ -264,12 +269,12 @@ fn is_content_related(body: &[u8]) -> bool {
 
 impl Connection {
     /// A client. Performs a handshake unless `config.resume` holds a key.
-    pub fn client(config: ConnectionConfig, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
+    pub fn client(config: Arc<ConnectionConfig>, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
         Ok(Self::client_with_entropy(config, now, Box::new(OsEntropy::new()?)))
     }
 
     /// A client with the given entropy (deterministic tests and simulations).
-    pub fn client_with_entropy(config: ConnectionConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
+    pub fn client_with_entropy(config: Arc<ConnectionConfig>, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
         let mut me = Self::base(Role::Client, config, entropy);
         let _entered = me.trace.enter();
         if let Some(p) = me.config.resume.clone() {
@@ -294,12 +299,12 @@ impl Connection {
     }
 
     /// A server.
-    pub fn server(config: ConnectionConfig, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
+    pub fn server(config: Arc<ConnectionConfig>, now: Duration) -> Result<Self, mtproto_crypto::CryptoError> {
         Ok(Self::server_with_entropy(config, now, Box::new(OsEntropy::new()?)))
     }
 
     /// A server with the given entropy.
-    pub fn server_with_entropy(config: ConnectionConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
+    pub fn server_with_entropy(config: Arc<ConnectionConfig>, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
         let mut me = Self::base(Role::Server, config, entropy);
         me.phase = Phase::ServerStart;
         me.handshake_deadline =
@@ -307,13 +312,12 @@ impl Connection {
         me
     }
 
-    fn base(role: Role, config: ConnectionConfig, mut entropy: Box<dyn Entropy + Send>) -> Self {
+    fn base(role: Role, config: Arc<ConnectionConfig>, mut entropy: Box<dyn Entropy + Send>) -> Self {
         // A child with 384 bits drawn from the parent (never a 64-bit seed).
         let transport = match config.transport {
             Transporting::Unframed => None,
             _ => config.transport.transport(role, config.max_frame, entropy.fork()),
         };
-        let replay = ReplayWindow::new(config.replay_window);
         let mut me = Self {
             trace: LinkTrace::new(role),
             role,
@@ -334,10 +338,10 @@ impl Connection {
             container_order: VecDeque::new(),
             acks: Vec::new(),
             ack_since: None,
-            replay,
+            replay: None,
             opened_together: 0,
             queued_bytes: 0,
-            quick_acks: IdMap::default(),
+            quick_acks: None,
             next_ping: None,
             ping: None,
             pong_deadline: None,
@@ -351,8 +355,8 @@ impl Connection {
             carried: CarriedSessions::new(MAX_CARRIED_SESSIONS),
             inflate_left: 0,
             resend_left: 0,
-            running: BoundedIdMap::new(MAX_KEPT),
-            dropped: BoundedIdSet::new(MAX_KEPT),
+            running: None,
+            dropped: None,
             last_authenticated: None,
             resend_bytes_refused: 0,
             detached: false,
@@ -414,7 +418,7 @@ impl Connection {
 
     /// The current session id (once ready).
     pub fn session_id(&self) -> Option<i64> {
-        self.session.as_ref().map(EncryptedSession::session_id)
+        self.session.as_ref().map(|s| s.session_id())
     }
 
     /// Sizes of the internal state, to check that memory stays bounded.
@@ -424,7 +428,10 @@ impl Connection {
             awaiting_ack_or_answer: self.sent.len(),
             open_requests: self.handles.len(),
             containers_remembered: self.containers.len(),
-            replay_window: self.current.as_ref().map_or(self.replay.len(), |s| s.lock().replay.len()),
+            replay_window: self
+                .current
+                .as_ref()
+                .map_or_else(|| self.replay.as_ref().map_or(0, |r| r.len()), |s| s.lock().replay.len()),
             pending_acks: self.acks.len(),
             buffered_transport_bytes: self.transport.as_ref().map_or(0, Transport::buffered),
             opened_together: self.opened_together,
@@ -589,7 +596,8 @@ impl Connection {
                             None => self.handle_packet(&mut data, quick_ack, now),
                         },
                         Frame::QuickAck(token) => {
-                            for handle in self.quick_acks.remove(&(token | 0x8000_0000)).unwrap_or_default() {
+                            let asked = self.quick_acks.as_mut().and_then(|q| q.remove(&(token | 0x8000_0000)));
+                            for handle in asked.unwrap_or_default() {
                                 self.events.push_back(Event::QuickAck { handle });
                             }
                         }
@@ -637,7 +645,7 @@ impl Connection {
         // Before failing a request the server may have (the client role, a
         // link attached), ask once for its state: "not received" re-sends it,
         // "received" keeps waiting; it fails at the next expiry.
-        let current = self.session.as_ref().map_or(0, EncryptedSession::session_id);
+        let current = self.session.as_ref().map_or(0, |s| s.session_id());
         let mut ask = Vec::new();
         for id in &expired {
             if let Some(s) = self.sent.get_mut(id)
@@ -682,7 +690,7 @@ impl Connection {
         let session_id = self.entropy.next_u64() as i64;
         let session =
             EncryptedSession::with_entropy(key.clone(), self.role, salt, session_id, time_offset, session_entropy);
-        self.session = Some(session);
+        self.session = Some(Box::new(session));
         self.trace.key(key.id());
         if self.role == Role::Client {
             self.trace.session(session_id);
@@ -747,4 +755,29 @@ fn is_session_notice(body: &[u8]) -> bool {
 /// stay kept until that answer, not merely until an ack.
 fn is_answered_service(body: &[u8]) -> bool {
     matches!(constructor(body), Ping::ID | PingDelayDisconnect::ID | GetFutureSalts::ID)
+}
+
+#[cfg(test)]
+mod size_report {
+    use super::*;
+
+    /// Where an idle link's bytes go (run with --nocapture to see them).
+    #[test]
+    fn sizes_of_a_link() {
+        let sizes = [
+            ("Connection", core::mem::size_of::<Connection>()),
+            ("ConnectionConfig", core::mem::size_of::<ConnectionConfig>()),
+            ("Option<Transport>", core::mem::size_of::<Option<Transport>>()),
+            ("Option<EncryptedSession>", core::mem::size_of::<Option<EncryptedSession>>()),
+            ("ReplayWindow", core::mem::size_of::<ReplayWindow>()),
+            ("Phase", core::mem::size_of::<Phase>()),
+            ("CarriedSessions", core::mem::size_of::<CarriedSessions>()),
+            ("BoundedIdMap<i64>", core::mem::size_of::<BoundedIdMap<i64>>()),
+            ("LinkTrace", core::mem::size_of::<LinkTrace>()),
+        ];
+        for (name, size) in sizes {
+            eprintln!("{name}: {size}");
+        }
+        assert!(sizes[0].1 > 0);
+    }
 }

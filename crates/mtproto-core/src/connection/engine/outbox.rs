@@ -217,11 +217,12 @@ impl Connection {
             let token = session.quick_ack_token(&packet);
             let asked: Vec<RequestHandle> = batch.iter().filter(|o| o.quick_ack).filter_map(|o| o.handle).collect();
             if !asked.is_empty() {
-                self.quick_acks.insert(token, asked);
-            }
-            // Tokens of packets never acknowledged are forgotten beyond a bound.
-            if self.quick_acks.len() > MAX_KEPT {
-                self.quick_acks.clear();
+                let kept = self.quick_acks.get_or_insert_with(Box::default);
+                // Tokens of packets never acknowledged are forgotten beyond a bound.
+                if kept.len() >= MAX_KEPT {
+                    kept.clear();
+                }
+                kept.insert(token, asked);
             }
         }
         let current_session = session.session_id();

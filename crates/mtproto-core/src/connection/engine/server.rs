@@ -98,7 +98,7 @@ impl Connection {
                 let mut st = s.lock();
                 !st.forgotten && st.replay.insert(msg_id)
             }
-            None => self.replay.insert(msg_id),
+            None => self.own_replay().insert(msg_id),
         }
     }
 
@@ -115,8 +115,15 @@ impl Connection {
     pub(super) fn with_replay<R>(&mut self, f: impl FnOnce(&mut ReplayWindow) -> R) -> R {
         match &self.current {
             Some(s) => f(&mut s.lock().replay),
-            None => f(&mut self.replay),
+            None => f(self.own_replay()),
         }
+    }
+
+    /// This Connection's own window of received msg_ids (the client's; made
+    /// on first use).
+    pub(super) fn own_replay(&mut self) -> &mut ReplayWindow {
+        let capacity = self.config.replay_window;
+        self.replay.get_or_insert_with(|| Box::new(ReplayWindow::new(capacity)))
     }
 
     /// Server: the key's shared state, locked (once the key is known).
@@ -148,8 +155,8 @@ impl Connection {
 
     /// Server: answers the client request `req_msg_id` with `body` (rpc_result).
     pub fn respond(&mut self, req_msg_id: i64, body: &[u8]) {
-        let session_id = self.running.remove(req_msg_id);
-        if self.dropped.remove(req_msg_id) {
+        let session_id = self.running.as_mut().and_then(|r| r.remove(req_msg_id));
+        if self.dropped.as_mut().is_some_and(|d| d.remove(req_msg_id)) {
             // The client dropped this answer while the request ran.
             return;
         }
@@ -252,9 +259,9 @@ impl Connection {
             Some((msg_id, s)) => {
                 RpcAnswerDropped { msg_id, seq_no: s.seq_no, bytes: s.out.body.len() as i32 }.to_bytes()
             }
-            None if self.running.contains(req_msg_id) => {
+            None if self.running.as_ref().is_some_and(|r| r.contains(req_msg_id)) => {
                 // Still running: its answer will be discarded by `respond`.
-                self.dropped.insert(req_msg_id);
+                self.dropped.get_or_insert_with(|| Box::new(BoundedIdSet::new(MAX_KEPT))).insert(req_msg_id);
                 schema::RPC_ANSWER_DROPPED_RUNNING.to_le_bytes().to_vec()
             }
             None => schema::RPC_ANSWER_UNKNOWN.to_le_bytes().to_vec(),
@@ -331,7 +338,7 @@ impl Connection {
         self.queue_redelivered(redeliver);
         self.last_authenticated = Some(now);
         if let Some(ready) = self.ready_pending.take() {
-            self.events.push_back(ready);
+            self.events.push_back(*ready);
         }
         self.dispatch(msg_id, seq_no, body, true, now);
     }
@@ -575,7 +582,8 @@ impl Connection {
             // INPUT_GZIP_INVALID there).
             _ => {
                 trace!(trace, msg_id = %Hex(msg_id), "request handed to the application");
-                self.running.insert(msg_id, self.current_session_id().unwrap_or(0));
+                let session_id = self.current_session_id().unwrap_or(0);
+                self.running.get_or_insert_with(|| Box::new(BoundedIdMap::new(MAX_KEPT))).insert(msg_id, session_id);
                 self.events.push_back(Event::Request { req_msg_id: msg_id, body: body.to_vec() });
             }
         }
