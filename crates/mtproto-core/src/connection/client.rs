@@ -131,6 +131,20 @@ impl ClientConnection {
         self.0.poll_output(now)
     }
 
+    /// Gives a buffer back for reuse: a transmit once written to the
+    /// socket, an event body once read. A driver that recycles what it is
+    /// given makes steady state allocation-free (measured in
+    /// `tests/alloc.rs`). Optional: a buffer not given back is simply freed.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        self.0.recycle(buf);
+    }
+
+    /// An empty buffer (one given back earlier, when there is one) to build
+    /// the next request body or answer in.
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        self.0.take_buffer()
+    }
+
     /// The next event, without transmits or timers.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.0.poll_event()

@@ -62,6 +62,7 @@ mod events;
 mod idmap;
 mod lazy_entropy;
 mod options;
+mod pool;
 mod replay;
 mod seen_sessions;
 mod server;

@@ -99,13 +99,47 @@ pub fn unpack(
     sender: Role,
     max_messages: usize,
 ) -> Result<Vec<InnerMessage<'_>>, MessageError> {
+    let mut spans = Vec::new();
+    unpack_spans(body, container_msg_id, sender, max_messages, &mut spans)?;
+    Ok(spans
+        .iter()
+        .map(|s| InnerMessage { msg_id: s.msg_id, seq_no: s.seq_no, body: &body[s.start..s.start + s.len] })
+        .collect())
+}
+
+/// Where one inner message of a container lies in the container's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InnerSpan {
+    /// Its msg_id.
+    pub msg_id: i64,
+    /// Its seq_no.
+    pub seq_no: i32,
+    /// Its body's first byte in the container's body.
+    pub start: usize,
+    /// Its body's length.
+    pub len: usize,
+}
+
+/// [`unpack`] into a caller's reused vector of spans (cleared first), with
+/// the same checks: no allocation once `out` has room.
+///
+/// # Errors
+/// As [`unpack`].
+pub fn unpack_spans(
+    body: &[u8],
+    container_msg_id: i64,
+    sender: Role,
+    max_messages: usize,
+    out: &mut Vec<InnerSpan>,
+) -> Result<(), MessageError> {
+    out.clear();
     let mut r = Reader::new(body);
     r.expect(MSG_CONTAINER)?;
     let count = r.vector_len(false, INNER_HEADER)?;
     if count > max_messages.min(MAX_MESSAGES) {
         return Err(MessageError::ContainerTooLarge);
     }
-    let mut out: Vec<InnerMessage<'_>> = Vec::with_capacity(count);
+    out.reserve(count);
     for _ in 0..count {
         let msg_id = r.i64()?;
         let seq_no = r.i32()?;
@@ -126,8 +160,10 @@ pub fn unpack(
         if out.iter().any(|m| m.msg_id == msg_id) {
             return Err(MessageError::DuplicateInContainer { msg_id });
         }
-        out.push(InnerMessage { msg_id, seq_no, body: inner });
+        // The inner body is a subslice of `body`: its offset, in safe code.
+        let start = inner.as_ptr() as usize - body.as_ptr() as usize;
+        out.push(InnerSpan { msg_id, seq_no, start, len });
     }
     r.finish()?;
-    Ok(out)
+    Ok(())
 }

@@ -5,7 +5,7 @@ mod reader;
 pub mod schema;
 mod writer;
 
-pub use reader::{Reader, TlError};
+pub use reader::{Reader, TlError, VECTOR};
 pub use writer::Writer;
 
 /// A TL value that can be written.

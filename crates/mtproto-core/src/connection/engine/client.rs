@@ -155,6 +155,7 @@ impl Connection {
                 };
                 self.handles.remove(&handle);
                 self.release(&sent.out);
+                reuse_of(&mut self.reuse).pool.give(sent.out.body);
                 let Some(result) = self.unwrap_gzip(r.result) else {
                     self.events.push_back(Event::RequestFailed { handle, error: RequestError::BadAnswer });
                     return;
@@ -175,19 +176,21 @@ impl Connection {
                 }
             }
             MsgsAck::ID => {
-                let Ok(a) = MsgsAck::from_bytes(body) else {
+                // Read in place: no vector of ids.
+                let mut r = Reader::new(body);
+                let header = (r.u32(), r.u32(), r.u32());
+                let (Ok(MsgsAck::ID), Ok(crate::tl::VECTOR), Ok(n)) = header else {
                     return;
                 };
-                for id in a.msg_ids {
-                    let inner = self.containers.get(&id).cloned().unwrap_or_else(|| vec![id]);
-                    for id in inner {
-                        match self.sent.get_mut(&id) {
-                            Some(s) if s.out.handle.is_some() || is_answered_service(&s.out.body) => s.out.acked = true,
-                            Some(_) => {
-                                self.sent.remove(&id);
+                for _ in 0..n {
+                    let Ok(id) = r.i64() else { break };
+                    match self.containers.get(&id) {
+                        Some(inner) => {
+                            for &i in inner.as_slice() {
+                                mark_acknowledged(&mut self.sent, &mut reuse_of(&mut self.reuse).pool, i);
                             }
-                            None => {}
                         }
+                        None => mark_acknowledged(&mut self.sent, &mut reuse_of(&mut self.reuse).pool, id),
                     }
                 }
             }
@@ -488,5 +491,19 @@ fn bad_msg_action(code: i32) -> &'static str {
         48 => "salts asked for; sent again",
         64 => "container split; its messages sent one by one",
         _ => "request failed (no recovery for this code)",
+    }
+}
+
+/// msgs_ack for `id`: a request (or a service message that gets an answer)
+/// is marked acknowledged and stays for its answer; anything else is done.
+fn mark_acknowledged(sent: &mut IdMap<i64, Sent>, pool: &mut crate::connection::pool::BufferPool, id: i64) {
+    match sent.get_mut(&id) {
+        Some(s) if s.out.handle.is_some() || is_answered_service(&s.out.body) => s.out.acked = true,
+        Some(_) => {
+            if let Some(s) = sent.remove(&id) {
+                pool.give(s.out.body);
+            }
+        }
+        None => {}
     }
 }

@@ -43,7 +43,8 @@ impl Connection {
                 }
                 // Over the inflate budget: dropped before it is recorded or
                 // acknowledged, so the server sends it again.
-                if self.refuse_inflation(self.declared_packet_inflation(m.body, m.msg_id)) {
+                let declared = self.declared_packet_inflation(m.body, m.msg_id);
+                if self.refuse_inflation(declared) {
                     return;
                 }
                 self.own_replay().insert(m.msg_id);
@@ -78,20 +79,25 @@ impl Connection {
             if !top {
                 return;
             }
-            let Ok(inner) = container::unpack(body, msg_id, sender, container::MAX_MESSAGES) else {
-                return;
-            };
-            for m in inner {
-                if self.role == Role::Server
-                    && let Some(code) = self.check_client_message(m.msg_id, m.seq_no, m.body, now)
-                {
-                    self.bad_msg(m.msg_id, m.seq_no, code);
-                    continue;
-                }
-                if self.accept_msg_id(m.msg_id) {
-                    self.dispatch(m.msg_id, m.seq_no, m.body, false, now);
+            // Spans into `body`, in a vector kept across packets (inner
+            // messages are never containers, so the recursion below does
+            // not need it).
+            let mut spans = core::mem::take(&mut reuse_of(&mut self.reuse).spans);
+            if container::unpack_spans(body, msg_id, sender, container::MAX_MESSAGES, &mut spans).is_ok() {
+                for m in &spans {
+                    let inner = &body[m.start..m.start + m.len];
+                    if self.role == Role::Server
+                        && let Some(code) = self.check_client_message(m.msg_id, m.seq_no, inner, now)
+                    {
+                        self.bad_msg(m.msg_id, m.seq_no, code);
+                        continue;
+                    }
+                    if self.accept_msg_id(m.msg_id) {
+                        self.dispatch(m.msg_id, m.seq_no, inner, false, now);
+                    }
                 }
             }
+            reuse_of(&mut self.reuse).spans = spans;
             return;
         }
         if self.role == Role::Server && msg_id < self.session_first_msg_id {
@@ -130,14 +136,20 @@ impl Connection {
 
     /// The inflated bytes a packet's messages declare together (a
     /// container's inner messages summed, saturating).
-    pub(super) fn declared_packet_inflation(&self, body: &[u8], msg_id: i64) -> usize {
+    pub(super) fn declared_packet_inflation(&mut self, body: &[u8], msg_id: i64) -> usize {
         let sender = self.role.peer();
         if !container::is_container(body) {
             return self.declared_inflation(body);
         }
-        container::unpack(body, msg_id, sender, container::MAX_MESSAGES)
-            .map(|inner| inner.iter().fold(0usize, |sum, m| sum.saturating_add(self.declared_inflation(m.body))))
-            .unwrap_or(0)
+        let mut spans = core::mem::take(&mut reuse_of(&mut self.reuse).spans);
+        let declared = match container::unpack_spans(body, msg_id, sender, container::MAX_MESSAGES, &mut spans) {
+            Ok(()) => spans
+                .iter()
+                .fold(0usize, |sum, m| sum.saturating_add(self.declared_inflation(&body[m.start..m.start + m.len]))),
+            Err(_) => 0,
+        };
+        reuse_of(&mut self.reuse).spans = spans;
+        declared
     }
 
     /// The inflated bytes a message declares: a gzip_packed body, or an
@@ -168,7 +180,7 @@ impl Connection {
         if gzip::is_gzip(body) {
             gzip::unpack_within(body, self.config.inflate_limit, &mut self.inflate_left).ok()
         } else {
-            Some(body.to_vec())
+            Some(reuse_of(&mut self.reuse).pool.copy_of(body))
         }
     }
 

@@ -8,7 +8,10 @@ impl Connection {
     /// buffer, or (unframed) handed out as its own transmit, without a copy.
     pub(super) fn transmit(&mut self, packet: Vec<u8>, quick_ack: bool) {
         match &mut self.transport {
-            Some(t) => t.encode(&packet, quick_ack, &mut self.wire),
+            Some(t) => {
+                t.encode(&packet, quick_ack, &mut self.wire);
+                reuse_of(&mut self.reuse).pool.give(packet);
+            }
             None => self.pending_transmits.push_back(packet),
         }
     }
@@ -114,7 +117,11 @@ impl Connection {
         if let Some(p) = self.pending_transmits.pop_front() {
             return Some(Output::Transmit(p));
         }
-        (!self.wire.is_empty()).then(|| Output::Transmit(std::mem::take(&mut self.wire)))
+        if self.wire.is_empty() {
+            return None;
+        }
+        let next = reuse_of(&mut self.reuse).pool.take();
+        Some(Output::Transmit(std::mem::replace(&mut self.wire, next)))
     }
 
     pub(super) fn handle_packet(&mut self, packet: &mut [u8], quick_ack: bool, now: Duration) {

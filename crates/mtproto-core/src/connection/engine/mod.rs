@@ -124,6 +124,66 @@ impl Outgoing {
     }
 }
 
+/// What a Connection keeps for reuse between inputs and flushes, so that
+/// steady state allocates nothing.
+#[derive(Default)]
+struct Reuse {
+    /// Buffers for transmits, packets and bodies (see `pool.rs`).
+    pool: super::pool::BufferPool,
+    /// The body of the container being built.
+    container_body: Vec<u8>,
+    /// The packets of one flush, framed.
+    framed: Vec<(Vec<u8>, bool)>,
+    /// The messages of one container being framed, and their (msg_id, seq_no).
+    batch: Vec<Outgoing>,
+    batch_ids: Vec<(i64, i32)>,
+    /// The frames of one input.
+    frames: Vec<Frame>,
+    /// The inner messages of the container being read.
+    spans: Vec<container::InnerSpan>,
+}
+
+/// The reusable state, made at first use (a field-level borrow, so that it
+/// can be used beside other fields).
+fn reuse_of(reuse: &mut Option<Box<Reuse>>) -> &mut Reuse {
+    reuse.get_or_insert_with(Box::default)
+}
+
+/// A sent container's messages: up to four inline (the common case: a
+/// request or two with acks), more on the heap.
+#[derive(Debug, Clone)]
+enum InnerIds {
+    Few { ids: [i64; 4], len: u8 },
+    Many(Vec<i64>),
+}
+
+impl InnerIds {
+    fn one(id: i64) -> Self {
+        Self::Few { ids: [id, 0, 0, 0], len: 1 }
+    }
+
+    fn of(ids: impl ExactSizeIterator<Item = i64>) -> Self {
+        if ids.len() <= 4 {
+            let mut few = [0; 4];
+            let mut len = 0;
+            for (slot, id) in few.iter_mut().zip(ids) {
+                *slot = id;
+                len += 1;
+            }
+            Self::Few { ids: few, len }
+        } else {
+            Self::Many(ids.collect())
+        }
+    }
+
+    fn as_slice(&self) -> &[i64] {
+        match self {
+            Self::Few { ids, len } => &ids[..usize::from(*len)],
+            Self::Many(v) => v,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Sent {
     out: Outgoing,
@@ -167,7 +227,7 @@ pub(crate) struct Connection {
     handles: IdMap<RequestHandle, i64>,
     /// Sent containers and their messages, for re-sends; the oldest are
     /// forgotten beyond `MAX_KEPT`.
-    containers: IdMap<i64, Vec<i64>>,
+    containers: IdMap<i64, InnerIds>,
     container_order: VecDeque<i64>,
     acks: Vec<i64>,
     ack_since: Option<Duration>,
@@ -232,8 +292,9 @@ pub(crate) struct Connection {
     force_bad_msg: Option<i32>,
     /// Since when a partial frame has been waiting for its remaining bytes.
     partial_since: Option<Duration>,
-    /// Reused buffer for container bodies.
-    scratch: Vec<u8>,
+    /// Buffers and vectors kept for reuse (made at first use: a link that
+    /// waits for its first packet holds none).
+    reuse: Option<Box<Reuse>>,
     /// Spans of this link and its session (feature `tracing`; nothing otherwise).
     trace: LinkTrace,
 }
@@ -369,7 +430,7 @@ impl Connection {
             session_first_msg_id: 0,
             force_bad_msg: None,
             partial_since: None,
-            scratch: Vec::new(),
+            reuse: None,
             config,
         };
         if role == Role::Client && me.transport.is_none() && !matches!(me.config.transport, Transporting::Unframed) {
@@ -522,6 +583,18 @@ impl Connection {
         Output::Timeout(self.next_deadline(now))
     }
 
+    /// Gives a buffer back for reuse (a transmit written out, an event body
+    /// read): with every buffer given back, steady state allocates nothing.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        reuse_of(&mut self.reuse).pool.give(buf);
+    }
+
+    /// An empty buffer to build a request body in (one given back earlier,
+    /// when there is one).
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        reuse_of(&mut self.reuse).pool.take()
+    }
+
     /// The next event, without producing output (no flush). A driver that
     /// flushes several connections at once drains each one's events with
     /// this, answers requests, calls [`Connection::flush_together`], then
@@ -581,11 +654,12 @@ impl Connection {
                     self.close_with(CloseReason::Config(ConfigError::BytesOnUnframed));
                     return;
                 };
-                let mut frames = Vec::new();
+                let mut frames = core::mem::take(&mut reuse_of(&mut self.reuse).frames);
+                frames.clear();
                 t.set_unix_time(now.as_secs() as i64 + self.session.as_ref().map_or(0, |s| s.clock().offset()));
                 let r = t.feed(b, &mut frames);
                 let mut opened = self.open_together(&mut frames).into_iter();
-                for f in frames {
+                for f in frames.drain(..) {
                     if matches!(self.phase, Phase::Closed) {
                         return;
                     }
@@ -604,6 +678,7 @@ impl Connection {
                         Frame::TransportError(code) => self.transport_error(code),
                     }
                 }
+                reuse_of(&mut self.reuse).frames = frames;
                 if let Err(e) = r {
                     self.link_lost(Some(LinkLoss::Transport(e)));
                     return;

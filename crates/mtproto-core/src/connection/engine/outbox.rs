@@ -67,6 +67,10 @@ impl Connection {
 
     pub(super) fn flush(&mut self, now: Duration, force_acks: bool) {
         let mut packets = self.prepare_flush(now, force_acks);
+        if packets.is_empty() {
+            reuse_of(&mut self.reuse).framed = packets;
+            return;
+        }
         if let Some(session) = self.session.as_ref() {
             match packets.as_mut_slice() {
                 [] => {}
@@ -77,9 +81,10 @@ impl Connection {
                 }
             }
         }
-        for (packet, quick_ack) in packets {
+        for (packet, quick_ack) in packets.drain(..) {
             self.transmit(packet, quick_ack);
         }
+        reuse_of(&mut self.reuse).framed = packets;
     }
 
     /// Everything a flush does before encryption: timers, due acks, and the
@@ -99,14 +104,25 @@ impl Connection {
             trace!(trace, acks = ids.len(), "acks batched");
             self.ack_since = None;
             for chunk in ids.chunks(8192) {
-                let body = MsgsAck { msg_ids: chunk.to_vec() }.to_bytes();
+                // msgs_ack written straight into a kept buffer.
+                let mut body = reuse_of(&mut self.reuse).pool.take_with(16 + chunk.len() * 8);
+                body.extend_from_slice(&MsgsAck::ID.to_le_bytes());
+                body.extend_from_slice(&crate::tl::VECTOR.to_le_bytes());
+                body.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
+                for id in chunk {
+                    body.extend_from_slice(&id.to_le_bytes());
+                }
                 self.queue.push_front(Outgoing::service(body, false, false));
             }
+            let mut ids = ids;
+            ids.clear();
+            self.acks = ids;
         }
         // Frame every packet first; the caller encrypts them together, so
         // several packets (a large upload, a burst of answers) go through the
         // multi-buffer path, their AES chains interleaved.
-        let mut packets: Vec<(Vec<u8>, bool)> = Vec::new();
+        let mut packets = core::mem::take(&mut reuse_of(&mut self.reuse).framed);
+        packets.clear();
         if self.queue.is_empty() {
             return packets;
         }
@@ -142,7 +158,8 @@ impl Connection {
         let max_msgs = self.config.container_max_messages.clamp(1, container::MAX_MESSAGES);
         let max_bytes = self.config.container_max_bytes;
         // Take as many as fit one container; a lone or oversized message goes alone.
-        let mut batch: Vec<Outgoing> = Vec::new();
+        let mut batch = core::mem::take(&mut reuse_of(&mut self.reuse).batch);
+        batch.clear();
         let mut size = 8;
         while let Some(o) = self.queue.front() {
             let len = o.body.len() + if o.after.is_some() { INVOKE_AFTER_LEN } else { 0 };
@@ -159,8 +176,9 @@ impl Connection {
                 break;
             }
         }
-        let mut packet = Vec::with_capacity(size + 128);
-        let mut sent_ids: Vec<(i64, i32)> = Vec::with_capacity(batch.len());
+        let mut packet = reuse_of(&mut self.reuse).pool.take_with(size + 128);
+        let mut sent_ids = core::mem::take(&mut reuse_of(&mut self.reuse).batch_ids);
+        sent_ids.clear();
         // invokeAfterMsg with the dependency's msg_id as it is now: framed
         // earlier in this batch, or on the wire (a dependency already
         // answered needs no wrapping).
@@ -186,7 +204,7 @@ impl Connection {
             // of its requests did, and the ack reaches all of those.
             quick_ack = batch.iter().any(|o| o.quick_ack);
             // The container body is built in a buffer kept across flushes.
-            let mut body = std::mem::take(&mut self.scratch);
+            let mut body = core::mem::take(&mut reuse_of(&mut self.reuse).container_body);
             body.clear();
             let mut c = container::ContainerBuilder::new(&mut body, max_msgs, usize::MAX);
             for o in &batch {
@@ -203,9 +221,9 @@ impl Connection {
             let seq = session.next_seq_no(false);
             session.frame_with(container_id, seq, &body, &mut packet);
             if body.capacity() <= 1 << 20 {
-                self.scratch = body;
+                reuse_of(&mut self.reuse).container_body = body;
             }
-            self.containers.insert(container_id, sent_ids.iter().map(|(id, _)| *id).collect());
+            self.containers.insert(container_id, InnerIds::of(sent_ids.iter().map(|(id, _)| *id)));
             self.container_order.push_back(container_id);
             while self.container_order.len() > MAX_KEPT {
                 if let Some(old) = self.container_order.pop_front() {
@@ -226,7 +244,7 @@ impl Connection {
             }
         }
         let current_session = session.session_id();
-        for (mut o, (msg_id, seq_no)) in batch.into_iter().zip(sent_ids) {
+        for (mut o, (msg_id, seq_no)) in batch.drain(..).zip(sent_ids.drain(..)) {
             o.on_wire = true;
             if let Some(h) = o.handle {
                 self.handles.insert(h, msg_id);
@@ -234,8 +252,12 @@ impl Connection {
             if o.content_related {
                 self.sent.insert(msg_id, Sent { out: o, sent_at: now, seq_no, session_id: current_session });
                 self.sent_order.push_back(msg_id);
+            } else {
+                reuse_of(&mut self.reuse).pool.give(o.body);
             }
         }
+        reuse_of(&mut self.reuse).batch = batch;
+        reuse_of(&mut self.reuse).batch_ids = sent_ids;
         self.trim_sent();
         Some((packet, quick_ack))
     }
@@ -265,7 +287,7 @@ impl Connection {
         let mut left = self.resend_left;
         for id in ids.iter().take(container::MAX_MESSAGES) {
             let size = match self.containers.get(id) {
-                Some(inner) => inner.iter().filter_map(|i| self.sent.get(i)).map(|s| s.out.body.len()).sum(),
+                Some(inner) => inner.as_slice().iter().filter_map(|i| self.sent.get(i)).map(|s| s.out.body.len()).sum(),
                 None => self.sent.get(id).map_or(0, |s| s.out.body.len()),
             };
             if size > left {
@@ -282,10 +304,11 @@ impl Connection {
     /// Moves a sent message (or a container's messages) back to the queue, to
     /// go out again with a new msg_id. Returns how many were re-queued.
     pub(super) fn requeue(&mut self, msg_id: i64, alone: bool) -> usize {
-        let ids = self.containers.remove(&msg_id).unwrap_or_else(|| vec![msg_id]);
+        let ids = self.containers.remove(&msg_id).unwrap_or_else(|| InnerIds::one(msg_id));
+        let ids = ids.as_slice();
         trace!(debug, msg_id = %Hex(msg_id), messages = ids.len(), "sent again under new msg_ids");
         let mut n = 0;
-        for id in ids.into_iter().rev() {
+        for &id in ids.iter().rev() {
             if let Some(mut s) = self.sent.remove(&id) {
                 s.out.alone |= alone;
                 // Refused, not received, or asked for again: not executed.

@@ -160,7 +160,7 @@ impl Connection {
             // The client dropped this answer while the request ran.
             return;
         }
-        let mut out = Vec::with_capacity(body.len() + 12);
+        let mut out = reuse_of(&mut self.reuse).pool.take_with(body.len() + 12);
         RpcResult { req_msg_id, result: body }.serialize(&mut out);
         if body.len() >= self.config.gzip_threshold {
             let mut packed = Vec::new();
@@ -320,7 +320,8 @@ impl Connection {
         }
         // A packet over the inflate budget is dropped before anything of it
         // is recorded, so it can come again.
-        if self.refuse_inflation(self.declared_packet_inflation(body, msg_id)) {
+        let declared = self.declared_packet_inflation(body, msg_id);
+        if self.refuse_inflation(declared) {
             return;
         }
         if self.current_session_id() != Some(session_id) {
@@ -516,9 +517,16 @@ impl Connection {
                 }
             }
             MsgsAck::ID => {
-                if let Ok(a) = MsgsAck::from_bytes(body) {
-                    for id in a.msg_ids {
-                        self.sent.remove(&id);
+                // Read in place (no vector of ids); acknowledged answers
+                // leave their buffers for reuse.
+                let mut r = Reader::new(body);
+                let header = (r.u32(), r.u32(), r.u32());
+                if let (Ok(MsgsAck::ID), Ok(crate::tl::VECTOR), Ok(n)) = header {
+                    for _ in 0..n {
+                        let Ok(id) = r.i64() else { break };
+                        if let Some(s) = self.sent.remove(&id) {
+                            reuse_of(&mut self.reuse).pool.give(s.out.body);
+                        }
                     }
                 }
             }
@@ -582,9 +590,10 @@ impl Connection {
             // INPUT_GZIP_INVALID there).
             _ => {
                 trace!(trace, msg_id = %Hex(msg_id), "request handed to the application");
+                let body = reuse_of(&mut self.reuse).pool.copy_of(body);
                 let session_id = self.current_session_id().unwrap_or(0);
                 self.running.get_or_insert_with(|| Box::new(BoundedIdMap::new(MAX_KEPT))).insert(msg_id, session_id);
-                self.events.push_back(Event::Request { req_msg_id: msg_id, body: body.to_vec() });
+                self.events.push_back(Event::Request { req_msg_id: msg_id, body });
             }
         }
     }
