@@ -14,6 +14,19 @@
 //! | [`pq`] | factorization of the handshake's 64-bit pq |
 //! | [`obfuscated2`] | obfuscated2 key derivation and the AES-256-CTR stream |
 //! | [`entropy`] | the entropy trait, an OS-seeded CSPRNG, forked child generators and a seeded test RNG |
+//!
+//! # Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `std` | on | the `std` parts of the RSA key-file parsers and the process-id check of [`OsEntropy`] (a forked process reseeds); without it the crate is `no_std` + `alloc` (CI checks the build) |
+//!
+//! Keys are wiped on drop and never printed ([`AuthKey`]'s `Debug` shows its
+//! id only); msg_key and hash checks are constant-time. The AES-NI
+//! and SHA-NI paths are chosen at run time (`cpufeatures`), with a portable
+//! fallback; `unsafe` lives only in `arch/`. Measurements are in the
+//! repository's `docs/benchmarks.md`, as ratios to a floor of one SHA-256
+//! pass plus one AES-IGE pass measured in the same run.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]

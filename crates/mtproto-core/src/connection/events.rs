@@ -332,6 +332,34 @@ pub struct SendOptions {
 }
 
 /// Events, for both roles.
+///
+/// # Examples
+///
+/// What a client driver does with the events it polls (a server's driver
+/// answers `Request` with `respond`):
+///
+/// ```
+/// use mtproto_core::connection::{Delivery, RequestError};
+/// use mtproto_core::Event;
+/// fn on_event(event: Event) -> Option<String> {
+///     match event {
+///         Event::Ready { auth_key, .. } => Some(format!("key {:016x} ready: save it", auth_key.id() as u64)),
+///         Event::RpcResult { handle, body } => Some(format!("{handle:?}: {} bytes", body.len())),
+///         Event::RequestFailed { handle, error } if error.delivery() == Delivery::NotSent => {
+///             Some(format!("{handle:?} never ran ({error}): safe to retry"))
+///         }
+///         Event::RequestFailed { handle, error } => Some(format!("{handle:?}: {error}")),
+///         Event::LinkLost { cause } => Some(format!("link lost ({cause:?}): reconnect, then attach_link")),
+///         Event::Closed { reason } => Some(format!("closed: {reason}")),
+///         _ => None,
+///     }
+/// }
+/// let failed = Event::RequestFailed {
+///     handle: mtproto_core::RequestHandle(1),
+///     error: RequestError::QueueFull { limit: 1 << 20 },
+/// };
+/// assert!(on_event(failed).is_some_and(|s| s.contains("safe to retry")));
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Event {

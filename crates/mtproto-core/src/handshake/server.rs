@@ -95,6 +95,40 @@ fn random_prime_31(entropy: &mut dyn Entropy) -> u64 {
 
 impl ServerHandshake {
     /// A handshake waiting for req_pq_multi.
+    ///
+    /// # Examples
+    ///
+    /// A whole handshake between the two step machines, in memory: the
+    /// server's `Step::Done` carries its last packet, the client's its key.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use mtproto_core::handshake::{ClientConfig, ClientHandshake, ServerConfig, ServerHandshake, Step};
+    /// use mtproto_crypto::{SeededEntropy, rsa::RsaPrivateKey};
+    /// let now = Duration::from_secs(1_780_000_000);
+    /// let rsa = RsaPrivateKey::generate(&mut SeededEntropy::new(1))?;
+    /// let mut server = ServerHandshake::new(ServerConfig::new(vec![rsa.clone()])?, now, Box::new(SeededEntropy::new(2)));
+    /// let client_config = ClientConfig::new(vec![rsa.public_key().clone()], 2);
+    /// let (mut client, mut to_server) = ClientHandshake::start(client_config, now, Box::new(SeededEntropy::new(3)));
+    /// let no_key_taken = |_id: i64| false;
+    /// let server_key = loop {
+    ///     match server.handle(&to_server, now, &no_key_taken)? {
+    ///         Step::Send(answer) => match client.handle(&answer, now)? {
+    ///             Step::Send(next) => to_server = next,
+    ///             Step::Done(..) => unreachable!("the server speaks last"),
+    ///         },
+    ///         Step::Done(last, result) => {
+    ///             let Step::Done(_, client_result) = client.handle(&last.expect("dh_gen_ok"), now)? else {
+    ///                 unreachable!("dh_gen_ok ends the client's side too")
+    ///             };
+    ///             assert_eq!(client_result.auth_key, result.auth_key, "both derived one key");
+    ///             break result.auth_key;
+    ///         }
+    ///     }
+    /// };
+    /// assert_ne!(server_key.id(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(config: ServerConfig, now: Duration, entropy: Box<dyn Entropy + Send>) -> Self {
         Self { deadline: now + config.timeout, config, state: State::AwaitReqPq, clock: MsgIdClock::default(), entropy }
     }

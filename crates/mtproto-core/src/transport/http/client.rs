@@ -42,6 +42,31 @@ impl HttpClient {
     /// A codec whose requests name `host` (a host name or address, with an
     /// optional `:port`) in their `Host` header.
     ///
+    /// # Examples
+    ///
+    /// Our client codec against our server codec: a packet goes up as the
+    /// body of `POST /api`, the server's answer comes back as the body of
+    /// the response.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response};
+    /// let now = Duration::from_secs(1_780_000_000);
+    /// let mut client = HttpClient::new("149.154.167.50:80", HttpLimits::default())?;
+    /// let mut server = HttpServer::new(HttpLimits::default());
+    /// let mut wire = Vec::new();
+    /// client.encode_request(&[7; 40], &mut wire);
+    /// assert!(wire.starts_with(b"POST /api HTTP/1.1\r\n"));
+    /// server.handle_bytes(&wire, now)?;
+    /// assert_eq!(server.poll_packet().as_deref(), Some(&[7u8; 40][..]));
+    /// server.queue_packet(vec![9; 24], now)?;
+    /// let answer = server.poll_transmit(now).expect("the request is answered");
+    /// client.handle_bytes(&answer)?;
+    /// assert_eq!(client.poll_response(), Some(Response::Packet([9u8; 24][..].into())));
+    /// assert_eq!(client.in_flight(), 0);
+    /// # Ok::<(), mtproto_core::transport::http::HttpError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`HttpError::BadHost`] when `host` is empty, longer than 255 bytes or
     /// holds anything but letters, digits and `.-_:[]`.
