@@ -68,25 +68,44 @@ impl fmt::Display for HandshakeError {
             Self::Tl(e) => write!(f, "handshake TL: {e}"),
             Self::Crypto(e) => write!(f, "handshake crypto: {e}"),
             Self::UnexpectedMessage { constructor } => {
-                write!(f, "unexpected handshake message {constructor:#010x}: the peer is at another step; start a new handshake")
+                write!(
+                    f,
+                    "unexpected handshake message {constructor:#010x}: the peer is at another step; start a new handshake"
+                )
             }
-            Self::NonceMismatch => f.write_str("nonce not echoed: an answer to another handshake (or forged); start a new one"),
+            Self::NonceMismatch => {
+                f.write_str("nonce not echoed: an answer to another handshake (or forged); start a new one")
+            }
             Self::BindingExpiry => {
                 f.write_str("PFS binding: expires_at differs from the call's or outlives the temporary key")
             }
             Self::BadTempKeyLifetime { expires_in } => {
                 write!(f, "temporary key lifetime of {expires_in} s is not positive or too long")
             }
-            Self::ServerNonceMismatch => f.write_str("server_nonce not echoed: an answer to another handshake (or forged); start a new one"),
-            Self::NoKnownFingerprint => f.write_str("the server offers no RSA key we know: add its public key to ClientConfig (or check the DC address)"),
-            Self::UnknownFingerprint { fingerprint } => {
-                write!(f, "unknown RSA fingerprint {:#018x}: the client used a key this server does not hold", *fingerprint as u64)
+            Self::ServerNonceMismatch => {
+                f.write_str("server_nonce not echoed: an answer to another handshake (or forged); start a new one")
             }
-            Self::BadPq => f.write_str("pq cannot be factorized into two primes: a broken or hostile server; try another"),
+            Self::NoKnownFingerprint => f.write_str(
+                "the server offers no RSA key we know: add its public key to ClientConfig (or check the DC address)",
+            ),
+            Self::UnknownFingerprint { fingerprint } => {
+                write!(
+                    f,
+                    "unknown RSA fingerprint {:#018x}: the client used a key this server does not hold",
+                    *fingerprint as u64
+                )
+            }
+            Self::BadPq => {
+                f.write_str("pq cannot be factorized into two primes: a broken or hostile server; try another")
+            }
             Self::PqMismatch => f.write_str("p, q or pq differ from what the server sent"),
-            Self::AnswerHashMismatch => f.write_str("SHA-1 of the encrypted answer does not match: corrupted or forged; start a new handshake"),
+            Self::AnswerHashMismatch => {
+                f.write_str("SHA-1 of the encrypted answer does not match: corrupted or forged; start a new handshake")
+            }
             Self::BadAnswerPadding => f.write_str("encrypted answer has more than 15 bytes of padding"),
-            Self::NewNonceHashMismatch => f.write_str("new_nonce_hash does not match: the keys disagree; start a new handshake"),
+            Self::NewNonceHashMismatch => {
+                f.write_str("new_nonce_hash does not match: the keys disagree; start a new handshake")
+            }
             Self::DhGenFail => f.write_str("the server answered dh_gen_fail: start a new handshake"),
             Self::TooManyRetries => f.write_str("too many dh_gen_retry answers: start a new handshake later"),
             Self::BadRetryId => f.write_str("retry_id is not the previous key's aux_hash"),

@@ -62,19 +62,30 @@ impl fmt::Display for MessageError {
         match self {
             Self::Crypto(e) => write!(f, "crypto: {e}"),
             Self::Tl(e) => write!(f, "TL: {e}"),
-            Self::NotPlaintext => f.write_str("plaintext message with a non-zero auth_key_id: it is encrypted, decrypt it with its key"),
+            Self::NotPlaintext => {
+                f.write_str("plaintext message with a non-zero auth_key_id: it is encrypted, decrypt it with its key")
+            }
             Self::BadLength { declared, actual } => {
                 write!(f, "length field {declared} but {actual} bytes present: truncated or corrupted, drop it")
             }
-            Self::WrongSession { got } => write!(f, "message for session {got:#x}, not ours: dropped (a late message of a session we left)"),
+            Self::WrongSession { got } => {
+                write!(f, "message for session {got:#x}, not ours: dropped (a late message of a session we left)")
+            }
             Self::BadMsgIdParity { msg_id } => {
-                write!(f, "msg_id {msg_id:#x} has the wrong parity for its sender (client ids are 0 mod 4, server ids odd): a peer bug")
+                write!(
+                    f,
+                    "msg_id {msg_id:#x} has the wrong parity for its sender (client ids are 0 mod 4, server ids odd): a peer bug"
+                )
             }
             Self::BadPadding { padding } => {
                 write!(f, "padding of {padding} bytes outside 12..=1024 (MTProto 2.0): a peer bug or a forged packet")
             }
-            Self::ContainerTooLarge => f.write_str("container exceeds the message or size limit: split it (at most 1020 messages)"),
-            Self::NestedContainer => f.write_str("container inside a container: not allowed, send the messages in one container"),
+            Self::ContainerTooLarge => {
+                f.write_str("container exceeds the message or size limit: split it (at most 1020 messages)")
+            }
+            Self::NestedContainer => {
+                f.write_str("container inside a container: not allowed, send the messages in one container")
+            }
             Self::DuplicateInContainer { msg_id } => {
                 write!(f, "msg_id {msg_id:#x} repeated in a container: every message needs its own msg_id")
             }
@@ -82,7 +93,10 @@ impl fmt::Display for MessageError {
                 write!(f, "inner msg_id {msg_id:#x} not below the container's: give the container a newer msg_id")
             }
             Self::BadGzip => f.write_str("invalid gzip data (gzip_packed): corrupted, or not gzip"),
-            Self::GzipTooLarge { limit } => write!(f, "gzip data inflates beyond {limit} bytes: refused (raise inflate_limit only for a trusted peer)"),
+            Self::GzipTooLarge { limit } => write!(
+                f,
+                "gzip data inflates beyond {limit} bytes: refused (raise inflate_limit only for a trusted peer)"
+            ),
         }
     }
 }

@@ -53,19 +53,34 @@ impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::FrameTooLarge { len, max } => {
-                write!(f, "frame of {len} bytes exceeds the maximum {max}: refused (raise max_frame only for a trusted peer)")
+                write!(
+                    f,
+                    "frame of {len} bytes exceeds the maximum {max}: refused (raise max_frame only for a trusted peer)"
+                )
             }
-            Self::BadLength { len } => write!(f, "impossible frame length {len}: the stream is corrupted or not this transport; drop the connection"),
+            Self::BadLength { len } => write!(
+                f,
+                "impossible frame length {len}: the stream is corrupted or not this transport; drop the connection"
+            ),
             Self::BadCrc => f.write_str("full transport CRC32 mismatch: the stream is corrupted; drop the connection"),
             Self::BadSeq { expected, got } => {
-                write!(f, "full transport seq {got}, expected {expected}: a frame was lost or repeated; drop the connection")
+                write!(
+                    f,
+                    "full transport seq {got}, expected {expected}: a frame was lost or repeated; drop the connection"
+                )
             }
-            Self::UnknownProtocol => f.write_str("unknown transport protocol tag: the peer speaks another protocol (or needs the MTProxy secret)"),
+            Self::UnknownProtocol => f.write_str(
+                "unknown transport protocol tag: the peer speaks another protocol (or needs the MTProxy secret)",
+            ),
             Self::BadObfuscatedTag { tag } => {
                 write!(f, "obfuscated2 header with unknown tag {tag:02x?}: wrong MTProxy secret, or no MTProto client")
             }
-            Self::BadTlsRecord => f.write_str("malformed or unexpected TLS record: the fake-TLS stream is corrupted; drop the connection"),
-            Self::FakeTlsAnswer => f.write_str("the fake-TLS answer does not verify: wrong secret, or the proxy is not the one the secret names"),
+            Self::BadTlsRecord => {
+                f.write_str("malformed or unexpected TLS record: the fake-TLS stream is corrupted; drop the connection")
+            }
+            Self::FakeTlsAnswer => f.write_str(
+                "the fake-TLS answer does not verify: wrong secret, or the proxy is not the one the secret names",
+            ),
             Self::NotFakeTls { refusal } => write!(f, "not a fake-TLS client of ours: {refusal}"),
         }
     }
