@@ -196,3 +196,11 @@ fn stream_runs_start_with_the_transport() {
         assert!(looks_right(&first), "{transport:?}: {:02x?}", &first[..first.len().min(16)]);
     }
 }
+
+#[test]
+fn stream_cuts_fake_tls_post_quantum_hello() {
+    use mtproto_core::transport::fake_tls::HelloTemplate;
+    let mut config = FakeTlsConfig::new([0x5a; 16], "www.example.com", 2);
+    config.hello = HelloTemplate::PostQuantum;
+    stream_cuts_lose_nothing("fake-TLS (post-quantum hello)", Transporting::FakeTls(config));
+}
