@@ -1,8 +1,18 @@
 //! Deterministic simulation: a [`ClientConnection`] and a [`ServerConnection`] wired
 //! together in memory under a virtual clock and a seeded, faulty network.
 //!
-//! Every run is a pure function of its seed and [`Faults`]; a failing seed
-//! prints itself so it can be replayed with `SIM_SEED=<seed>`.
+//! Every run is a pure function of its seed, [`Faults`] and transport; a
+//! failing seed prints itself so it can be replayed with `SIM_SEED=<seed>`.
+//!
+//! By default both ends are unframed: each transmit is one packet, fed to
+//! the peer with `Input::Packet`. [`Sim::with_transport`] runs a stream
+//! transport instead (abridged, intermediate, padded, full, obfuscated2,
+//! fake-TLS): transmits are bytes fed with `Input::Bytes`, a cut falls at
+//! any byte (mid-frame, in either direction), and every new link gets a
+//! fresh transport on both ends (the client's Connection makes one when
+//! the link is lost, the server side is a new `ServerConnection`). A stream
+//! is TCP-like: drop, duplicate, reorder and corrupt break it (the link is
+//! then lost), so stream runs use cuts (and lag) only.
 
 pub mod fuzzing;
 pub mod heap;
@@ -12,6 +22,8 @@ use core::time::Duration;
 use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
 use mtproto_core::connection::{Delivery, MemorySessionStore, Persisted, SendOptions, SessionStore, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
+use mtproto_core::transport::TransportKind;
+use mtproto_core::transport::fake_tls::{FakeTlsConfig, ReplayCache};
 use mtproto_core::{Event, Input, Output, RequestHandle};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, Entropy, SeededEntropy};
@@ -135,6 +147,27 @@ pub struct Sim {
     reattach_at: Option<Duration>,
     /// The client reported a lost link: cut it at the next step.
     cut_pending: bool,
+    /// The client's framing ([`Transporting::Unframed`] by default).
+    client_transport: Transporting,
+    /// The server's framing, derived from the client's.
+    server_transport: Transporting,
+}
+
+/// The framing a server needs for a client that uses `client`: unframed
+/// for unframed; otherwise one that detects the client's framing (with the
+/// client's MTProxy secret, if any); for fake-TLS the same key and domain,
+/// fake-TLS clients only, a replay cache of its own shared by every link.
+fn server_transport_for(client: &Transporting) -> Transporting {
+    match client {
+        Transporting::Unframed => Transporting::Unframed,
+        Transporting::Framed(_, obf) => Transporting::Framed(TransportKind::Intermediate, *obf),
+        Transporting::FakeTls(c) => {
+            let mut server = FakeTlsConfig::new(*c.key(), c.domain(), c.dc_id);
+            server.secret_only = true;
+            server.replay = ReplayCache::new(4096);
+            Transporting::FakeTls(server)
+        }
+    }
 }
 
 fn base_time() -> Duration {
@@ -142,8 +175,16 @@ fn base_time() -> Duration {
 }
 
 impl Sim {
-    /// A run from `seed`; `handshake` chooses a real DH handshake over a pre-shared key.
+    /// A run from `seed`; `handshake` chooses a real DH handshake over a
+    /// pre-shared key. Both ends unframed.
     pub fn new(seed: u64, faults: Faults, handshake: bool) -> Self {
+        Self::with_transport(seed, faults, handshake, Transporting::Unframed)
+    }
+
+    /// A run whose client uses `transport` (the server gets what serves
+    /// it: see the [crate docs](crate)). With a stream transport, use cuts
+    /// and lag only (see [`Faults`]).
+    pub fn with_transport(seed: u64, faults: Faults, handshake: bool, transport: Transporting) -> Self {
         let rng = SeededEntropy::new(seed);
         let keys = Arc::new(Mutex::new(HashMap::new()));
         let shared = shared_key();
@@ -182,6 +223,8 @@ impl Sim {
             handshake,
             reattach_at: None,
             cut_pending: false,
+            server_transport: server_transport_for(&transport),
+            client_transport: transport,
         };
         sim.connect();
         sim
@@ -193,7 +236,7 @@ impl Sim {
         let key = server_rsa_key();
         let keys = Arc::clone(&self.keys);
         let mut server_cfg = ServerOptions::new(ServerConfig::new(vec![key.clone()]).expect("server config"));
-        server_cfg.session.transport = Transporting::Unframed;
+        server_cfg.session.transport = self.server_transport.clone();
         server_cfg.key_lookup = Some(Arc::new(move |id| keys.lock().ok().and_then(|k| k.get(&id).cloned())));
         let store: Arc<dyn SessionStore> = self.server.store.clone();
         server_cfg.session_store = store;
@@ -233,9 +276,22 @@ impl Sim {
             if let Some((_, p)) = self.to_server.pop_front() {
                 let cut = (self.rng.next_u64() % p.len().max(1) as u64) as usize;
                 let mut part = p[..cut].to_vec();
-                old.handle_input(Input::Packet(&mut part), now);
+                Self::feed(&mut old, self.is_stream(), &mut part, now);
             }
             self.end_old_link(old)?;
+        }
+        if self.is_stream()
+            && let Some((_, p)) = self.to_client.pop_front()
+        {
+            // The other direction: the client's transport gets the first
+            // bytes of what the server wrote, cut at any byte.
+            let cut = (self.rng.next_u64() % p.len().max(1) as u64) as usize;
+            let mut part = p[..cut].to_vec();
+            if !self.client.is_detached() {
+                let cnow = self.client_now();
+                Self::feed(&mut self.client, true, &mut part, cnow);
+                self.drain_client_events()?;
+            }
         }
         self.to_server.clear();
         self.to_client.clear();
@@ -246,6 +302,20 @@ impl Sim {
         self.reattach_at = Some(reattach_at);
         self.report.links_resumed += 1;
         self.drain()
+    }
+
+    /// The client's outputs while its link is being cut: events are
+    /// handled (answers that arrived whole before the cut count), bytes go
+    /// nowhere, and a loss it notices itself is this cut.
+    fn drain_client_events(&mut self) -> Result<(), String> {
+        let cnow = self.client_now();
+        loop {
+            match self.client.poll_output(cnow) {
+                Output::Transmit(_) | Output::Event(Event::LinkLost { .. }) => {}
+                Output::Event(ev) => self.client_event(ev)?,
+                Output::Timeout(_) => return Ok(()),
+            }
+        }
     }
 
     /// An old link's server side sees EOF: it saves its sessions and ends;
@@ -279,7 +349,7 @@ impl Sim {
             }
             let LaggingLink { mut conn, pending, .. } = self.server.lagging.swap_remove(i);
             for mut p in pending {
-                conn.handle_input(Input::Packet(&mut p), now);
+                Self::feed(&mut conn, self.is_stream(), &mut p, now);
                 self.drain_old_link(&mut conn)?;
             }
             self.end_old_link(conn)?;
@@ -291,7 +361,7 @@ impl Sim {
         let server_cfg = self.server_config();
         let key = server_rsa_key();
         let mut client_cfg = ClientOptions::new(ClientConfig::new(vec![key.public_key().clone()], 2));
-        client_cfg.session.transport = Transporting::Unframed;
+        client_cfg.session.transport = self.client_transport.clone();
         client_cfg.request_timeout = Duration::from_secs(20);
         client_cfg.ping_interval = Some(Duration::from_secs(30));
         client_cfg.resume = self.persisted.clone();
@@ -306,6 +376,20 @@ impl Sim {
         self.closed = false;
         self.ready = false;
         self.last_client_msg_id = 0;
+    }
+
+    /// Whether transmits are byte streams (not one packet each).
+    fn is_stream(&self) -> bool {
+        !matches!(self.client_transport, Transporting::Unframed)
+    }
+
+    /// Feeds what the network carried: bytes of the stream, or one packet.
+    fn feed<C: mtproto_core::Endpoint>(conn: &mut C, stream: bool, data: &mut [u8], now: Duration) {
+        if stream {
+            conn.handle_input(Input::Bytes(data), now);
+        } else {
+            conn.handle_input(Input::Packet(data), now);
+        }
     }
 
     fn skewed(now: Duration, skew: i64) -> Duration {
@@ -345,11 +429,11 @@ impl Sim {
         if to_server {
             // Observe client msg_ids for the monotonicity invariant (decrypting is
             // the server's job; msg_ids are checked on what the server accepts).
-            let now = self.now;
-            self.server.conn.handle_input(Input::Packet(&mut packet), now);
+            let (now, stream) = (self.now, self.is_stream());
+            Self::feed(&mut self.server.conn, stream, &mut packet, now);
         } else {
-            let now = self.client_now();
-            self.client.handle_input(Input::Packet(&mut packet), now);
+            let (now, stream) = (self.client_now(), self.is_stream());
+            Self::feed(&mut self.client, stream, &mut packet, now);
         }
         Ok(())
     }
@@ -677,7 +761,10 @@ impl Sim {
 /// Runs one seeded scenario: handshake or resume, `requests` echo requests
 /// of mixed sizes under `faults`, then the invariants.
 pub fn run_seed(seed: u64, faults: Faults, handshake: bool, requests: u64) -> Result<Report, String> {
-    let mut sim = Sim::new(seed, faults, handshake);
+    run_sim(Sim::new(seed, faults, handshake), seed, requests)
+}
+
+fn run_sim(mut sim: Sim, seed: u64, requests: u64) -> Result<Report, String> {
     let mut steps = 0;
     while !sim.is_ready() {
         sim.step(Duration::from_millis(50))?;
@@ -703,4 +790,15 @@ pub fn run_seed(seed: u64, faults: Faults, handshake: bool, requests: u64) -> Re
         sim.step(Duration::from_millis(10 + sizes.next_u64() % 200))?;
     }
     sim.finish()
+}
+
+/// [`run_seed`] with the client on `transport` (see [`Sim::with_transport`]).
+pub fn run_seed_with(
+    seed: u64,
+    faults: Faults,
+    handshake: bool,
+    requests: u64,
+    transport: Transporting,
+) -> Result<Report, String> {
+    run_sim(Sim::with_transport(seed, faults, handshake, transport), seed, requests)
 }

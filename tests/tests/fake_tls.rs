@@ -219,3 +219,35 @@ fn a_hello_built_outside_this_crate_verifies() {
         Err(HelloRefusal::Stale { skew: -3600 })
     );
 }
+
+/// The long browser-like hello (`HelloTemplate::PostQuantum`, ~1.7 KB with
+/// the X25519MLKEM768 share) through Connections: our server (configured
+/// as ever, it takes hellos of 512 B..16 KiB) accepts it, the DH handshake
+/// and RPCs follow, in random pieces; the fuzz seed of that shape verifies
+/// at the fuzz clock.
+#[test]
+fn a_post_quantum_hello_is_served() {
+    use mtproto_core::transport::fake_tls::{HelloTemplate, verify_client_hello};
+    use mtproto_tests::fuzzing::{FAKE_TLS_DOMAIN, FAKE_TLS_KEY};
+    let fake = secret();
+    let mut long = fake.clone();
+    long.hello = HelloTemplate::PostQuantum;
+    for (seed, max) in [(5u64, 1u64), (6, 13), (7, 4000)] {
+        let (mut client, _) = pair(&long, NOW, seed * 10);
+        let (_, mut server) = pair(&fake, NOW, seed * 10);
+        let body = [0x5051_5253u32, seed as u32].map(u32::to_le_bytes).concat();
+        client.send(body.clone(), SendOptions::default());
+        let w = run(&mut client, &mut server, NOW, seed, max);
+        assert!(client.is_ready() && server.is_ready(), "seed {seed}");
+        assert_eq!(answers(&w.client_events), vec![body]);
+        let hello = usize::from(u16::from_be_bytes([w.up[3], w.up[4]])) + 5;
+        assert!((1650..=1850).contains(&hello), "a {hello}-byte hello");
+        assert!(hello > CLIENT_HELLO_LEN);
+        assert_eq!(&w.up[hello..hello + 6], &CHANGE_CIPHER_SPEC);
+    }
+    let path = format!("{}/../fuzz/corpus/fake_tls_hello/valid-long-hello", env!("CARGO_MANIFEST_DIR"));
+    let record = std::fs::read(path).unwrap();
+    assert!(record.len() > 1600);
+    let cfg = FakeTlsConfig::new(FAKE_TLS_KEY, FAKE_TLS_DOMAIN, 2);
+    assert_eq!(verify_client_hello(&cfg, &record, NOW.as_secs() as i64).unwrap().client_time, NOW.as_secs() as u32);
+}

@@ -187,6 +187,20 @@ fn generate_seed_corpus() {
         );
         write("handshake", format!("respq-{at}"), &d);
     }
+    // Fake-TLS: the long (post-quantum, Chrome-like) hello, valid at the
+    // fuzz clock under the fuzz key, whole (the parser and the proxy's
+    // check) and after a split byte (through a server transport, fed 5
+    // bytes at a time; then secret-only, 3 at a time).
+    {
+        use mtproto_core::transport::fake_tls::{HelloTemplate, client_hello_with};
+        use mtproto_tests::fuzzing::{FAKE_TLS_DOMAIN, FAKE_TLS_KEY};
+        let mut e = mtproto_crypto::SeededEntropy::new(17);
+        let h = client_hello_with(&FAKE_TLS_KEY, FAKE_TLS_DOMAIN, 1_780_000_000, HelloTemplate::PostQuantum, &mut e);
+        write("fake_tls_hello", "valid-long-hello".into(), &h.record);
+        for (name, split) in [("valid-long-hello-split5", 4u8), ("valid-long-hello-secret-only", 0x80 | 10)] {
+            write("fake_tls_hello", name.into(), &[&[split][..], &h.record].concat());
+        }
+    }
 }
 
 /// The replay seeds reach the server's session logic: captured requests run

@@ -3,7 +3,10 @@
 //! `SIM_SEEDS=100000 cargo test -p mtproto-tests --release --test simulation many_seeds`
 //! runs more seeds; `SIM_SEED=n` replays one.
 
-use mtproto_tests::{BAD_MSG_CODES, Faults, run_seed};
+use mtproto_core::connection::Transporting;
+use mtproto_core::transport::fake_tls::FakeTlsConfig;
+use mtproto_core::transport::{Obfuscation, TransportKind};
+use mtproto_tests::{BAD_MSG_CODES, Faults, run_seed, run_seed_with};
 
 fn seeds(default: u64) -> Vec<u64> {
     if let Some(one) = std::env::var("SIM_SEED").ok().and_then(|s| s.parse().ok()) {
@@ -101,4 +104,103 @@ fn salt_rotation_and_new_sessions() {
         let r = check(seed, f, false, 60);
         assert_eq!(r.answered, r.sent, "seed {seed}: {r:?}");
     }
+}
+
+/// Link cuts over a stream transport (both roles): transmits are bytes
+/// (`Input::Bytes`), a cut falls at any byte of what is in flight in either
+/// direction (mid-frame), every new link has a fresh transport on both
+/// ends (new tag or obfuscated2 header, a new fake-TLS hello), half the
+/// cuts leave the old server link lagging. Every request is answered,
+/// none fails, none runs twice across the sessions of the key.
+fn stream_cuts_lose_nothing(name: &str, transport: Transporting) {
+    let mut cuts = 0;
+    let list = seeds(100);
+    for &seed in &list {
+        let f = Faults { link_cut: 8, lag: 50, ..Faults::default() };
+        let handshake = seed % 10 == 0;
+        let r = match run_seed_with(seed, f, handshake, 12, transport.clone()) {
+            Ok(r) => r,
+            Err(e) => panic!("{name}: seed {seed} failed (handshake {handshake}): {e}\nreplay: SIM_SEED={seed}"),
+        };
+        assert_eq!(r.answered, r.sent, "{name} seed {seed}: {r:?}");
+        assert_eq!(r.failed, 0, "{name} seed {seed}: {r:?}");
+        assert_eq!(r.reconnects, 0, "{name} seed {seed}: the session continued: {r:?}");
+        cuts += r.links_resumed;
+    }
+    assert!(cuts as u64 >= list.len() as u64 / 4, "{name}: only {cuts} cuts in {} seeds", list.len());
+}
+
+#[test]
+fn stream_cuts_abridged() {
+    stream_cuts_lose_nothing("abridged", Transporting::Framed(TransportKind::Abridged, None));
+}
+
+#[test]
+fn stream_cuts_intermediate() {
+    stream_cuts_lose_nothing("intermediate", Transporting::Framed(TransportKind::Intermediate, None));
+}
+
+#[test]
+fn stream_cuts_padded_intermediate() {
+    stream_cuts_lose_nothing("padded", Transporting::Framed(TransportKind::PaddedIntermediate, None));
+}
+
+#[test]
+fn stream_cuts_full() {
+    stream_cuts_lose_nothing("full", Transporting::Framed(TransportKind::Full, None));
+}
+
+#[test]
+fn stream_cuts_obfuscated2_intermediate() {
+    let obf = Obfuscation { dc_id: 2, secret: None };
+    stream_cuts_lose_nothing("obfuscated2", Transporting::Framed(TransportKind::Intermediate, Some(obf)));
+}
+
+#[test]
+fn stream_cuts_obfuscated2_with_proxy_secret() {
+    let obf = Obfuscation { dc_id: 2, secret: Some([0x3c; 16]) };
+    stream_cuts_lose_nothing("obfuscated2+secret", Transporting::Framed(TransportKind::PaddedIntermediate, Some(obf)));
+}
+
+#[test]
+fn stream_cuts_fake_tls() {
+    let config = FakeTlsConfig::new([0x5a; 16], "www.example.com", 2);
+    stream_cuts_lose_nothing("fake-TLS", Transporting::FakeTls(config));
+}
+
+/// The stream runs really are streams: the client's first bytes are its
+/// transport's (tag, obfuscated2 header, TLS hello), not a bare packet.
+#[test]
+fn stream_runs_start_with_the_transport() {
+    use mtproto_core::Output;
+    let now = core::time::Duration::from_secs(1_780_000_000);
+    let obf = Some(Obfuscation { dc_id: 2, secret: None });
+    let fake_tls = Transporting::FakeTls(FakeTlsConfig::new([0x5a; 16], "www.example.com", 2));
+    type Check = fn(&[u8]) -> bool;
+    let cases: [(Transporting, Check); 6] = [
+        (Transporting::Framed(TransportKind::Abridged, None), |b| b[0] == 0xef),
+        (Transporting::Framed(TransportKind::Intermediate, None), |b| b[..4] == [0xee; 4]),
+        (Transporting::Framed(TransportKind::PaddedIntermediate, None), |b| b[..4] == [0xdd; 4]),
+        // Length (LE, the whole frame), then seq_no 0.
+        (Transporting::Framed(TransportKind::Full, None), |b| {
+            b[4..8] == [0; 4] && u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize == b.len()
+        }),
+        // 64 random-looking bytes: no plain tag in front.
+        (Transporting::Framed(TransportKind::Intermediate, obf), |b| b.len() > 64 && b[..4] != [0xee; 4]),
+        // A 517-byte ClientHello record.
+        (fake_tls, |b| b.len() == 517 && b[..5] == [0x16, 0x03, 0x01, 0x02, 0x00]),
+    ];
+    for (transport, looks_right) in cases {
+        let mut sim = mtproto_tests::Sim::with_transport(1, Faults::default(), true, transport.clone());
+        let Output::Transmit(first) = sim.client.poll_output(now) else { panic!("{transport:?}: nothing sent") };
+        assert!(looks_right(&first), "{transport:?}: {:02x?}", &first[..first.len().min(16)]);
+    }
+}
+
+#[test]
+fn stream_cuts_fake_tls_post_quantum_hello() {
+    use mtproto_core::transport::fake_tls::HelloTemplate;
+    let mut config = FakeTlsConfig::new([0x5a; 16], "www.example.com", 2);
+    config.hello = HelloTemplate::PostQuantum;
+    stream_cuts_lose_nothing("fake-TLS (post-quantum hello)", Transporting::FakeTls(config));
 }

@@ -318,6 +318,11 @@ fn fake_tls(c: &mut Criterion) {
         let mut e = SeededEntropy::new(9);
         b.iter(|| black_box(fake_tls::client_hello(&[7; 16], "www.example.com", 0, &mut e)))
     });
+    g.bench_function("client_hello_post_quantum", |b| {
+        let mut e = SeededEntropy::new(11);
+        let pq = fake_tls::HelloTemplate::PostQuantum;
+        b.iter(|| black_box(fake_tls::client_hello_with(&[7; 16], "www.example.com", 0, pq, &mut e)))
+    });
     g.bench_function("x25519_point", |b| {
         let mut e = SeededEntropy::new(10);
         b.iter(|| black_box(fake_tls::x25519_point(&mut e)))

@@ -20,6 +20,46 @@ pub const MAX_CLIENT_HELLO_PAYLOAD: usize = 1 << 14;
 /// Where the 32-byte random sits in the record (and in a ServerHello).
 pub const RANDOM_AT: core::ops::Range<usize> = 11..43;
 
+/// The TLS group of the hybrid post-quantum key share (X25519MLKEM768).
+pub const GROUP_X25519_MLKEM768: u16 = 0x11ec;
+
+/// Bytes of an X25519MLKEM768 client key share: the ML-KEM-768
+/// encapsulation key (1,184) followed by the X25519 share (32).
+pub const X25519_MLKEM768_SHARE_LEN: usize = MLKEM768_EK_LEN + 32;
+
+/// Bytes of an ML-KEM-768 encapsulation key: 768 coefficients of 12 bits, then the 32-byte seed rho.
+const MLKEM768_EK_LEN: usize = 768 * 12 / 8 + 32;
+
+/// The ML-KEM modulus: every coefficient of an encapsulation key is below it.
+const MLKEM_Q: u16 = 3329;
+
+/// The lengths current Chrome gives the payload of its GREASE
+/// encrypted_client_hello extension (a padded inner hello plus the AEAD tag).
+const ECH_GREASE_PAYLOADS: [usize; 4] = [144, 176, 208, 240];
+
+/// The shape of the ClientHello a fake-TLS client sends
+/// ([`FakeTlsConfig::hello`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[non_exhaustive]
+pub enum HelloTemplate {
+    /// Exactly [`CLIENT_HELLO_LEN`] bytes (517), as tdesktop sends: a
+    /// Chrome-like hello with an X25519 share and a padding extension.
+    /// The reference MTProxy takes 512–767-byte hellos and older proxies
+    /// only 517, so this is the default.
+    #[default]
+    Classic,
+    /// As current Chrome sends (about 1.7–1.8 KB, in one record): the
+    /// hybrid X25519MLKEM768 share ([`GROUP_X25519_MLKEM768`],
+    /// [`X25519_MLKEM768_SHARE_LEN`] bytes) before the X25519 share and in
+    /// supported_groups first, a GREASE encrypted_client_hello extension,
+    /// the new ALPS code point (0x44cd), no padding. The ML-KEM part is a
+    /// well-formed encapsulation key of random coefficients (below the
+    /// modulus, as a real one is); the proxy never uses it. Only proxies
+    /// that accept long hellos take it (ours accepts up to
+    /// [`MAX_CLIENT_HELLO_PAYLOAD`]).
+    PostQuantum,
+}
+
 /// A ClientHello ready to send.
 #[derive(Clone)]
 pub struct ClientHello {
@@ -88,16 +128,83 @@ const CIPHERS: [u16; 15] = [
 const SIGNATURE_ALGORITHMS: [u16; 8] = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
 
 /// Builds a ClientHello for `domain` keyed with `key`, at `unix_time`
-/// (the caller's clock, corrected by any known offset to the server's).
+/// (the caller's clock, corrected by any known offset to the server's),
+/// of the [`HelloTemplate::Classic`] shape.
 ///
 /// The record is exactly [`CLIENT_HELLO_LEN`] bytes when the domain leaves
 /// room for the padding extension (domains up to 215 bytes); a longer
 /// domain gives a longer hello without padding.
 pub fn client_hello(key: &[u8; 16], domain: &str, unix_time: u32, entropy: &mut (dyn Entropy + Send)) -> ClientHello {
+    client_hello_with(key, domain, unix_time, HelloTemplate::Classic, entropy)
+}
+
+/// An ML-KEM-768 encapsulation key of random coefficients: 256 × 3
+/// coefficients drawn uniformly below [`MLKEM_Q`] (12-bit rejection
+/// sampling from one buffer of random bytes, refilled if it runs out),
+/// packed two per three bytes, then a random 32-byte rho.
+fn mlkem768_encapsulation_key(entropy: &mut (dyn Entropy + Send)) -> Vec<u8> {
+    const COEFFICIENTS: usize = 768;
+    // 1,024 candidates; 768 of them are accepted with overwhelming odds
+    // (each is with probability 3329/4096).
+    let mut random = [0u8; 1536];
+    let mut coefficients = Vec::with_capacity(COEFFICIENTS);
+    while coefficients.len() < COEFFICIENTS {
+        entropy.fill(&mut random);
+        for b in random.chunks_exact(3) {
+            for c in [u16::from(b[0]) | (u16::from(b[1] & 0x0f) << 8), (u16::from(b[1]) >> 4) | (u16::from(b[2]) << 4)]
+            {
+                if c < MLKEM_Q && coefficients.len() < COEFFICIENTS {
+                    coefficients.push(c);
+                }
+            }
+        }
+    }
+    let mut ek = Vec::with_capacity(MLKEM768_EK_LEN);
+    for pair in coefficients.chunks_exact(2) {
+        let (d1, d2) = (pair[0], pair[1]);
+        ek.extend_from_slice(&[d1 as u8, ((d1 >> 8) | ((d2 & 0xf) << 4)) as u8, (d2 >> 4) as u8]);
+    }
+    let mut rho = [0u8; 32];
+    entropy.fill(&mut rho);
+    ek.extend_from_slice(&rho);
+    ek
+}
+
+/// Builds a ClientHello of the given `template` (see [`client_hello`] for
+/// the arguments and [`HelloTemplate`] for the shapes).
+///
+/// # Examples
+///
+/// The long hello verifies like the short one:
+///
+/// ```
+/// use mtproto_core::transport::fake_tls::{self, FakeTlsConfig, HelloTemplate};
+/// use mtproto_crypto::SeededEntropy;
+/// let config = FakeTlsConfig::new([0x11; 16], "example.com", 2);
+/// let now = 1_780_000_000u32;
+/// let hello = fake_tls::client_hello_with(config.key(), "example.com", now, HelloTemplate::PostQuantum, &mut SeededEntropy::new(3));
+/// assert!((1600..2000).contains(&hello.record.len()));
+/// assert!(fake_tls::verify_client_hello(&config, &hello.record, now.into()).is_ok());
+/// ```
+pub fn client_hello_with(
+    key: &[u8; 16],
+    domain: &str,
+    unix_time: u32,
+    template: HelloTemplate,
+    entropy: &mut (dyn Entropy + Send),
+) -> ClientHello {
+    let post_quantum = template == HelloTemplate::PostQuantum;
     let g = grease(entropy);
     let mut session_id = [0u8; 32];
     entropy.fill(&mut session_id);
     let share = x25519::random_point(entropy);
+    let hybrid = post_quantum.then(|| {
+        // ML-KEM-768's encapsulation key, then the X25519 share (the same
+        // key as the separate X25519 entry, as Chrome reuses it).
+        let mut h = mlkem768_encapsulation_key(entropy);
+        h.extend_from_slice(&share);
+        h
+    });
     let domain = domain.as_bytes();
     let mut exts: Vec<Vec<u8>> = vec![
         W::ext(0x0000, |w| {
@@ -109,7 +216,13 @@ pub fn client_hello(key: &[u8; 16], domain: &str, unix_time: u32, entropy: &mut 
         W::ext(0x0017, |_| {}),
         W::ext(0xff01, |w| w.u8(0)),
         W::ext(0x000a, |w| {
-            w.block(2, |w| [g[1], 0x001d, 0x0017, 0x0018].into_iter().for_each(|v| w.u16(v)));
+            w.block(2, |w| {
+                w.u16(g[1]);
+                if post_quantum {
+                    w.u16(GROUP_X25519_MLKEM768);
+                }
+                [0x001d, 0x0017, 0x0018].into_iter().for_each(|v| w.u16(v));
+            });
         }),
         W::ext(0x000b, |w| w.block(1, |w| w.u8(0))),
         W::ext(0x0023, |_| {}),
@@ -126,6 +239,10 @@ pub fn client_hello(key: &[u8; 16], domain: &str, unix_time: u32, entropy: &mut 
             w.block(2, |w| {
                 w.u16(g[1]);
                 w.block(2, |w| w.u8(0));
+                if let Some(hybrid) = &hybrid {
+                    w.u16(GROUP_X25519_MLKEM768);
+                    w.block(2, |w| w.bytes(hybrid));
+                }
                 w.u16(0x001d);
                 w.block(2, |w| w.bytes(&share));
             });
@@ -133,8 +250,26 @@ pub fn client_hello(key: &[u8; 16], domain: &str, unix_time: u32, entropy: &mut 
         W::ext(0x002d, |w| w.block(1, |w| w.u8(1))),
         W::ext(0x002b, |w| w.block(1, |w| [g[2], 0x0304, 0x0303].into_iter().for_each(|v| w.u16(v)))),
         W::ext(0x001b, |w| w.block(1, |w| w.u16(0x0002))),
-        W::ext(0x4469, |w| w.block(2, |w| w.block(1, |w| w.bytes(b"h2")))),
+        // ALPS (application settings), under the code point of the Chrome generation.
+        W::ext(if post_quantum { 0x44cd } else { 0x4469 }, |w| w.block(2, |w| w.block(1, |w| w.bytes(b"h2")))),
     ];
+    if post_quantum {
+        // GREASE encrypted_client_hello: an outer hello for a made-up
+        // config (HKDF-SHA256, AES-128-GCM), an X25519 point as `enc`, and
+        // a random payload of one of Chrome's lengths.
+        let config_id = (entropy.next_u64() & 0xff) as u8;
+        let enc = x25519::random_point(entropy);
+        let mut payload = vec![0u8; ECH_GREASE_PAYLOADS[(entropy.next_u64() % 4) as usize]];
+        entropy.fill(&mut payload);
+        exts.push(W::ext(0xfe0d, |w| {
+            w.u8(0);
+            w.u16(0x0001);
+            w.u16(0x0001);
+            w.u8(config_id);
+            w.block(2, |w| w.bytes(&enc));
+            w.block(2, |w| w.bytes(&payload));
+        }));
+    }
     // Chrome permutes its extensions on every connection (Fisher-Yates).
     for i in (1..exts.len()).rev() {
         let j = (entropy.next_u64() % (i as u64 + 1)) as usize;
@@ -143,7 +278,8 @@ pub fn client_hello(key: &[u8; 16], domain: &str, unix_time: u32, entropy: &mut 
     exts.insert(0, W::ext(g[3], |_| {}));
     exts.push(W::ext(g[4], |w| w.u8(0)));
 
-    let mut w = W(Vec::with_capacity(CLIENT_HELLO_LEN + domain.len()));
+    let capacity = CLIENT_HELLO_LEN + domain.len() + if post_quantum { 1400 } else { 0 };
+    let mut w = W(Vec::with_capacity(capacity));
     w.bytes(&[0x16, 0x03, 0x01]);
     w.block(2, |w| {
         w.u8(0x01);
@@ -160,9 +296,10 @@ pub fn client_hello(key: &[u8; 16], domain: &str, unix_time: u32, entropy: &mut 
                 for e in &exts {
                     w.bytes(e);
                 }
-                // Padding (RFC 7685) up to the template's length.
+                // Padding (RFC 7685) up to the template's length (a
+                // post-quantum hello is long enough without).
                 let so_far = w.0.len();
-                if so_far + 4 <= CLIENT_HELLO_LEN {
+                if !post_quantum && so_far + 4 <= CLIENT_HELLO_LEN {
                     w.u16(0x0015);
                     w.block(2, |w| w.bytes(&[0; CLIENT_HELLO_LEN][..CLIENT_HELLO_LEN - so_far - 4]));
                 }

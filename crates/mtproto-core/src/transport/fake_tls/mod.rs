@@ -3,7 +3,9 @@
 //! The stream looks like TLS 1.3 to the secret's domain:
 //!
 //! 1. The client sends a ClientHello record ([`client_hello`]): Chrome-like,
-//!    [`CLIENT_HELLO_LEN`] bytes, SNI = the domain, its random
+//!    [`CLIENT_HELLO_LEN`] bytes by default (or current Chrome's ~1.7 KB
+//!    hello with a post-quantum key share: [`HelloTemplate::PostQuantum`],
+//!    [`FakeTlsConfig::hello`]), SNI = the domain, its random
 //!    `HMAC-SHA256(key, record with the random zeroed)` with the last four
 //!    bytes XORed with the little-endian unix time.
 //! 2. The proxy verifies it ([`verify_client_hello`]) and answers
@@ -32,8 +34,9 @@ mod server_hello;
 mod x25519;
 
 pub use client_hello::{
-    CLIENT_HELLO_LEN, ClientHello, MAX_CLIENT_HELLO_PAYLOAD, MIN_CLIENT_HELLO_PAYLOAD, ParsedHello, RANDOM_AT,
-    VerifiedHello, client_hello, parse_client_hello, verify_client_hello,
+    CLIENT_HELLO_LEN, ClientHello, GROUP_X25519_MLKEM768, HelloTemplate, MAX_CLIENT_HELLO_PAYLOAD,
+    MIN_CLIENT_HELLO_PAYLOAD, ParsedHello, RANDOM_AT, VerifiedHello, X25519_MLKEM768_SHARE_LEN, client_hello,
+    client_hello_with, parse_client_hello, verify_client_hello,
 };
 pub use record::{CHANGE_CIPHER_SPEC, MAX_READ_PAYLOAD, MAX_WRITE_PAYLOAD, RecordReader, write_records};
 pub use server_hello::{MAX_HANDSHAKE_RECORDS, server_answer, verify_server_answer};
@@ -204,6 +207,11 @@ pub struct FakeTlsConfig {
     /// Client: the DC id written into the obfuscated2 header (negative for
     /// media DCs, +10000 for test DCs).
     pub dc_id: i16,
+    /// Client: the shape of the ClientHello. Default
+    /// [`HelloTemplate::Classic`], exactly 517 bytes (what every proxy
+    /// accepts); [`HelloTemplate::PostQuantum`] looks like current Chrome
+    /// but only proxies that take long hellos accept it.
+    pub hello: HelloTemplate,
     /// Server: accept only fake-TLS clients. Default false: a stream that
     /// does not start like TLS goes to the plain/obfuscated2 detection of
     /// [`Transport::server`](super::Transport::server) without a secret.
@@ -232,6 +240,7 @@ impl fmt::Debug for FakeTlsConfig {
         f.debug_struct("FakeTlsConfig")
             .field("domain", &self.domain)
             .field("dc_id", &self.dc_id)
+            .field("hello", &self.hello)
             .field("secret_only", &self.secret_only)
             .field("max_past", &self.max_past)
             .field("max_future", &self.max_future)
@@ -248,6 +257,7 @@ impl FakeTlsConfig {
             key,
             domain: domain.into(),
             dc_id,
+            hello: HelloTemplate::Classic,
             secret_only: false,
             max_past: Duration::from_secs(20 * 60),
             max_future: Duration::from_secs(10 * 60),
@@ -376,7 +386,8 @@ impl Layer {
     pub(crate) fn flush(&mut self, unix_time: Option<i64>, out: &mut Vec<u8>) {
         if let (State::ClientStart, Some(t)) = (&self.state, unix_time) {
             // The hello carries the low 32 bits of the unix time, as TDLib sends them.
-            let hello = client_hello(self.config.key(), self.config.domain(), t as u32, &mut *self.entropy);
+            let (key, domain, template) = (self.config.key(), self.config.domain(), self.config.hello);
+            let hello = client_hello_with(key, domain, t as u32, template, &mut *self.entropy);
             out.extend_from_slice(&hello.record);
             self.state = State::ClientAnswer { random: hello.random, buf: Vec::new() };
         }

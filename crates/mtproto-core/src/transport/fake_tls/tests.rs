@@ -476,3 +476,129 @@ fn config_debug_redacts_the_key() {
     assert_eq!((from.key(), from.domain(), from.dc_id), (&[0xab; 16], DOMAIN, 4));
     assert!(FakeTlsConfig::from_secret(&crate::transport::ProxySecret::Padded([0; 16]), 1).is_none());
 }
+
+fn pq_hello_at(t: i64, seed: u64) -> ClientHello {
+    client_hello_with(&KEY, DOMAIN, t as u32, HelloTemplate::PostQuantum, &mut SeededEntropy::new(seed))
+}
+
+/// The 12-bit coefficients of an ML-KEM encapsulation key's polynomial part.
+fn mlkem_coefficients(ek: &[u8]) -> Vec<u16> {
+    ek.chunks(3)
+        .flat_map(|b| {
+            [u16::from(b[0]) | (u16::from(b[1] & 0x0f) << 8), (u16::from(b[1]) >> 4) | (u16::from(b[2]) << 4)]
+        })
+        .collect()
+}
+
+#[test]
+fn post_quantum_hello_is_chrome_sized_with_the_hybrid_share_and_verifies() {
+    let mut lengths = std::collections::HashSet::new();
+    for seed in 0..32 {
+        let h = pq_hello_at(NOW, seed);
+        let len = h.record.len();
+        // Current Chrome's hello with X25519MLKEM768: about 1.7–1.8 KB.
+        assert!((1650..=1850).contains(&len), "{len}");
+        lengths.insert(len);
+        assert_eq!(&h.record[..3], &[0x16, 0x03, 0x01]);
+        assert_eq!(usize::from(u16::from_be_bytes([h.record[3], h.record[4]])), len - 5);
+        assert_eq!(&h.record[RANDOM_AT], &h.random);
+        let p = parse_client_hello(&h.record).unwrap();
+        assert_eq!(p.server_name, Some(DOMAIN.as_bytes()));
+        let exts = extensions(&h.record);
+        let types: Vec<u16> = exts.iter().map(|e| e.0).collect();
+        assert!(is_grease(types[0]) && is_grease(*types.last().unwrap()), "{types:04x?}");
+        assert!(!types.contains(&0x0015), "no padding");
+        assert!(!types.contains(&0x4469), "the new ALPS code point only");
+        for ty in [0x0000, 0x000a, 0x0033, 0x0010, 0x002b, 0x000d, 0x002d, 0x44cd, 0xfe0d] {
+            assert_eq!(types.iter().filter(|&&t| t == ty).count(), 1, "{ty:04x}");
+        }
+        let get = |ty: u16| exts.iter().find(|e| e.0 == ty).unwrap().1.clone();
+        // supported_groups: GREASE, X25519MLKEM768, X25519, P-256, P-384.
+        let groups = get(0x000a);
+        assert!(is_grease(u16::from_be_bytes([groups[2], groups[3]])));
+        assert_eq!(&groups[4..], &[0x11, 0xec, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18]);
+        // key_share: GREASE, the 1,216-byte hybrid share, then X25519.
+        let ks = get(0x0033);
+        assert_eq!(usize::from(u16::from_be_bytes([ks[0], ks[1]])), ks.len() - 2);
+        assert!(is_grease(u16::from_be_bytes([ks[2], ks[3]])));
+        assert_eq!(&ks[7..11], &[0x11, 0xec, 0x04, 0xc0]);
+        assert_eq!(X25519_MLKEM768_SHARE_LEN, 0x04c0);
+        let hybrid = &ks[11..11 + X25519_MLKEM768_SHARE_LEN];
+        let (ek, x) = hybrid.split_at(1184);
+        assert!(mlkem_coefficients(&ek[..1152]).iter().all(|&c| c < 3329), "a well-formed ML-KEM key");
+        let rest = &ks[11 + X25519_MLKEM768_SHARE_LEN..];
+        assert_eq!(&rest[..4], &[0x00, 0x1d, 0x00, 0x20]);
+        assert_eq!(&rest[4..], x, "the hybrid's X25519 part is the X25519 share");
+        assert!(is_curve_point(&x.try_into().unwrap()));
+        // GREASE ECH: outer, HKDF-SHA256 / AES-128-GCM, a curve point as enc.
+        let ech = get(0xfe0d);
+        assert_eq!(&ech[..5], &[0x00, 0x00, 0x01, 0x00, 0x01]);
+        assert_eq!(&ech[6..8], &[0x00, 0x20]);
+        assert!(is_curve_point(&ech[8..40].try_into().unwrap()));
+        let payload = usize::from(u16::from_be_bytes([ech[40], ech[41]]));
+        assert!([144, 176, 208, 240].contains(&payload) && ech.len() == 42 + payload);
+        // The proxy's check passes: digest and time.
+        let v = verify_client_hello(&config(), &h.record, NOW).unwrap();
+        assert_eq!(v.client_time, NOW as u32);
+        assert_eq!(v.random, h.random);
+    }
+    assert!(lengths.len() > 1, "the ECH payload length varies: {lengths:?}");
+}
+
+#[test]
+fn post_quantum_hello_keeps_the_digest_time_domain_and_replay_checks() {
+    let cfg = config();
+    let h = pq_hello_at(NOW - 20 * 60 - 1, 7);
+    assert!(matches!(verify_client_hello(&cfg, &h.record, NOW), Err(HelloRefusal::Stale { skew }) if skew == -1201));
+    let h = pq_hello_at(NOW + 10 * 60, 8);
+    assert!(verify_client_hello(&cfg, &h.record, NOW).is_ok());
+    let h = pq_hello_at(NOW, 9);
+    let other = FakeTlsConfig::new(KEY, "other.example.org", 2);
+    assert_eq!(verify_client_hello(&other, &h.record, NOW), Err(HelloRefusal::WrongDomain));
+    let wrong_key = FakeTlsConfig::new([0x5b; 16], DOMAIN, 2);
+    assert_eq!(verify_client_hello(&wrong_key, &h.record, NOW), Err(HelloRefusal::BadDigest));
+    // A byte changed anywhere outside the random (here inside the ML-KEM
+    // share, the ECH payload and the last byte) breaks the digest.
+    for at in [200, 900, h.record.len() - 60, h.record.len() - 1] {
+        let mut t = h.record.clone();
+        t[at] ^= 0x01;
+        assert!(verify_client_hello(&cfg, &t, NOW).is_err(), "byte {at}");
+    }
+    assert!(verify_client_hello(&cfg, &h.record, NOW).is_ok());
+    assert_eq!(verify_client_hello(&cfg, &h.record, NOW), Err(HelloRefusal::Replayed));
+}
+
+#[test]
+fn our_proxy_serves_a_post_quantum_client_in_any_split() {
+    let mut cfg = config();
+    cfg.hello = HelloTemplate::PostQuantum;
+    for (seed, split) in [(1u64, 1usize), (2, 7), (3, 600), (4, usize::MAX)] {
+        let mut client = Transport::fake_tls_client(&cfg, 1 << 20, Box::new(SeededEntropy::new(seed)));
+        let mut server = Transport::fake_tls_server(config(), 1 << 20, Box::new(SeededEntropy::new(seed + 10)));
+        client.set_unix_time(NOW);
+        server.set_unix_time(NOW);
+        let mut up = Vec::new();
+        client.encode(&packet(40, 1), false, &mut up);
+        assert!((1650..=1850).contains(&up.len()), "only the long hello goes first: {}", up.len());
+        let mut frames = Vec::new();
+        pipe(&up, &mut server, &[split; 1 << 12], &mut frames).unwrap();
+        assert!(server.is_fake_tls());
+        let mut down = Vec::new();
+        server.poll_transmit(&mut down);
+        pipe(&down, &mut client, &[split; 1 << 12], &mut Vec::new()).unwrap();
+        let mut up = Vec::new();
+        client.poll_transmit(&mut up);
+        pipe(&up, &mut server, &[split; 1 << 12], &mut frames).unwrap();
+        assert_eq!(packets(frames), vec![packet(40, 1)]);
+    }
+}
+
+#[test]
+fn the_default_hello_stays_517_bytes() {
+    assert_eq!(config().hello, HelloTemplate::Classic);
+    let mut client = Transport::fake_tls_client(&config(), 1 << 20, Box::new(SeededEntropy::new(5)));
+    client.set_unix_time(NOW);
+    let mut up = Vec::new();
+    client.poll_transmit(&mut up);
+    assert_eq!(up.len(), CLIENT_HELLO_LEN);
+}
