@@ -216,6 +216,12 @@ impl Connection {
                 let Ok(n) = NewSessionCreated::from_bytes(body) else {
                     return;
                 };
+                // The same notice again (sent again on a new link until
+                // acknowledged): already acted on.
+                if n.unique_id != 0 && n.unique_id == self.new_session_seen {
+                    return;
+                }
+                self.new_session_seen = n.unique_id;
                 self.set_salt(n.server_salt);
                 // Requests of this session sent before the server's new
                 // session began and not answered: the server may have run
@@ -333,18 +339,7 @@ impl Connection {
             }
             trace!(debug, msg_id = %Hex(id), state = state & 7, "msgs_state_info");
             match state & 7 {
-                1 => {
-                    if let Some(s) = self.sent.remove(&id)
-                        && let Some(handle) = s.out.handle
-                    {
-                        let delivery = s.out.delivery();
-                        trace!(warn, msg_id = %Hex(id), delivery = ?delivery, "request failed: the server forgot it");
-                        self.handles.remove(&handle);
-                        self.release(&s.out);
-                        self.events
-                            .push_back(Event::RequestFailed { handle, error: RequestError::SessionLost { delivery } });
-                    }
-                }
+                1 => self.fail_sent(id, |delivery| RequestError::SessionLost { delivery }),
                 2 | 3 => {
                     self.requeue(id, false);
                 }
@@ -436,15 +431,7 @@ impl Connection {
             64 => {
                 self.requeue(n.bad_msg_id, true);
             }
-            code => {
-                if let Some(s) = self.sent.remove(&n.bad_msg_id)
-                    && let Some(handle) = s.out.handle
-                {
-                    self.handles.remove(&handle);
-                    self.release(&s.out);
-                    self.events.push_back(Event::RequestFailed { handle, error: RequestError::Refused { code } });
-                }
-            }
+            code => self.fail_sent(n.bad_msg_id, |_| RequestError::Refused { code }),
         }
     }
 

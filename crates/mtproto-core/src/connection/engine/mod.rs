@@ -283,6 +283,9 @@ pub(crate) struct Connection {
     temporary_key: bool,
     /// Client: -429s in a row (the backoff hint doubles with each).
     floods: u32,
+    /// Client: the unique_id of the last new_session_created acted on (0:
+    /// none); the server sends an unacknowledged one again on a new link.
+    new_session_seen: i64,
     /// Server: bad_server_salt notifications sent.
     bad_salts_sent: u64,
     /// Server: first_msg_id announced for the current session (a copy of
@@ -425,6 +428,7 @@ impl Connection {
             links_lost: 0,
             temporary_key: false,
             floods: 0,
+            new_session_seen: 0,
             bad_salts_sent: 0,
             ready_pending: None,
             session_first_msg_id: 0,
@@ -741,15 +745,7 @@ impl Connection {
             self.push_service(MsgsStateReq { msg_ids: ask.clone() }.to_bytes(), true);
         }
         for id in expired.into_iter().filter(|id| !ask.contains(id)) {
-            if let Some(s) = self.sent.remove(&id)
-                && let Some(handle) = s.out.handle
-            {
-                let delivery = s.out.delivery();
-                trace!(warn, msg_id = %Hex(id), delivery = ?delivery, "request timed out");
-                self.handles.remove(&handle);
-                self.release(&s.out);
-                self.events.push_back(Event::RequestFailed { handle, error: RequestError::TimedOut { delivery } });
-            }
+            self.fail_sent(id, |delivery| RequestError::TimedOut { delivery });
         }
         self.flush(now, false);
     }

@@ -19,6 +19,20 @@ impl Connection {
         if gzip::pack_if_smaller(&body, &mut packed) { packed } else { body }
     }
 
+    /// Ends the sent request `msg_id` with the error `error` builds from
+    /// what is known of its delivery (nothing happens for a message that is
+    /// no pending request).
+    pub(super) fn fail_sent(&mut self, msg_id: i64, error: impl FnOnce(Delivery) -> RequestError) {
+        let Some(s) = self.sent.remove(&msg_id) else { return };
+        let Some(handle) = s.out.handle else { return };
+        let error = error(s.out.delivery());
+        trace!(warn, msg_id = %Hex(msg_id), error = %error, "request failed");
+        self.handles.remove(&handle);
+        self.release(&s.out);
+        reuse_of(&mut self.reuse).pool.give(s.out.body);
+        self.events.push_back(Event::RequestFailed { handle, error });
+    }
+
     /// Takes a request's bytes off `queued_bytes` (exactly what `send` added).
     pub(super) fn release(&mut self, out: &Outgoing) {
         self.queued_bytes = self.queued_bytes.saturating_sub(out.accounted);
