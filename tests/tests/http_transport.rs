@@ -86,6 +86,8 @@ fn serve(links: &mut [Link], on: usize, answer_via: usize, now: Duration) {
                 links[on].conn.respond(req_msg_id, &body);
             }
             Output::Event(Event::NewSession { .. }) => links[on].new_sessions += 1,
+            // The client's long-poll settings apply to the link it came on.
+            Output::Event(Event::HttpWait { wait }) => links[on].server.set_wait(WaitPolicy::from_tl(&wait)),
             Output::Event(_) => {}
             Output::Timeout(_) => break,
         }
@@ -178,6 +180,41 @@ fn rpcs_over_one_http_link() {
     assert_eq!(rest.len(), held);
     assert_eq!(link.client.in_flight(), 0, "every request got exactly one response");
     assert_eq!(link.server.pending_requests(), 0);
+}
+
+/// The client's `http_wait` reaches the server as `Event::HttpWait`, and
+/// the link then holds an idle request for the client's `max_wait`, not
+/// the default 25 s.
+#[test]
+fn the_client_s_http_wait_sets_the_long_poll() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let mut links = vec![Link::new(&store, 91, NOW)];
+    let mut client = peer::client(0, |_| {});
+    rpcs_on_one_link(&mut client, &mut links, &[1], NOW);
+    client.http_wait(0, 0, 2_000);
+    client_send(&mut client, &mut links[0], NOW);
+    serve(&mut links, 0, 0, NOW);
+    let asked = WaitPolicy { max_delay: Duration::ZERO, wait_after: Duration::ZERO, max_wait: Duration::from_secs(2) };
+    assert_eq!(links[0].server.wait(), asked);
+    // What is due now goes out; then idle requests are held 2 s (the
+    // default would be 25 s) and answered empty.
+    deliver(&mut client, &mut links[0], NOW);
+    for _ in 0..10 {
+        if links[0].server.queued_packets() == 0 {
+            break;
+        }
+        links[0].poll(NOW);
+        deliver(&mut client, &mut links[0], NOW);
+    }
+    assert_eq!(links[0].server.queued_packets(), 0);
+    links[0].poll(NOW);
+    // Only one request is held at a time: older ones are answered now.
+    deliver(&mut client, &mut links[0], NOW);
+    assert_eq!(links[0].server.pending_requests(), 1);
+    assert_eq!(links[0].server.deadline(), Some(NOW + Duration::from_secs(2)));
+    let after = deliver(&mut client, &mut links[0], NOW + Duration::from_millis(2_100));
+    assert!(after.contains(&Response::Empty), "{after:?}");
+    assert_eq!(links[0].server.pending_requests(), 0);
 }
 
 /// No key yet: the DH handshake runs over HTTP too (plain packets as

@@ -31,7 +31,7 @@ use mtproto_core::connection::{CloseReason, MemorySessionStore, SessionStore, Tr
 use mtproto_core::connection::{Server, ServerConnection, ServerOptions};
 use mtproto_core::handshake::ServerConfig;
 use mtproto_core::transport::fake_tls::FakeTlsConfig;
-use mtproto_core::transport::http::{HttpLimits, HttpServer};
+use mtproto_core::transport::http::{HttpLimits, HttpServer, WaitPolicy};
 use mtproto_core::transport::{Obfuscation, ProxySecret, TransportKind};
 use mtproto_core::{Endpoint, Event, Input, Output};
 use mtproto_crypto::obfuscated2::{self, TAG_ABRIDGED, TAG_INTERMEDIATE, TAG_PADDED_INTERMEDIATE};
@@ -474,6 +474,8 @@ async fn drive_http(
                     break now();
                 }
                 Output::Event(Event::LinkLost { .. }) => return Ok(lose(conn, stream).await),
+                // The client's long-poll settings (http_wait) for this link.
+                Output::Event(Event::HttpWait { wait }) => http.set_wait(WaitPolicy::from_tl(&wait)),
                 Output::Event(ev) => match on_event(conn, ev) {
                     Flow::Continue => {}
                     Flow::Stop => return Ok(Ended::Stopped),

@@ -73,9 +73,7 @@ fn pack_and_unpack_allocate_nothing_in_steady_state() {
 /// transport: a 1 KiB request sent, framed, encrypted, carried as bytes,
 /// decrypted, handed to the server's application, answered, and the answer
 /// back to the client's. Counted per round trip in steady state.
-#[test]
-fn whole_path_allocations_per_round_trip() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+fn whole_path_allocations(gzip: bool) -> usize {
     use mtproto_core::connection::{ClientOptions, Persisted, ServerOptions, Transporting};
     use mtproto_core::transport::TransportKind;
     use mtproto_core::{ClientConnection, Event, Input, Output, ServerConnection};
@@ -86,16 +84,16 @@ fn whole_path_allocations_per_round_trip() {
     let mut co = ClientOptions::resume(Persisted::new(key.clone(), 0, 0));
     co.session.transport = transport.clone();
     co.ping_interval = None;
-    // gzip_packed runs miniz_oxide's compressor, which allocates its state
-    // per call: measured apart (see the end of the test).
-    co.session.gzip_threshold = usize::MAX;
+    // With gzip on, the 1 KiB body (and its echo) is gzip_packed both ways.
+    co.session.gzip_threshold = if gzip { 512 } else { usize::MAX };
     let mut so = ServerOptions::default();
     so.session.transport = transport;
-    so.session.gzip_threshold = usize::MAX;
+    so.session.gzip_threshold = co.session.gzip_threshold;
     so.key_lookup = Some(Arc::new(move |id| (id == key.id()).then(|| key.clone())));
     let mut client = ClientConnection::with_entropy(co, now, Box::new(SeededEntropy::new(1)));
     let mut server = ServerConnection::with_entropy(so, now, Box::new(SeededEntropy::new(2)));
-    let body = vec![0x42u8; 1024];
+    // Compressible (as API answers are), so that gzip_packed is used.
+    let body: Vec<u8> = (0..1024u32).map(|i| (i % 7) as u8).collect();
     let round_trip = |client: &mut ClientConnection, server: &mut ServerConnection| {
         let mut request = client.take_buffer();
         request.extend_from_slice(&body);
@@ -146,8 +144,25 @@ fn whole_path_allocations_per_round_trip() {
     for _ in 0..1000 {
         round_trip(&mut client, &mut server);
     }
-    let used = ALLOCS.load(Ordering::Relaxed) - before;
-    eprintln!("whole path: {used} allocations for 1000 round trips");
+    ALLOCS.load(Ordering::Relaxed) - before
+}
+
+#[test]
+fn whole_path_allocates_nothing_per_round_trip() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let used = whole_path_allocations(false);
+    eprintln!("whole path, gzip off: {used} allocations for 1000 round trips");
+    assert_eq!(used, 0, "{} allocations per round trip", used as f64 / 1000.0);
+}
+
+/// The same with gzip_packed both ways: the deflate state is kept per
+/// thread, so compressing allocates nothing either (inflating writes into
+/// a pooled buffer).
+#[test]
+fn whole_path_with_gzip_allocates_nothing_per_round_trip() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let used = whole_path_allocations(true);
+    eprintln!("whole path, gzip on: {used} allocations for 1000 round trips");
     assert_eq!(used, 0, "{} allocations per round trip", used as f64 / 1000.0);
 }
 

@@ -15,7 +15,7 @@
 #![allow(dead_code)]
 
 use crate::std_driver::{Ended, Flow, Wire, now};
-use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response};
+use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response, WaitPolicy};
 use mtproto_core::{ClientConnection, Event, Input, Output, ServerConnection};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
@@ -68,6 +68,8 @@ pub fn serve(
                     }
                 }
                 Output::Event(Event::Closed { .. } | Event::LinkLost { .. }) => return lose(conn, stream),
+                // The client's long-poll settings (http_wait) for this link.
+                Output::Event(Event::HttpWait { wait }) => http.set_wait(WaitPolicy::from_tl(&wait)),
                 Output::Event(ev) => on_event(conn, ev),
                 Output::Timeout(at) => break at,
             }

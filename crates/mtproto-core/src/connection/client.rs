@@ -185,6 +185,14 @@ impl ClientConnection {
         self.0.ping(now);
     }
 
+    /// Sends `http_wait` (HTTP transport): the long-poll settings for the
+    /// server's answers, in milliseconds. Telegram's default is
+    /// `http_wait(0, 0, 25000)`: packets at once, an idle request answered
+    /// empty after 25 s. The server reports it as [`Event::HttpWait`].
+    pub fn http_wait(&mut self, max_delay: i32, wait_after: i32, max_wait: i32) {
+        self.0.http_wait(max_delay, wait_after, max_wait);
+    }
+
     /// Asks the server to destroy another session of this key.
     pub fn destroy_session(&mut self, session_id: i64) {
         self.0.destroy_session(session_id);

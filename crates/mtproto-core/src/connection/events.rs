@@ -408,6 +408,13 @@ pub enum Event {
         /// The request body (gzip unwrapped).
         body: Vec<u8>,
     },
+    /// Server role: the client sent `http_wait` (its long-poll settings, in
+    /// milliseconds): an HTTP driver applies them to its codec
+    /// (`transport::http::WaitPolicy::from_tl`, `HttpServer::set_wait`).
+    HttpWait {
+        /// The settings the client asked for.
+        wait: crate::tl::schema::HttpWait,
+    },
     /// Server role: a client started a new session (new_session_created was sent).
     NewSession {
         /// The client's session id.

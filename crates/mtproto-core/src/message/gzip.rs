@@ -8,9 +8,11 @@
 use super::MessageError;
 use crate::tl::schema::GZIP_PACKED;
 use crate::tl::{Reader, Writer};
-use miniz_oxide::inflate::{
-    DecompressError, TINFLStatus, decompress_to_vec_with_limit, decompress_to_vec_zlib_with_limit,
+use miniz_oxide::deflate::core::{
+    CompressorOxide, TDEFLFlush, TDEFLStatus, compress, create_comp_flags_from_zip_params,
 };
+use miniz_oxide::inflate::core::{DecompressorOxide, decompress};
+use miniz_oxide::inflate::{DecompressError, TINFLStatus, decompress_to_vec_zlib_with_limit};
 
 /// Default limit on inflated size (16 MiB, above any legitimate answer).
 pub const DEFAULT_INFLATE_LIMIT: usize = 16 << 20;
@@ -63,10 +65,32 @@ pub fn declared_len(body: &[u8]) -> usize {
 /// As [`unpack`]; [`MessageError::GzipTooLarge`] names the smaller of the
 /// two limits.
 pub fn unpack_within(body: &[u8], limit: usize, budget: &mut usize) -> Result<Vec<u8>, MessageError> {
+    let mut out = Vec::new();
+    unpack_within_into(body, limit, budget, &mut out)?;
+    Ok(out)
+}
+
+/// [`unpack_within`] into a caller's buffer (cleared first; a reused one
+/// with room for the result costs no allocation): the inflated object is
+/// `out` on success.
+///
+/// # Errors
+/// As [`unpack_within`].
+pub fn unpack_within_into(
+    body: &[u8],
+    limit: usize,
+    budget: &mut usize,
+    out: &mut Vec<u8>,
+) -> Result<(), MessageError> {
+    out.clear();
     let data = stream(body)?;
     let limit = limit.min(*budget);
-    let (result, produced) =
-        if data.first() == Some(&0x1f) { inflate_gzip_counted(data, limit) } else { inflate_zlib(data, limit) };
+    let (result, produced) = if data.first() == Some(&0x1f) {
+        inflate_gzip_into(data, limit, out)
+    } else {
+        let (r, n) = inflate_zlib(data, limit);
+        (r.map(|v| out.extend_from_slice(&v)), n)
+    };
     *budget = budget.saturating_sub(produced);
     result
 }
@@ -103,11 +127,14 @@ fn inflate_zlib(data: &[u8], limit: usize) -> (Result<Vec<u8>, MessageError>, us
 /// # Errors
 /// As [`unpack`].
 pub fn inflate_gzip(data: &[u8], limit: usize) -> Result<Vec<u8>, MessageError> {
-    inflate_gzip_counted(data, limit).0
+    let mut out = Vec::new();
+    inflate_gzip_into(data, limit, &mut out).0.map(|()| out)
 }
 
-/// [`inflate_gzip`], and how many bytes it produced (also on failure).
-fn inflate_gzip_counted(data: &[u8], limit: usize) -> (Result<Vec<u8>, MessageError>, usize) {
+/// [`inflate_gzip`] into `out` (cleared first), and how many bytes it
+/// produced (also on failure). The inflater's state is kept per thread.
+fn inflate_gzip_into(data: &[u8], limit: usize, out: &mut Vec<u8>) -> (Result<(), MessageError>, usize) {
+    out.clear();
     let bad = (Err(MessageError::BadGzip), 0);
     if data.len() < 18 || data[0] != 0x1f || data[1] != 0x8b || data[2] != 8 {
         return bad;
@@ -140,12 +167,65 @@ fn inflate_gzip_counted(data: &[u8], limit: usize) -> (Result<Vec<u8>, MessageEr
         return (Err(MessageError::GzipTooLarge { limit }), 0);
     }
     // The declared size bounds the output: a stream that runs longer is bad.
-    match decompress_to_vec_with_limit(&data[pos..data.len() - 8], isize) {
-        Ok(out) => {
-            let n = out.len();
-            if n != isize || crc32fast::hash(&out) != crc { (Err(MessageError::BadGzip), n) } else { (Ok(out), n) }
+    let produced = INFLATE.with(|cell| {
+        let mut fresh = None;
+        let mut kept = cell.try_borrow_mut();
+        let state = match kept.as_deref_mut() {
+            Ok(s) => s,
+            Err(_) => &mut fresh,
+        };
+        let inflater = state.get_or_insert_with(Box::default);
+        inflate_raw(inflater, &data[pos..data.len() - 8], isize, out)
+    });
+    match produced {
+        Ok(n) if n == isize && crc32fast::hash(out) == crc => (Ok(()), n),
+        Ok(n) | Err(n) => {
+            out.clear();
+            (Err(MessageError::BadGzip), n)
         }
-        Err(DecompressError { output, .. }) => (Err(MessageError::BadGzip), output.len()),
+    }
+}
+
+thread_local! {
+    /// The raw-deflate inflater, kept per thread (about 11 KB, which
+    /// `decompress_to_vec` would allocate for every message).
+    static INFLATE: core::cell::RefCell<Option<Box<DecompressorOxide>>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Inflates the raw deflate stream `input` into `out` (empty), at most `max`
+/// bytes: `Ok(n)` when the stream ended within them, `Err(n)` otherwise
+/// (malformed, or running past `max`), `n` the bytes produced either way.
+/// The output grows as it is produced (from the input's size, doubling), so
+/// a stream that declares much and yields little costs little.
+fn inflate_raw(
+    inflater: &mut DecompressorOxide,
+    mut input: &[u8],
+    max: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, usize> {
+    use miniz_oxide::inflate::core::inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
+    inflater.init();
+    out.resize(input.len().saturating_mul(2).clamp(1, max.max(1)), 0);
+    let mut written = 0;
+    loop {
+        let (status, consumed, produced) =
+            decompress(inflater, input, &mut out[..], written, TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF);
+        written += produced;
+        match status {
+            TINFLStatus::Done => {
+                out.truncate(written);
+                return if written <= max { Ok(written) } else { Err(written) };
+            }
+            TINFLStatus::HasMoreOutput if consumed <= input.len() && out.len() < max => {
+                input = &input[consumed..];
+                let grown = out.len().saturating_mul(2).min(max);
+                out.resize(grown, 0);
+            }
+            _ => {
+                out.truncate(written);
+                return Err(written);
+            }
+        }
     }
 }
 
@@ -165,17 +245,73 @@ fn inflate_gzip_counted(data: &[u8], limit: usize) -> (Result<Vec<u8>, MessageEr
 /// # Ok::<(), mtproto_core::message::MessageError>(())
 /// ```
 pub fn pack_if_smaller(body: &[u8], out: &mut Vec<u8>) -> bool {
-    let deflated = miniz_oxide::deflate::compress_to_vec(body, 6);
-    // Header 10 + trailer 8 + TL framing (id 4, length 4, padding up to 3).
-    if deflated.len() + 18 + 11 >= body.len() {
+    // The deflated stream must be shorter than this for the whole
+    // gzip_packed to be smaller: header 10 + trailer 8 + TL framing (id 4,
+    // length 4, padding up to 3).
+    let Some(limit) = body.len().checked_sub(18 + 11).filter(|l| *l > 0) else {
         return false;
+    };
+    DEFLATE.with(|cell| {
+        // Never re-entered (nothing below calls back); a fresh state otherwise.
+        let mut fresh = Deflate::default();
+        let mut kept = cell.try_borrow_mut();
+        let state = match kept.as_deref_mut() {
+            Ok(s) => s,
+            Err(_) => &mut fresh,
+        };
+        state.pack(body, limit, out)
+    })
+}
+
+/// A deflate state and output buffer kept per thread: miniz_oxide's
+/// compressor is a few hundred kilobytes, which `compress_to_vec` would
+/// allocate (and zero) for every message.
+#[derive(Default)]
+struct Deflate {
+    compressor: Option<Box<CompressorOxide>>,
+    deflated: Vec<u8>,
+}
+
+/// Most output capacity a thread keeps between messages.
+const DEFLATE_KEPT: usize = 1 << 20;
+
+thread_local! {
+    static DEFLATE: core::cell::RefCell<Deflate> = core::cell::RefCell::new(Deflate::default());
+}
+
+impl Deflate {
+    /// Deflates `body` (level 6) and, when the stream is shorter than
+    /// `limit`, appends the gzip_packed object to `out`.
+    fn pack(&mut self, body: &[u8], limit: usize, out: &mut Vec<u8>) -> bool {
+        let compressor = self
+            .compressor
+            .get_or_insert_with(|| Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(6, 0, 0))));
+        compressor.reset();
+        self.deflated.clear();
+        self.deflated.resize(limit, 0);
+        let (status, _, written) = compress(compressor, body, &mut self.deflated[..], TDEFLFlush::Finish);
+        let smaller = status == TDEFLStatus::Done && written < limit;
+        if smaller {
+            let gz_len = 10 + written + 8;
+            out.put_u32(GZIP_PACKED);
+            // TL bytes: the length prefix, the gzip stream, padding to 4.
+            let prefix = if gz_len < 254 {
+                out.push(gz_len as u8);
+                1
+            } else {
+                out.push(254);
+                out.extend_from_slice(&(gz_len as u32).to_le_bytes()[..3]);
+                4
+            };
+            out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+            out.extend_from_slice(&self.deflated[..written]);
+            out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            out.resize(out.len() + (4 - (prefix + gz_len) % 4) % 4, 0);
+        }
+        if self.deflated.capacity() > DEFLATE_KEPT {
+            self.deflated = Vec::new();
+        }
+        smaller
     }
-    let mut gz = Vec::with_capacity(deflated.len() + 18);
-    gz.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-    gz.extend_from_slice(&deflated);
-    gz.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-    gz.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.put_u32(GZIP_PACKED);
-    out.put_bytes(&gz);
-    true
 }

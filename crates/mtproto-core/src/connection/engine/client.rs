@@ -75,6 +75,14 @@ impl Connection {
         self.client_timers(now);
     }
 
+    /// Client (HTTP transport): sends `http_wait`, the long-poll settings
+    /// for the server's HTTP answers (milliseconds): answer at most
+    /// `max_delay` after the first packet is due, wait `wait_after` for more,
+    /// and answer an idle request empty after `max_wait`.
+    pub fn http_wait(&mut self, max_delay: i32, wait_after: i32, max_wait: i32) {
+        self.push_service(schema::HttpWait { max_delay, wait_after, max_wait }.to_bytes(), false);
+    }
+
     /// Client: asks the server to destroy another session of this key.
     pub fn destroy_session(&mut self, session_id: i64) {
         self.push_service(DestroySession { session_id }.to_bytes(), true);

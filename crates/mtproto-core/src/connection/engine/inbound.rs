@@ -116,6 +116,7 @@ impl Connection {
             match self.unwrap_gzip(body) {
                 Some(inner) if !gzip::is_gzip(&inner) && !container::is_container(&inner) => {
                     self.dispatch_object(msg_id, &inner, now);
+                    reuse_of(&mut self.reuse).pool.give(inner);
                 }
                 // Acknowledged already: never dropped in silence.
                 _ if self.role == Role::Server => self.respond_error(msg_id, 400, "INPUT_GZIP_INVALID"),
@@ -178,7 +179,14 @@ impl Connection {
     /// per-object limit and what is left of the input's budget.
     pub(super) fn unwrap_gzip(&mut self, body: &[u8]) -> Option<Vec<u8>> {
         if gzip::is_gzip(body) {
-            gzip::unpack_within(body, self.config.inflate_limit, &mut self.inflate_left).ok()
+            let mut out = reuse_of(&mut self.reuse).pool.take();
+            match gzip::unpack_within_into(body, self.config.inflate_limit, &mut self.inflate_left, &mut out) {
+                Ok(()) => Some(out),
+                Err(_) => {
+                    reuse_of(&mut self.reuse).pool.give(out);
+                    None
+                }
+            }
         } else {
             Some(reuse_of(&mut self.reuse).pool.copy_of(body))
         }

@@ -11,12 +11,19 @@ impl Connection {
         sent.map_or(Delivery::NotSent, |s| s.out.delivery())
     }
 
-    pub(super) fn maybe_gzip(&self, body: Vec<u8>, no_gzip: bool) -> Vec<u8> {
+    pub(super) fn maybe_gzip(&mut self, body: Vec<u8>, no_gzip: bool) -> Vec<u8> {
         if no_gzip || body.len() < self.config.gzip_threshold {
             return body;
         }
-        let mut packed = Vec::new();
-        if gzip::pack_if_smaller(&body, &mut packed) { packed } else { body }
+        let pool = &mut reuse_of(&mut self.reuse).pool;
+        let mut packed = pool.take_with(body.len());
+        if gzip::pack_if_smaller(&body, &mut packed) {
+            pool.give(body);
+            packed
+        } else {
+            pool.give(packed);
+            body
+        }
     }
 
     /// Ends the sent request `msg_id` with the error `error` builds from

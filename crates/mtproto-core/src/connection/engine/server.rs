@@ -161,13 +161,10 @@ impl Connection {
             return;
         }
         let mut out = reuse_of(&mut self.reuse).pool.take_with(body.len() + 12);
-        RpcResult { req_msg_id, result: body }.serialize(&mut out);
-        if body.len() >= self.config.gzip_threshold {
-            let mut packed = Vec::new();
-            if gzip::pack_if_smaller(body, &mut packed) {
-                out.truncate(12);
-                out.extend_from_slice(&packed);
-            }
+        // rpc_result's header; then the result, gzip_packed when that is smaller.
+        RpcResult { req_msg_id, result: &[] }.serialize(&mut out);
+        if body.len() < self.config.gzip_threshold || !gzip::pack_if_smaller(body, &mut out) {
+            out.extend_from_slice(body);
         }
         if matches!(self.phase, Phase::Closed) {
             // The link is gone: the answer goes to its session, for the
@@ -581,11 +578,12 @@ impl Connection {
                 RpcResult { req_msg_id: msg_id, result: &answer }.serialize(&mut out);
                 self.push_response(out);
             }
-            MsgsStateInfo::ID
-            | MsgsAllInfo::ID
-            | MsgDetailedInfo::ID
-            | MsgNewDetailedInfo::ID
-            | schema::HttpWait::ID => {}
+            schema::HttpWait::ID => {
+                if let Ok(wait) = schema::HttpWait::from_bytes(body) {
+                    self.events.push_back(Event::HttpWait { wait });
+                }
+            }
+            MsgsStateInfo::ID | MsgsAllInfo::ID | MsgDetailedInfo::ID | MsgNewDetailedInfo::ID => {}
             // gzip_packed was unwrapped by `dispatch` (or answered with
             // INPUT_GZIP_INVALID there).
             _ => {
