@@ -605,3 +605,34 @@ fn a_new_session_notice_sent_again_is_acted_on_once() {
     let (_, events) = drain(&mut client, NOW);
     assert_eq!(events.iter().filter(|e| matches!(e, Event::SessionReset { .. })).count(), 1);
 }
+
+/// msgs_state_req about ids the server could never promise for (far in the
+/// future, wrong parity) is answered "nothing known" and disowns nothing, so
+/// a client cannot raise its session's floor (and its key's, once the
+/// session is forgotten) to the end of time (found by review: one such
+/// request pinned the key in the store for ever).
+#[test]
+fn state_requests_about_impossible_ids_promise_nothing() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let mut link = peer::server(with_store);
+    let mut c = FakeClient::new(0x5e5c);
+    c.learn_salt(&mut link, NOW);
+    let far = i64::MAX & !3;
+    let mut ask = c.packet(&MsgsStateReq { msg_ids: vec![far, far - 1] }.to_bytes(), true, NOW);
+    link.handle_input(Input::Packet(&mut ask), NOW);
+    let (out, _) = drain(&mut link, NOW);
+    let info = messages(&out, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == MsgsStateInfo::ID)
+        .map(|m| MsgsStateInfo::from_bytes(&m.body).unwrap())
+        .unwrap();
+    assert_eq!(info.info, vec![1, 1]);
+    link.forget_session();
+    let floor = store.key(mtproto_tests::shared_key().id(), NOW).floor();
+    assert!(floor.is_none_or(|f| f < ((NOW.as_secs() as i64 + 60) << 32)), "{floor:?}");
+    // The client's next request starts a new session and runs.
+    let mut next = c.packet(&api(2), true, NOW);
+    link.handle_input(Input::Packet(&mut next), NOW);
+    assert_eq!(requests(&drain(&mut link, NOW).1).len(), 1);
+}

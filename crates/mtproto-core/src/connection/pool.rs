@@ -57,8 +57,9 @@ impl BufferPool {
         {
             return;
         }
-        zeroize::Zeroize::zeroize(&mut buf[..]);
-        buf.clear();
+        // The whole allocation, spare capacity too (a buffer cleared or
+        // truncated before it came back still holds what it held).
+        zeroize::Zeroize::zeroize(&mut buf);
         self.kept += capacity;
         self.free.push(buf);
     }

@@ -18,6 +18,8 @@ pub struct ReplayWindow {
     floor: i64,
     max: Option<i64>,
     disowned: BoundedIdSet,
+    /// The largest id ever disowned (a forgotten session's floor covers it).
+    disowned_max: Option<i64>,
 }
 
 impl ReplayWindow {
@@ -31,6 +33,7 @@ impl ReplayWindow {
             floor: i64::MIN,
             max: None,
             disowned: BoundedIdSet::new(capacity),
+            disowned_max: None,
         }
     }
 
@@ -64,7 +67,14 @@ impl ReplayWindow {
         if let Some(evicted) = self.disowned.insert(msg_id) {
             self.floor = self.floor.max(evicted);
         }
+        self.disowned_max = Some(self.disowned_max.map_or(msg_id, |m| m.max(msg_id)));
         true
+    }
+
+    /// The highest id the window refuses for good: the largest received,
+    /// disowned, or the floor (what a forgotten session leaves its key).
+    pub fn top(&self) -> i64 {
+        self.max.unwrap_or(i64::MIN).max(self.floor).max(self.disowned_max.unwrap_or(i64::MIN))
     }
 
     /// Whether `msg_id` was disowned (see [`ReplayWindow::disown`]).
@@ -209,6 +219,16 @@ mod tests {
         assert!(w.is_disowned(12) && !w.contains(12));
         assert!(!w.insert(12), "a disowned id never arrives");
         assert!(w.insert(16));
+    }
+
+    /// A forgotten session's floor covers the ids it promised never to run,
+    /// not only those it received (found by review).
+    #[test]
+    fn the_top_covers_disowned_ids() {
+        let mut w = ReplayWindow::new(8);
+        assert!(w.insert(100));
+        assert!(w.disown(200));
+        assert_eq!(w.top(), 200);
     }
 
     #[test]

@@ -172,11 +172,12 @@ impl SharedSession {
     }
 
     /// Forgets it: no message is accepted in it any more. Returns the
-    /// highest msg_id it received (or its floor), for its key's floor.
+    /// highest msg_id it received or promised never to run (disowned), or
+    /// its floor: its key's floor from then on.
     pub fn forget(&self) -> i64 {
         let mut st = self.lock();
         st.forgotten = true;
-        st.replay.max().unwrap_or(i64::MIN).max(st.replay.floor())
+        st.replay.top()
     }
 }
 

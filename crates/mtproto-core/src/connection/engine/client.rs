@@ -283,7 +283,7 @@ impl Connection {
                 self.future_salts = f.salts.into_iter().take(64).collect();
                 self.client_timers(now);
             }
-            MsgsStateReq::ID => self.answer_state_req(msg_id, body),
+            MsgsStateReq::ID => self.answer_state_req(msg_id, body, now),
             MsgResendReq::ID | schema::MsgResendAnsReq::ID => {
                 let mut r = Reader::new(body);
                 let _ = r.u32();

@@ -47,7 +47,9 @@ impl Connection {
                 if self.refuse_inflation(declared) {
                     return;
                 }
-                self.own_replay().insert(m.msg_id);
+                if !self.own_replay().insert(m.msg_id) {
+                    return;
+                }
                 // A link that carries authenticated messages: a later -429
                 // starts the backoff again at 1 s.
                 self.floods = 0;
@@ -192,28 +194,47 @@ impl Connection {
         }
     }
 
-    /// Answers msgs_state_req from the window of received msg_ids. "Not
-    /// received" (2, 3) is a promise kept: the id is disowned in the same
-    /// step (under the session's lock on a server), so a copy another link
-    /// still carries is refused when it arrives, and the peer's re-send is
-    /// the only one that runs.
-    pub(super) fn answer_state_req(&mut self, msg_id: i64, body: &[u8]) {
+    /// Answers msgs_state_req from the window of received msg_ids.
+    ///
+    /// Server: "not received" (2, 3) is a promise kept. An id the server
+    /// could still accept (a client msg_id within the time window) is
+    /// disowned in the same step, under the session's lock, so a copy
+    /// another link still carries is refused when it arrives and the
+    /// client's re-send is the only one that runs; an id older than the
+    /// window can never be accepted (bad_msg 16), so it is simply not
+    /// received; for an id too far ahead, or of the wrong parity, nothing can
+    /// be promised: "nothing known" (1). A client answers from its window
+    /// and promises nothing (a server it talks to re-sends with new ids).
+    pub(super) fn answer_state_req(&mut self, msg_id: i64, body: &[u8], now: Duration) {
         let Ok(req) = MsgsStateReq::from_bytes(body) else {
             return;
         };
+        let server = self.role == Role::Server;
+        let (past, future) = (self.config.msg_id_past, self.config.msg_id_future);
         let info: Vec<u8> = self.with_replay(|replay| {
             req.msg_ids
                 .iter()
                 .take(8192)
-                .map(|id| {
-                    if replay.contains(*id) {
-                        4
-                    } else if *id <= replay.floor() {
+                .map(|&id| {
+                    if replay.contains(id) {
+                        return 4;
+                    }
+                    if id <= replay.floor() {
+                        return 1;
+                    }
+                    let above = replay.max().is_none_or(|max| id > max);
+                    let not_received = if above { 3 } else { 2 };
+                    if !server {
+                        return not_received;
+                    }
+                    let t = Duration::from_secs((id >> 32).max(0) as u64);
+                    if id % 4 != 0 || t > now + future {
                         1
+                    } else if t + past < now {
+                        not_received
                     } else {
-                        let above = replay.max().is_none_or(|max| *id > max);
-                        replay.disown(*id);
-                        if above { 3 } else { 2 }
+                        replay.disown(id);
+                        not_received
                     }
                 })
                 .collect()

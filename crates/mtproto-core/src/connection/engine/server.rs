@@ -560,7 +560,7 @@ impl Connection {
                 };
                 self.push_response(answer);
             }
-            MsgsStateReq::ID => self.answer_state_req(msg_id, body),
+            MsgsStateReq::ID => self.answer_state_req(msg_id, body, now),
             MsgResendReq::ID => {
                 let Ok(r) = MsgResendReq::from_bytes(body) else {
                     return;
