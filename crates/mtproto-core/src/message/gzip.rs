@@ -287,27 +287,19 @@ impl Deflate {
             .compressor
             .get_or_insert_with(|| Box::new(CompressorOxide::new(create_comp_flags_from_zip_params(6, 0, 0))));
         compressor.reset();
+        // The gzip stream is built here: header, deflate stream, trailer.
+        const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
         self.deflated.clear();
-        self.deflated.resize(limit, 0);
-        let (status, _, written) = compress(compressor, body, &mut self.deflated[..], TDEFLFlush::Finish);
+        self.deflated.extend_from_slice(&HEADER);
+        self.deflated.resize(HEADER.len() + limit, 0);
+        let (status, _, written) = compress(compressor, body, &mut self.deflated[HEADER.len()..], TDEFLFlush::Finish);
         let smaller = status == TDEFLStatus::Done && written < limit;
         if smaller {
-            let gz_len = 10 + written + 8;
+            self.deflated.truncate(HEADER.len() + written);
+            self.deflated.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+            self.deflated.extend_from_slice(&(body.len() as u32).to_le_bytes());
             out.put_u32(GZIP_PACKED);
-            // TL bytes: the length prefix, the gzip stream, padding to 4.
-            let prefix = if gz_len < 254 {
-                out.push(gz_len as u8);
-                1
-            } else {
-                out.push(254);
-                out.extend_from_slice(&(gz_len as u32).to_le_bytes()[..3]);
-                4
-            };
-            out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
-            out.extend_from_slice(&self.deflated[..written]);
-            out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
-            out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            out.resize(out.len() + (4 - (prefix + gz_len) % 4) % 4, 0);
+            out.put_bytes(&self.deflated);
         }
         if self.deflated.capacity() > DEFLATE_KEPT {
             self.deflated = Vec::new();

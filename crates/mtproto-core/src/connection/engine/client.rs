@@ -184,14 +184,7 @@ impl Connection {
                 }
             }
             MsgsAck::ID => {
-                // Read in place: no vector of ids.
-                let mut r = Reader::new(body);
-                let header = (r.u32(), r.u32(), r.u32());
-                let (Ok(MsgsAck::ID), Ok(crate::tl::VECTOR), Ok(n)) = header else {
-                    return;
-                };
-                for _ in 0..n {
-                    let Ok(id) = r.i64() else { break };
+                for id in acked_ids(body) {
                     match self.containers.get(&id) {
                         Some(inner) => {
                             for &i in inner.as_slice() {

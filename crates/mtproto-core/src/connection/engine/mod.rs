@@ -28,7 +28,7 @@ use crate::tl::schema::{
     MsgsStateInfo, MsgsStateReq, NewSessionCreated, Ping, PingDelayDisconnect, Pong, RpcAnswerDropped, RpcDropAnswer,
     RpcError, RpcResult,
 };
-use crate::tl::{Deserialize, Reader, Serialize};
+use crate::tl::{Deserialize, Reader, Serialize, Writer};
 use crate::transport::{Frame, Transport};
 use core::time::Duration;
 use mtproto_crypto::{AuthKey, CryptoError, Direction, Entropy, OsEntropy, envelope};
@@ -327,6 +327,17 @@ fn constructor(body: &[u8]) -> u32 {
     Reader::new(body).peek_u32().unwrap_or(0)
 }
 
+/// The msg_ids a msgs_ack names, read in place (no vector of ids); none
+/// when it is malformed, those before the damage when it is cut short.
+fn acked_ids(body: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    let mut r = Reader::new(body);
+    let count = match (r.u32(), r.u32(), r.u32()) {
+        (Ok(MsgsAck::ID), Ok(crate::tl::VECTOR), Ok(n)) => n,
+        _ => 0,
+    };
+    (0..count).map_while(move |_| r.i64().ok())
+}
+
 fn is_content_related(body: &[u8]) -> bool {
     !matches!(constructor(body), MsgsAck::ID | schema::MSG_CONTAINER)
 }
@@ -573,9 +584,6 @@ impl Connection {
             return Output::Event(ev);
         }
         if matches!(self.phase, Phase::Ready) && !self.detached {
-            if self.role == Role::Server {
-                self.collect_redelivered();
-            }
             self.flush(now, false);
         }
         if let Some(out) = self.take_transmit() {

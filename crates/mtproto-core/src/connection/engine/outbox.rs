@@ -127,12 +127,8 @@ impl Connection {
             for chunk in ids.chunks(8192) {
                 // msgs_ack written straight into a kept buffer.
                 let mut body = reuse_of(&mut self.reuse).pool.take_with(16 + chunk.len() * 8);
-                body.extend_from_slice(&MsgsAck::ID.to_le_bytes());
-                body.extend_from_slice(&crate::tl::VECTOR.to_le_bytes());
-                body.extend_from_slice(&(chunk.len() as u32).to_le_bytes());
-                for id in chunk {
-                    body.extend_from_slice(&id.to_le_bytes());
-                }
+                body.put_u32(MsgsAck::ID);
+                body.put_vec_i64(chunk);
                 self.queue.push_front(Outgoing::service(body, false, false));
             }
             let mut ids = ids;
@@ -144,14 +140,24 @@ impl Connection {
         // multi-buffer path, their AES chains interleaved.
         let mut packets = core::mem::take(&mut reuse_of(&mut self.reuse).framed);
         packets.clear();
+        // Server: every link carrying the session numbers its messages from
+        // the session's counters, under its lock, so two live links never
+        // send one msg_id or seq_no twice. Under the same lock, answers a
+        // departed link left for the session are taken to go out here at
+        // once (the client may be waiting for them and send nothing).
+        let shared = if self.role == Role::Server { self.current.clone() } else { None };
+        let mut numbering = shared.as_deref().map(SharedSession::lock);
+        if let Some(st) = numbering.as_deref_mut()
+            && !st.redeliver.is_empty()
+            && !st.forgotten
+        {
+            let bodies = st.take_redeliver();
+            trace!(debug, answers = bodies.len(), "answers a departed link left, sent on this one");
+            self.queue_redelivered(bodies);
+        }
         if self.queue.is_empty() {
             return packets;
         }
-        // Server: every link carrying the session numbers its messages from
-        // the session's counters, under its lock, so two live links never
-        // send one msg_id or seq_no twice.
-        let shared = if self.role == Role::Server { self.current.clone() } else { None };
-        let mut numbering = shared.as_deref().map(SharedSession::lock);
         if let (Some(st), Some(s)) = (numbering.as_deref(), self.session.as_mut()) {
             s.clock_mut().continue_after(st.last_msg_id);
             if st.seq_count > s.seq_count() {

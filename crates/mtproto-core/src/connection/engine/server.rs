@@ -133,24 +133,10 @@ impl Connection {
 
     /// Server: answers a departed link left for the current session, queued
     /// to go out on this one (as responses: they answer client messages).
-    fn queue_redelivered(&mut self, bodies: VecDeque<Vec<u8>>) {
+    pub(super) fn queue_redelivered(&mut self, bodies: VecDeque<Vec<u8>>) {
         for body in bodies {
             self.queue.push_back(Outgoing::service(body, true, true));
         }
-    }
-
-    /// Server: answers another link left for the current session when it
-    /// went, queued here at once (the client may be waiting for them and
-    /// send nothing).
-    pub(super) fn collect_redelivered(&mut self) {
-        let Some(bodies) = self.current.as_ref().and_then(|s| {
-            let mut st = s.lock();
-            (!st.redeliver.is_empty() && !st.forgotten).then(|| st.take_redeliver())
-        }) else {
-            return;
-        };
-        trace!(debug, answers = bodies.len(), "answers a departed link left, sent on this one");
-        self.queue_redelivered(bodies);
     }
 
     /// Server: answers the client request `req_msg_id` with `body` (rpc_result).
@@ -514,16 +500,10 @@ impl Connection {
                 }
             }
             MsgsAck::ID => {
-                // Read in place (no vector of ids); acknowledged answers
-                // leave their buffers for reuse.
-                let mut r = Reader::new(body);
-                let header = (r.u32(), r.u32(), r.u32());
-                if let (Ok(MsgsAck::ID), Ok(crate::tl::VECTOR), Ok(n)) = header {
-                    for _ in 0..n {
-                        let Ok(id) = r.i64() else { break };
-                        if let Some(s) = self.sent.remove(&id) {
-                            reuse_of(&mut self.reuse).pool.give(s.out.body);
-                        }
+                // Acknowledged answers leave their buffers for reuse.
+                for id in acked_ids(body) {
+                    if let Some(s) = self.sent.remove(&id) {
+                        reuse_of(&mut self.reuse).pool.give(s.out.body);
                     }
                 }
             }
