@@ -23,7 +23,7 @@ pub fn fuzz_key() -> AuthKey {
     crate::shared_key()
 }
 
-fn drain(conn: &mut dyn Endpoint) {
+fn drain(conn: &mut impl Endpoint) {
     for _ in 0..10_000 {
         if let Output::Timeout(_) = conn.poll_output(now()) {
             return;
@@ -56,45 +56,52 @@ pub fn unpack_authenticated(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
     for role in [Role::Client, Role::Server] {
         let session = SessionOptions { transport: Transporting::Unframed, ..SessionOptions::default() };
-        let mut conn: Box<dyn Endpoint> = match role {
+        match role {
             Role::Client => {
                 let cfg = ClientOptions { session, ..ClientOptions::resume(Persisted::new(fuzz_key(), 0, 0)) };
-                Box::new(ClientConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(1))))
+                let mut conn = ClientConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(1)));
+                authenticated_into(&mut conn, role, mode, rest);
             }
             Role::Server => {
                 let key = fuzz_key();
                 let mut cfg = ServerOptions { session, ..ServerOptions::default() };
                 cfg.key_lookup = Some(std::sync::Arc::new(move |_| Some(key.clone())));
-                Box::new(ServerConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(2))))
+                let mut conn = ServerConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(2)));
+                authenticated_into(&mut conn, role, mode, rest);
             }
-        };
-        drain(&mut *conn);
-        let session_id = conn.session_id().unwrap_or(0);
-        let mut plain = Vec::with_capacity(rest.len() + 64);
-        if mode & 1 == 0 {
-            // Well-formed header around the fuzzer's body.
-            let msg_id: i64 = (now().as_secs() as i64) << 32 | if role == Role::Client { 1 } else { 4 };
-            plain.extend_from_slice(&0i64.to_le_bytes());
-            plain.extend_from_slice(&session_id.to_le_bytes());
-            plain.extend_from_slice(&msg_id.to_le_bytes());
-            plain.extend_from_slice(&((mode as i32) >> 1).to_le_bytes());
-            plain.extend_from_slice(&(rest.len() as u32 & !3).to_le_bytes());
-            plain.extend_from_slice(&rest[..rest.len() & !3]);
-            let pad = message::padding_len(rest.len() & !3);
-            plain.resize(plain.len() + pad, 0);
-        } else {
-            plain.extend_from_slice(rest);
-            plain.resize(plain.len().div_ceil(16).max(3) * 16, 0);
         }
-        let mut packet = vec![0u8; envelope::HEADER_LEN];
-        packet.extend_from_slice(&plain);
-        let dir = if role == Role::Client { Direction::ServerToClient } else { Direction::ClientToServer };
-        if envelope::encrypt_in_place(&fuzz_key(), dir, &mut packet).is_ok() {
-            conn.handle_input(Input::Packet(&mut packet), now());
-            drain(&mut *conn);
-            conn.handle_input(Input::Timeout, now() + Duration::from_secs(5));
-            drain(&mut *conn);
-        }
+    }
+}
+
+/// One encrypted packet built around the fuzzer's bytes into `conn`
+/// (whose role is `role`), for [`unpack_authenticated`].
+fn authenticated_into(conn: &mut impl Endpoint, role: Role, mode: u8, rest: &[u8]) {
+    drain(conn);
+    let session_id = conn.session_id().unwrap_or(0);
+    let mut plain = Vec::with_capacity(rest.len() + 64);
+    if mode & 1 == 0 {
+        // Well-formed header around the fuzzer's body.
+        let msg_id: i64 = (now().as_secs() as i64) << 32 | if role == Role::Client { 1 } else { 4 };
+        plain.extend_from_slice(&0i64.to_le_bytes());
+        plain.extend_from_slice(&session_id.to_le_bytes());
+        plain.extend_from_slice(&msg_id.to_le_bytes());
+        plain.extend_from_slice(&((mode as i32) >> 1).to_le_bytes());
+        plain.extend_from_slice(&(rest.len() as u32 & !3).to_le_bytes());
+        plain.extend_from_slice(&rest[..rest.len() & !3]);
+        let pad = message::padding_len(rest.len() & !3);
+        plain.resize(plain.len() + pad, 0);
+    } else {
+        plain.extend_from_slice(rest);
+        plain.resize(plain.len().div_ceil(16).max(3) * 16, 0);
+    }
+    let mut packet = vec![0u8; envelope::HEADER_LEN];
+    packet.extend_from_slice(&plain);
+    let dir = if role == Role::Client { Direction::ServerToClient } else { Direction::ClientToServer };
+    if envelope::encrypt_in_place(&fuzz_key(), dir, &mut packet).is_ok() {
+        conn.handle_input(Input::Packet(&mut packet), now());
+        drain(conn);
+        conn.handle_input(Input::Timeout, now() + Duration::from_secs(5));
+        drain(conn);
     }
 }
 
@@ -183,16 +190,22 @@ pub fn handshake(data: &[u8]) {
 /// Arbitrary framed bytes into a Connection of either role.
 pub fn connection_input(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else { return };
-    let mut conn: Box<dyn Endpoint> = if mode & 1 == 0 {
+    let step = (mode as usize >> 1).max(1);
+    if mode & 1 == 0 {
         let mut cfg = ClientOptions::resume(Persisted::new(fuzz_key(), 0, 0));
         cfg.session.transport = Transporting::Framed(TransportKind::Intermediate, None);
-        Box::new(ClientConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(5))))
+        let mut conn = ClientConnection::with_entropy(cfg, now(), Box::new(SeededEntropy::new(5)));
+        bytes_into(&mut conn, rest, step);
     } else {
-        Box::new(connection_input_server())
-    };
-    for chunk in rest.chunks((mode as usize >> 1).max(1)) {
+        bytes_into(&mut connection_input_server(), rest, step);
+    }
+}
+
+/// `data` into `conn` in pieces of `step` bytes, draining after each.
+fn bytes_into(conn: &mut impl Endpoint, data: &[u8], step: usize) {
+    for chunk in data.chunks(step) {
         conn.handle_input(Input::Bytes(chunk), now());
-        drain(&mut *conn);
+        drain(conn);
     }
 }
 

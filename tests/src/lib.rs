@@ -24,7 +24,7 @@ use mtproto_core::connection::{Delivery, MemorySessionStore, Persisted, SendOpti
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::TransportKind;
 use mtproto_core::transport::fake_tls::{FakeTlsConfig, ReplayCache};
-use mtproto_core::{Event, Input, Output, RequestHandle};
+use mtproto_core::{ClientEvent, Input, Output, RequestHandle, ServerEvent};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, Entropy, SeededEntropy};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -311,7 +311,7 @@ impl Sim {
         let cnow = self.client_now();
         loop {
             match self.client.poll_output(cnow) {
-                Output::Transmit(_) | Output::Event(Event::LinkLost { .. }) => {}
+                Output::Transmit(_) | Output::Event(ClientEvent::LinkLost { .. }) => {}
                 Output::Event(ev) => self.client_event(ev)?,
                 Output::Timeout(_) => return Ok(()),
             }
@@ -503,16 +503,16 @@ impl Sim {
         }
     }
 
-    fn client_event(&mut self, ev: Event) -> Result<(), String> {
+    fn client_event(&mut self, ev: ClientEvent) -> Result<(), String> {
         if std::env::var_os("SIM_DEBUG").is_some() {
             eprintln!("{:?} client {:?}", self.now, format!("{ev:?}").chars().take(120).collect::<String>());
         }
         match ev {
-            Event::Ready { auth_key, salt, time_offset } => {
+            ClientEvent::Ready { auth_key, salt, time_offset } => {
                 self.ready = true;
                 self.persisted = Some(Persisted::new(*auth_key, salt, time_offset));
             }
-            Event::RpcResult { handle, body } => {
+            ClientEvent::RpcResult { handle, body } => {
                 self.resolve(handle)?;
                 let id = self
                     .expected
@@ -524,11 +524,11 @@ impl Sim {
                 }
                 self.report.answered += 1;
             }
-            Event::RpcError { handle, .. } => {
+            ClientEvent::RpcError { handle, .. } => {
                 self.resolve(handle)?;
                 self.report.rpc_errors += 1;
             }
-            Event::RequestFailed { handle, error } => {
+            ClientEvent::RequestFailed { handle, error } => {
                 self.resolve(handle)?;
                 self.report.failed += 1;
                 // "Not sent" is a promise: the server never ran it, and never will.
@@ -541,10 +541,10 @@ impl Sim {
                     self.server.not_sent.insert(id);
                 }
             }
-            Event::Closed { .. } => self.closed = true,
+            ClientEvent::Closed { .. } => self.closed = true,
             // The client noticed (pong timeout, transport error): the driver
             // drops the socket; the server side goes too.
-            Event::LinkLost { .. } if self.reattach_at.is_none() => self.cut_pending = true,
+            ClientEvent::LinkLost { .. } if self.reattach_at.is_none() => self.cut_pending = true,
             _ => {}
         }
         Ok(())
@@ -561,7 +561,7 @@ impl Sim {
 
     /// A server event, from the current link (`old` None) or an old one
     /// still running (answers go back on the link that ran the request).
-    fn server_event(&mut self, ev: Event, old: Option<&mut ServerConnection>) -> Result<(), String> {
+    fn server_event(&mut self, ev: ServerEvent, old: Option<&mut ServerConnection>) -> Result<(), String> {
         if std::env::var_os("SIM_DEBUG").is_some() {
             eprintln!("{:?} server{} {ev:?}", self.now, if old.is_some() { " (old link)" } else { "" });
         }
@@ -571,12 +571,12 @@ impl Sim {
             None => &mut self.server.conn,
         };
         match ev {
-            Event::NewSession { .. } => {
+            ServerEvent::NewSession { .. } => {
                 self.server.epoch += 1;
                 self.report.sessions += 1;
                 self.last_client_msg_id = 0;
             }
-            Event::Request { req_msg_id, body } => {
+            ServerEvent::Request { req_msg_id, body } => {
                 // Within one session, client msg_ids strictly increase (checked
                 // where the network keeps the order, on one link).
                 if on_current_link && self.faults.reorder == 0 && self.server.lagging.is_empty() {
@@ -608,8 +608,8 @@ impl Sim {
             // The server ended the link (idle, handshake deadline, a frame
             // left incomplete): the client sees EOF, keeps its session and
             // connects again.
-            Event::Closed { .. } if on_current_link && self.reattach_at.is_none() => self.cut_pending = true,
-            Event::Ready { auth_key, .. } => {
+            ServerEvent::Closed { .. } if on_current_link && self.reattach_at.is_none() => self.cut_pending = true,
+            ServerEvent::Ready { auth_key, .. } => {
                 if let Ok(mut k) = self.keys.lock() {
                     k.insert(auth_key.id(), *auth_key);
                 }

@@ -9,7 +9,7 @@ use mtproto_core::connection::{Persisted, Transporting};
 use mtproto_core::message::{EncryptedSession, Role, container, parse_decrypted};
 use mtproto_core::tl::schema::{self, BadServerSalt, Ping};
 use mtproto_core::tl::{Deserialize, Reader, Serialize};
-use mtproto_core::{Event, Input, Output};
+use mtproto_core::{Input, Output, ServerEvent};
 use mtproto_crypto::{Direction, SeededEntropy, envelope};
 use std::sync::Arc;
 
@@ -54,7 +54,7 @@ pub fn open(packet: &[u8], dir: Direction) -> Vec<Received> {
 }
 
 /// Drains a Connection: its transmits (raw packets: unframed) and events.
-pub fn drain(conn: &mut impl Endpoint, now: Duration) -> (Vec<Vec<u8>>, Vec<Event>) {
+pub fn drain<C: Endpoint>(conn: &mut C, now: Duration) -> (Vec<Vec<u8>>, Vec<C::Event>) {
     let mut packets = Vec::new();
     let mut events = Vec::new();
     loop {
@@ -120,7 +120,7 @@ impl FakeClient {
 
     /// Learns the server's salt: a ping with a wrong salt, answered by
     /// bad_server_salt. Returns the server's events.
-    pub fn learn_salt(&mut self, server: &mut ServerConnection, now: Duration) -> Vec<Event> {
+    pub fn learn_salt(&mut self, server: &mut ServerConnection, now: Duration) -> Vec<ServerEvent> {
         let mut p = self.packet(&Ping { ping_id: 1 }.to_bytes(), true, now);
         server.handle_input(Input::Packet(&mut p), now);
         let (packets, events) = drain(server, now);

@@ -6,7 +6,7 @@
 
 use mtproto_core::tl::schema::{self, BadMsgNotification, BadServerSalt, GetFutureSalts, MsgsAck, Ping, Pong};
 use mtproto_core::tl::{Deserialize, Serialize, Writer};
-use mtproto_core::{Event, Input, connection::SendOptions};
+use mtproto_core::{ClientEvent, Input, ServerEvent, connection::SendOptions};
 use mtproto_crypto::Direction;
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, Received, constructor, drain, open};
 
@@ -14,8 +14,11 @@ fn messages(packets: &[Vec<u8>], dir: Direction) -> Vec<Received> {
     packets.iter().flat_map(|p| open(p, dir)).collect()
 }
 
-fn requests(events: &[Event]) -> Vec<Vec<u8>> {
-    events.iter().filter_map(|e| if let Event::Request { body, .. } = e { Some(body.clone()) } else { None }).collect()
+fn requests(events: &[ServerEvent]) -> Vec<Vec<u8>> {
+    events
+        .iter()
+        .filter_map(|e| if let ServerEvent::Request { body, .. } = e { Some(body.clone()) } else { None })
+        .collect()
 }
 
 /// `gzip_packed` around a gzip stream of exactly `body` (however small).
@@ -148,13 +151,15 @@ fn transport_error_codes_have_a_policy() {
         drain(&mut client, NOW);
         client.handle_input(Input::Bytes(&code(c)), NOW);
         let (_, events) = drain(&mut client, NOW);
-        assert!(events.iter().any(|e| matches!(e, Event::TransportError { failure, .. } if *failure == expected)));
         assert!(
-            events
-                .iter()
-                .any(|e| matches!(e, Event::Closed { reason: CloseReason::TransportFailure(f) } if *f == expected))
+            events.iter().any(|e| matches!(e, ClientEvent::TransportError { failure, .. } if *failure == expected))
         );
-        assert!(events.iter().any(|e| matches!(e, Event::RequestFailed { handle, .. } if *handle == h)));
+        assert!(
+            events.iter().any(
+                |e| matches!(e, ClientEvent::Closed { reason: CloseReason::TransportFailure(f) } if *f == expected)
+            )
+        );
+        assert!(events.iter().any(|e| matches!(e, ClientEvent::RequestFailed { handle, .. } if *handle == h)));
     }
     let mut client = peer::client(7, framed);
     client.send(vec![1, 2, 3, 4], SendOptions::default());
@@ -163,7 +168,7 @@ fn transport_error_codes_have_a_policy() {
         client.handle_input(Input::Bytes(&code(-429)), NOW);
         let (_, events) = drain(&mut client, NOW);
         let hint = events.iter().find_map(|e| match e {
-            Event::LinkLost { cause: LinkLoss::Flood { retry_after } } => Some(*retry_after),
+            ClientEvent::LinkLost { cause: LinkLoss::Flood { retry_after } } => Some(*retry_after),
             _ => None,
         });
         assert_eq!(hint, Some(Duration::from_secs(expected)), "{events:?}");
@@ -187,7 +192,9 @@ fn a_body_that_is_no_tl_object_is_refused_at_send() {
     let (packets, events) = drain(&mut client, NOW);
     let failed: Vec<_> = events
         .iter()
-        .filter_map(|e| if let Event::RequestFailed { handle, error } = e { Some((*handle, *error)) } else { None })
+        .filter_map(
+            |e| if let ClientEvent::RequestFailed { handle, error } = e { Some((*handle, *error)) } else { None },
+        )
         .collect();
     assert_eq!(failed, vec![(bad, RequestError::NotTl { len: 5 })]);
     assert!(!failed.iter().any(|(h, _)| *h == good));

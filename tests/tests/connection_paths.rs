@@ -7,7 +7,7 @@ use mtproto_core::connection::{
     ClientConnection, ClientOptions, Persisted, SendOptions, ServerConnection, ServerOptions, Transporting,
 };
 use mtproto_core::transport::TransportKind;
-use mtproto_core::{Event, Input, Output, RequestHandle};
+use mtproto_core::{ClientEvent, Input, Output, RequestHandle, ServerEvent};
 use mtproto_crypto::SeededEntropy;
 use mtproto_tests::shared_key;
 use std::sync::Arc;
@@ -29,7 +29,7 @@ fn pair(kind: TransportKind) -> (ClientConnection, ServerConnection) {
 
 /// Moves bytes both ways until idle; the server echoes requests. Returns the
 /// client's events and how many packets (transmits) the client produced.
-fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> (Vec<Event>, usize) {
+fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> (Vec<ClientEvent>, usize) {
     let mut events = Vec::new();
     let mut client_transmits = 0;
     loop {
@@ -51,7 +51,7 @@ fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> (Vec<Ev
                     client.handle_input(Input::Bytes(&b), NOW);
                     moved = true;
                 }
-                Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
+                Output::Event(ServerEvent::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
                 Output::Event(_) => {}
                 Output::Timeout(_) => break,
             }
@@ -77,9 +77,9 @@ fn quick_acks_reach_their_handles() {
         let (events, _) = pump(&mut client, &mut server);
         let acked: Vec<RequestHandle> = events
             .iter()
-            .filter_map(|e| if let Event::QuickAck { handle } = e { Some(*handle) } else { None })
+            .filter_map(|e| if let ClientEvent::QuickAck { handle } = e { Some(*handle) } else { None })
             .collect();
-        let answered = events.iter().filter(|e| matches!(e, Event::RpcResult { .. })).count();
+        let answered = events.iter().filter(|e| matches!(e, ClientEvent::RpcResult { .. })).count();
         assert_eq!(answered, 3, "{kind:?}");
         // The three requests share one container packet, so one quick ack
         // reaches all three handles. The first transmission (salt 0) is refused
@@ -99,7 +99,7 @@ fn many_packets_in_one_flush_are_sealed_together() {
         client.send(i.to_le_bytes().repeat(4), SendOptions::default());
     }
     let (events, transmits) = pump(&mut client, &mut server);
-    let answered = events.iter().filter(|e| matches!(e, Event::RpcResult { .. })).count();
+    let answered = events.iter().filter(|e| matches!(e, ClientEvent::RpcResult { .. })).count();
     assert_eq!(answered, 250);
     assert!(transmits >= 1);
     assert_eq!(client.stats().open_requests, 0);
@@ -142,7 +142,7 @@ fn frames_arriving_together_are_decrypted_together() {
         let (events, _) = pump(&mut client, &mut server);
         let answers: Vec<usize> = events
             .iter()
-            .filter_map(|e| if let Event::RpcResult { body, .. } = e { Some(body.len()) } else { None })
+            .filter_map(|e| if let ClientEvent::RpcResult { body, .. } = e { Some(body.len()) } else { None })
             .collect();
         // The corrupted packet is dropped unanswered (its request times out
         // later); every other request is answered with its own body.
@@ -179,7 +179,7 @@ fn answers_from_two_servers(together: bool) -> (Vec<Vec<u8>>, usize) {
         loop {
             match s.poll_output(NOW) {
                 Output::Transmit(b) => wire.push(b.to_vec()),
-                Output::Event(Event::Request { req_msg_id, body }) => {
+                Output::Event(ServerEvent::Request { req_msg_id, body }) => {
                     s.respond(req_msg_id, &body);
                     break;
                 }
@@ -207,7 +207,7 @@ fn answers_from_two_servers(together: bool) -> (Vec<Vec<u8>>, usize) {
             }
         }
         let (events, _) = pump(c, s);
-        answered += events.iter().filter(|e| matches!(e, Event::RpcResult { .. })).count();
+        answered += events.iter().filter(|e| matches!(e, ClientEvent::RpcResult { .. })).count();
     }
     (wire, answered)
 }
@@ -241,7 +241,7 @@ fn client_events_for_answers(count: usize, corrupt: &[bool], duplicate: usize, o
         loop {
             match s.poll_output(NOW) {
                 Output::Transmit(b) => frames.push(b.to_vec()),
-                Output::Event(Event::Request { req_msg_id, body }) => s.respond(req_msg_id, &body),
+                Output::Event(ServerEvent::Request { req_msg_id, body }) => s.respond(req_msg_id, &body),
                 Output::Event(_) => {}
                 Output::Timeout(_) => break,
             }

@@ -10,7 +10,7 @@ use mtproto_core::connection::{CloseReason, SendOptions, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::fake_tls::{CHANGE_CIPHER_SPEC, CLIENT_HELLO_LEN, FakeTlsConfig, HelloRefusal};
 use mtproto_core::transport::{ProxySecret, TransportError};
-use mtproto_core::{Event, Input, Output};
+use mtproto_core::{ClientEvent, Input, Output, ServerEvent};
 use mtproto_crypto::{Entropy, SeededEntropy};
 use mtproto_tests::server_rsa_key;
 
@@ -53,8 +53,8 @@ struct Wire {
     /// Every byte each way, in order.
     up: Vec<u8>,
     down: Vec<u8>,
-    client_events: Vec<Event>,
-    server_events: Vec<Event>,
+    client_events: Vec<ClientEvent>,
+    server_events: Vec<ServerEvent>,
 }
 
 /// Runs both ends until idle; the server answers every request with its body.
@@ -87,7 +87,7 @@ fn run(
                     deliver(client, &b, client_clock, &mut rng, max);
                     moved = true;
                 }
-                Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
+                Output::Event(ServerEvent::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
                 Output::Event(e) => w.server_events.push(e),
                 Output::Timeout(_) => break,
             }
@@ -98,10 +98,10 @@ fn run(
     }
 }
 
-fn answers(events: &[Event]) -> Vec<Vec<u8>> {
+fn answers(events: &[ClientEvent]) -> Vec<Vec<u8>> {
     events
         .iter()
-        .filter_map(|e| if let Event::RpcResult { body, .. } = e { Some(body.to_vec()) } else { None })
+        .filter_map(|e| if let ClientEvent::RpcResult { body, .. } = e { Some(body.to_vec()) } else { None })
         .collect()
 }
 
@@ -162,7 +162,7 @@ fn clock_skew_inside_the_window_works_outside_is_not_ours() {
     assert!(w.down.is_empty(), "not answered");
     assert!(!client.is_ready());
     let closed =
-        w.server_events.iter().find_map(|e| if let Event::Closed { reason } = e { Some(reason) } else { None });
+        w.server_events.iter().find_map(|e| if let ServerEvent::Closed { reason } = e { Some(reason) } else { None });
     assert!(
         matches!(
             closed,

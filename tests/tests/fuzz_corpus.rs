@@ -210,7 +210,7 @@ fn generate_seed_corpus() {
 /// re-send, so four of its six run).
 #[test]
 fn replay_seeds_run_each_request_once() {
-    use mtproto_core::{Event, Input, Output};
+    use mtproto_core::{Input, Output, ServerEvent};
     for (name, distinct) in [("replay-switch", 6), ("replay-dup", 4)] {
         let data = std::fs::read(corpus_dir("connection_input").join(name)).unwrap();
         let mut server = mtproto_tests::fuzzing::connection_input_server();
@@ -218,7 +218,7 @@ fn replay_seeds_run_each_request_once() {
         let mut ran = Vec::new();
         loop {
             match server.poll_output(mtproto_tests::peer::NOW) {
-                Output::Event(Event::Request { body, .. }) => ran.push(body),
+                Output::Event(ServerEvent::Request { body, .. }) => ran.push(body),
                 Output::Timeout(_) => break,
                 _ => {}
             }

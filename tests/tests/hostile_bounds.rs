@@ -33,7 +33,7 @@ fn server_bounds() {
     let mut c = FakeClient::new(0x1);
     c.learn_salt(&mut server, NOW);
     // One packet: a full container of requests of 1 KiB (about 1 MiB); every
-    // one becomes an Event::Request (the application's to answer).
+    // one becomes an ServerEvent::Request (the application's to answer).
     let body = [0x1234_5678u32.to_le_bytes().to_vec(), vec![7; 1020]].concat();
     let b = full_container(&mut || c.session.next_msg_id(NOW, false), &body);
     let id = c.session.next_msg_id(NOW, false);

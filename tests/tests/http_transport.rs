@@ -13,7 +13,7 @@ use mtproto_core::connection::{
 };
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response, WaitPolicy};
-use mtproto_core::{Event, Input, Output, RequestHandle};
+use mtproto_core::{ClientEvent, Input, Output, RequestHandle, ServerEvent};
 use mtproto_crypto::SeededEntropy;
 use mtproto_tests::peer::{self, NOW};
 use mtproto_tests::server_rsa_key;
@@ -81,13 +81,13 @@ fn serve(links: &mut [Link], on: usize, answer_via: usize, now: Duration) {
     loop {
         match links[on].conn.poll_output(now) {
             Output::Transmit(p) => packets.push(p),
-            Output::Event(Event::Request { req_msg_id, body }) => {
+            Output::Event(ServerEvent::Request { req_msg_id, body }) => {
                 links[on].requests += 1;
                 links[on].conn.respond(req_msg_id, &body);
             }
-            Output::Event(Event::NewSession { .. }) => links[on].new_sessions += 1,
+            Output::Event(ServerEvent::NewSession { .. }) => links[on].new_sessions += 1,
             // The client's long-poll settings apply to the link it came on.
-            Output::Event(Event::HttpWait { wait }) => links[on].server.set_wait(WaitPolicy::from_tl(&wait)),
+            Output::Event(ServerEvent::HttpWait { wait }) => links[on].server.set_wait(WaitPolicy::from_tl(&wait)),
             Output::Event(_) => {}
             Output::Timeout(_) => break,
         }
@@ -98,7 +98,7 @@ fn serve(links: &mut [Link], on: usize, answer_via: usize, now: Duration) {
 }
 
 /// Sends what the client has on `link`.
-fn client_send(client: &mut ClientConnection, link: &mut Link, now: Duration) -> Vec<Event> {
+fn client_send(client: &mut ClientConnection, link: &mut Link, now: Duration) -> Vec<ClientEvent> {
     let mut wire = Vec::new();
     let mut events = Vec::new();
     loop {
@@ -130,10 +130,12 @@ fn deliver(client: &mut ClientConnection, link: &mut Link, at: Duration) -> Vec<
     responses
 }
 
-fn results(events: &[Event]) -> Vec<(RequestHandle, Vec<u8>)> {
+fn results(events: &[ClientEvent]) -> Vec<(RequestHandle, Vec<u8>)> {
     events
         .iter()
-        .filter_map(|e| if let Event::RpcResult { handle, body } = e { Some((*handle, body.clone())) } else { None })
+        .filter_map(
+            |e| if let ClientEvent::RpcResult { handle, body } = e { Some((*handle, body.clone())) } else { None },
+        )
         .collect()
 }
 
@@ -182,7 +184,7 @@ fn rpcs_over_one_http_link() {
     assert_eq!(link.server.pending_requests(), 0);
 }
 
-/// The client's `http_wait` reaches the server as `Event::HttpWait`, and
+/// The client's `http_wait` reaches the server as `ServerEvent::HttpWait`, and
 /// the link then holds an idle request for the client's `max_wait`, not
 /// the default 25 s.
 #[test]

@@ -5,7 +5,7 @@
 
 use mtproto_core::message::container::ContainerBuilder;
 use mtproto_core::message::gzip;
-use mtproto_core::{Event, Input};
+use mtproto_core::{ClientEvent, Input, ServerEvent};
 use mtproto_tests::heap::SERIAL;
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, drain};
 
@@ -44,7 +44,7 @@ fn peak_during(f: impl FnOnce()) -> usize {
     mtproto_tests::heap::peak_during(f).0
 }
 
-fn server_peak(declared: Option<u32>) -> (usize, Vec<Event>) {
+fn server_peak(declared: Option<u32>) -> (usize, Vec<ServerEvent>) {
     let mut server = peer::server(|_| {});
     let mut c = FakeClient::new(0x99);
     c.learn_salt(&mut server, NOW);
@@ -66,13 +66,13 @@ fn server_inflates_at_most_its_budget_from_one_packet() {
     for declared in [None, Some(64)] {
         let (peak, events) = server_peak(declared);
         let inflated: usize =
-            events.iter().map(|e| if let Event::Request { body, .. } = e { body.len() } else { 0 }).sum();
+            events.iter().map(|e| if let ServerEvent::Request { body, .. } = e { body.len() } else { 0 }).sum();
         eprintln!("server, 60 bombs declaring {declared:?}: inflated {inflated} bytes, peak heap {} KiB", peak >> 10);
         assert!(inflated <= BOMB, "{declared:?}: {inflated} bytes inflated");
         assert!(peak <= 3 * BOMB, "{declared:?}: peak heap {} MiB", peak >> 20);
         if declared.is_none() {
             assert!(
-                events.iter().any(|e| matches!(e, Event::InboundDropped { .. })),
+                events.iter().any(|e| matches!(e, ServerEvent::InboundDropped { .. })),
                 "the packet is dropped with a typed reason: {events:?}"
             );
         }
@@ -92,7 +92,8 @@ fn client_inflates_at_most_its_budget_from_one_packet() {
             client.handle_input(Input::Packet(&mut p), NOW);
             events = drain(&mut client, NOW).1;
         });
-        let inflated: usize = events.iter().map(|e| if let Event::Update { body } = e { body.len() } else { 0 }).sum();
+        let inflated: usize =
+            events.iter().map(|e| if let ClientEvent::Update { body } = e { body.len() } else { 0 }).sum();
         eprintln!("client, 60 bombs declaring {declared:?}: inflated {inflated} bytes, peak heap {} KiB", peak >> 10);
         assert!(inflated <= BOMB, "{declared:?}: {inflated} bytes inflated");
         assert!(peak <= 3 * BOMB, "{declared:?}: peak heap {} MiB", peak >> 20);

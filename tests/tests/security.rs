@@ -11,13 +11,16 @@ use mtproto_core::tl::schema::{
     self, BadMsgNotification, FutureSalt, FutureSalts, MsgDetailedInfo, MsgResendReq, MsgsAck, MsgsStateInfo, Ping,
     Pong, RpcAnswerDropped, RpcDropAnswer,
 };
-use mtproto_core::{Event, Input};
+use mtproto_core::{ClientEvent, Input, ServerEvent};
 use mtproto_crypto::Direction;
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, constructor, drain, open};
 use proptest::prelude::*;
 
-fn requests(events: &[Event]) -> Vec<Vec<u8>> {
-    events.iter().filter_map(|e| if let Event::Request { body, .. } = e { Some(body.clone()) } else { None }).collect()
+fn requests(events: &[ServerEvent]) -> Vec<Vec<u8>> {
+    events
+        .iter()
+        .filter_map(|e| if let ServerEvent::Request { body, .. } = e { Some(body.clone()) } else { None })
+        .collect()
 }
 
 fn api(tag: u32) -> Vec<u8> {
@@ -86,7 +89,7 @@ fn a_known_key_id_without_a_valid_msg_key_starts_no_session() {
     let framed = [&[0xee; 4][..], &(packet.len() as u32).to_le_bytes(), &packet].concat();
     server.handle_input(Input::Bytes(&framed), NOW);
     let (out, events) = drain(&mut server, NOW);
-    assert!(!events.iter().any(|e| matches!(e, Event::Ready { .. })), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::Ready { .. })), "{events:?}");
     assert!(server.is_closed(), "closed like an unknown key");
     assert_eq!(out.concat(), [4u32.to_le_bytes(), (-404i32).to_le_bytes()].concat(), "-404 sent");
 }
@@ -115,7 +118,7 @@ fn queued_bytes_do_not_leak_with_gzip() {
         let body = [api(i), vec![b'a'; 64 << 10]].concat();
         let h = client.send(body, SendOptions::default());
         let (packets, events) = drain(&mut client, NOW);
-        assert!(!events.iter().any(|e| matches!(e, Event::RequestFailed { .. })), "request {i}: {events:?}");
+        assert!(!events.iter().any(|e| matches!(e, ClientEvent::RequestFailed { .. })), "request {i}: {events:?}");
         let req = packets
             .iter()
             .flat_map(|p| open(p, Direction::ClientToServer))
@@ -124,7 +127,10 @@ fn queued_bytes_do_not_leak_with_gzip() {
         let mut answer = srv.rpc_result(req.msg_id, &api(i), NOW);
         client.handle_input(Input::Packet(&mut answer), NOW);
         let (_, events) = drain(&mut client, NOW);
-        assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{i}: {events:?}");
+        assert!(
+            events.iter().any(|e| matches!(e, ClientEvent::RpcResult { handle, .. } if *handle == h)),
+            "{i}: {events:?}"
+        );
     }
     assert_eq!(client.stats().queued_bytes, 0);
 }
@@ -167,7 +173,7 @@ fn service_messages_naming_a_request_leave_it_pending() {
         client.handle_input(Input::Packet(&mut answer), NOW);
         let (_, events) = drain(&mut client, NOW);
         assert!(
-            events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)),
+            events.iter().any(|e| matches!(e, ClientEvent::RpcResult { handle, .. } if *handle == h)),
             "{name}: the real answer was ignored: {events:?}"
         );
     }
@@ -208,7 +214,7 @@ fn answered(server: &mut ServerConnection, c: &mut FakeClient, n: u32, size: usi
         server.handle_input(Input::Packet(&mut p), NOW);
         let (_, events) = drain(server, NOW);
         for e in events {
-            if let Event::Request { req_msg_id, .. } = e {
+            if let ServerEvent::Request { req_msg_id, .. } = e {
                 server.respond(req_msg_id, &vec![0x5a; size]);
             }
         }
@@ -337,7 +343,7 @@ fn a_failing_packet_of_another_session_does_not_switch_sessions() {
     server.handle_input(Input::Packet(&mut stale.clone()), NOW);
     let (out, events) = drain(&mut server, NOW);
     assert_eq!(requests(&events), vec![api(1)]);
-    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { session_id } if *session_id == 0xa2)));
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::NewSession { session_id } if *session_id == 0xa2)));
     let answers: Vec<_> = out
         .iter()
         .flat_map(|p| open(p, Direction::ServerToClient))
@@ -408,7 +414,7 @@ fn dropping_a_running_request_discards_its_answer() {
     let req = drain(&mut server, NOW)
         .1
         .into_iter()
-        .find_map(|e| if let Event::Request { req_msg_id, .. } = e { Some(req_msg_id) } else { None })
+        .find_map(|e| if let ServerEvent::Request { req_msg_id, .. } = e { Some(req_msg_id) } else { None })
         .unwrap();
     let mut p = c.packet(&RpcDropAnswer { req_msg_id: req }.to_bytes(), true, NOW);
     server.handle_input(Input::Packet(&mut p), NOW);

@@ -7,7 +7,7 @@
 mod common;
 
 use common::std_driver::{Flow, Wire, drive, now};
-use mtproto_core::Event;
+use mtproto_core::ClientEvent;
 use mtproto_core::connection::SendOptions;
 use mtproto_core::connection::{ClientConnection, ClientOptions};
 use mtproto_core::handshake::ClientConfig;
@@ -90,7 +90,7 @@ fn honest_client(addr: std::net::SocketAddr, requests: u64) -> Result<Duration, 
         &mut stream,
         &mut Wire::default(),
         |_, ev| {
-            if let Event::RpcResult { .. } = ev {
+            if let ClientEvent::RpcResult { .. } = ev {
                 answered.set(answered.get() + 1);
             }
             Flow::Continue

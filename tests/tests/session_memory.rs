@@ -11,7 +11,7 @@ use mtproto_core::connection::{MemorySessionStore, SessionStore};
 use mtproto_core::connection::{Server, ServerConnection, ServerOptions};
 use mtproto_core::tl::Serialize;
 use mtproto_core::tl::schema::{self, MsgsAck};
-use mtproto_core::{Event, Input};
+use mtproto_core::{Input, ServerEvent};
 use mtproto_crypto::Direction;
 use mtproto_tests::heap::{SERIAL, live, peak_during};
 use mtproto_tests::peer::{self, FakeClient, NOW, constructor, drain, open};
@@ -35,7 +35,7 @@ fn serve_and_close(server: &mut ServerConnection, c: &mut FakeClient) {
         let (packets, events) = drain(server, NOW);
         out.extend(packets);
         for e in events {
-            if let Event::Request { req_msg_id, body } = e {
+            if let ServerEvent::Request { req_msg_id, body } = e {
                 server.respond(req_msg_id, &body);
             }
         }
@@ -98,8 +98,8 @@ fn idle_sessions_and_links_are_small_and_resume_fast() {
     let (peak, _) = peak_during(|| server.handle_input(Input::Packet(&mut p), NOW));
     let resume = t.elapsed();
     let (out, events) = drain(&mut server, NOW);
-    assert!(events.iter().any(|e| matches!(e, Event::Request { .. })));
-    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "the session continued");
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::Request { .. })));
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::NewSession { .. })), "the session continued");
     assert!(
         out.iter()
             .flat_map(|p| open(p, Direction::ServerToClient))

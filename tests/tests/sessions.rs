@@ -11,7 +11,7 @@ use mtproto_core::tl::schema::{
     self, BadMsgNotification, BadServerSalt, MsgsAck, MsgsStateInfo, MsgsStateReq, NewSessionCreated,
 };
 use mtproto_core::tl::{Deserialize, Serialize};
-use mtproto_core::{Event, Input};
+use mtproto_core::{ClientEvent, Input, ServerEvent};
 use mtproto_crypto::Direction;
 use mtproto_tests::peer::{self, FakeClient, FakeServer, NOW, Received, constructor, drain, open};
 use std::sync::Arc;
@@ -24,12 +24,12 @@ fn messages(packets: &[Vec<u8>], dir: Direction) -> Vec<Received> {
     packets.iter().flat_map(|p| open(p, dir)).collect()
 }
 
-fn requests(events: &[Event]) -> Vec<(i64, Vec<u8>)> {
+fn requests(events: &[ServerEvent]) -> Vec<(i64, Vec<u8>)> {
     events
         .iter()
-        .filter_map(
-            |e| if let Event::Request { req_msg_id, body } = e { Some((*req_msg_id, body.clone())) } else { None },
-        )
+        .filter_map(|e| {
+            if let ServerEvent::Request { req_msg_id, body } = e { Some((*req_msg_id, body.clone())) } else { None }
+        })
         .collect()
 }
 
@@ -65,7 +65,7 @@ fn server_continues_a_session_on_a_new_link() {
     second.handle_input(Input::Packet(&mut r1.clone()), NOW); // a replay across links
     let (out, events) = drain(&mut second, NOW);
     assert_eq!(requests(&events).into_iter().map(|r| r.1).collect::<Vec<_>>(), vec![api(2)], "r1 ran once");
-    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::NewSession { .. })), "{events:?}");
     let sent = messages(&out, Direction::ServerToClient);
     assert!(!sent.iter().any(|m| constructor(&m.body) == NewSessionCreated::ID), "no new_session_created again");
     assert!(!sent.iter().any(|m| constructor(&m.body) == BadServerSalt::ID), "the key's salt carried over");
@@ -92,7 +92,7 @@ fn an_unacknowledged_new_session_notice_is_sent_again() {
     let mut r2 = c.packet(&api(2), true, NOW);
     second.handle_input(Input::Packet(&mut r2), NOW);
     let (out, events) = drain(&mut second, NOW);
-    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "no second new session");
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::NewSession { .. })), "no second new session");
     let notices = messages(&out, Direction::ServerToClient)
         .into_iter()
         .filter(|m| constructor(&m.body) == NewSessionCreated::ID)
@@ -158,7 +158,10 @@ fn client_asks_for_the_state_of_requests_after_a_lost_link() {
         let mut answer = srv.rpc_result(answer_to, &api(10), NOW);
         client.handle_input(Input::Packet(&mut answer), NOW);
         let (_, events) = drain(&mut client, NOW);
-        assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{events:?}");
+        assert!(
+            events.iter().any(|e| matches!(e, ClientEvent::RpcResult { handle, .. } if *handle == h)),
+            "{events:?}"
+        );
         assert_eq!(client.pending_requests(), 0);
     }
 }
@@ -180,7 +183,7 @@ fn failures_say_how_far_a_request_got() {
     let (_, events) = drain(&mut client, NOW);
     let error = |h| {
         events.iter().find_map(|e| match e {
-            Event::RequestFailed { handle, error } if *handle == h => Some(*error),
+            ClientEvent::RequestFailed { handle, error } if *handle == h => Some(*error),
             _ => None,
         })
     };
@@ -234,7 +237,7 @@ fn a_request_is_asked_about_before_it_times_out() {
     let t1 = NOW + Duration::from_secs(21);
     client.handle_input(Input::Timeout, t1);
     let (packets, events) = drain(&mut client, t1);
-    assert!(!events.iter().any(|e| matches!(e, Event::RequestFailed { .. })), "asked first: {events:?}");
+    assert!(!events.iter().any(|e| matches!(e, ClientEvent::RequestFailed { .. })), "asked first: {events:?}");
     let asked = messages(&packets, Direction::ClientToServer)
         .into_iter()
         .find(|m| constructor(&m.body) == MsgsStateReq::ID)
@@ -246,7 +249,7 @@ fn a_request_is_asked_about_before_it_times_out() {
     client.handle_input(Input::Timeout, t2);
     let (_, events) = drain(&mut client, t2);
     assert!(
-        events.iter().any(|e| matches!(e, Event::RequestFailed { handle, error: RequestError::TimedOut { delivery: Delivery::Acknowledged } } if *handle == h)),
+        events.iter().any(|e| matches!(e, ClientEvent::RequestFailed { handle, error: RequestError::TimedOut { delivery: Delivery::Acknowledged } } if *handle == h)),
         "{events:?}"
     );
 }
@@ -270,7 +273,7 @@ fn a_replay_on_a_second_live_link_does_not_run_again() {
     second.handle_input(Input::Packet(&mut captured.clone()), NOW);
     let (out, events) = drain(&mut second, NOW);
     assert!(requests(&events).is_empty(), "the replay ran again: {events:?}");
-    assert!(!events.iter().any(|e| matches!(e, Event::NewSession { .. })), "{events:?}");
+    assert!(!events.iter().any(|e| matches!(e, ServerEvent::NewSession { .. })), "{events:?}");
     assert!(out.is_empty(), "a replay gets no answer");
     // The first link is still up and still refuses it too.
     first.handle_input(Input::Packet(&mut captured.clone()), NOW);
@@ -295,7 +298,7 @@ fn two_live_links_share_one_session_and_one_salt_schedule() {
     b.handle_input(Input::Packet(&mut r2.clone()), NOW);
     let (out_b, ev_b) = drain(&mut b, NOW);
     assert_eq!(requests(&ev_a).len() + requests(&ev_b).len(), 2);
-    let created = |evs: &[Event]| evs.iter().filter(|e| matches!(e, Event::NewSession { .. })).count();
+    let created = |evs: &[ServerEvent]| evs.iter().filter(|e| matches!(e, ServerEvent::NewSession { .. })).count();
     assert_eq!(created(&ev_a) + created(&ev_b), 1, "one session, announced once");
     assert!(!messages(&out_b, Direction::ServerToClient).iter().any(|m| constructor(&m.body) == BadServerSalt::ID));
     // r2 arrives again on link a: it ran on b.
@@ -346,7 +349,10 @@ fn an_answer_given_after_the_link_went_is_sent_on_the_next_link() {
 }
 
 /// Moves packets between an unframed client and server until both are quiet.
-fn exchange(client: &mut ClientConnection, server: &mut ServerConnection) -> (Vec<Event>, Vec<Event>, Vec<Vec<u8>>) {
+fn exchange(
+    client: &mut ClientConnection,
+    server: &mut ServerConnection,
+) -> (Vec<ClientEvent>, Vec<ServerEvent>, Vec<Vec<u8>>) {
     let (mut client_events, mut server_events, mut from_server) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..16 {
         let (to_server, ev) = drain(client, NOW);
@@ -356,7 +362,7 @@ fn exchange(client: &mut ClientConnection, server: &mut ServerConnection) -> (Ve
         }
         let (to_client, ev) = drain(server, NOW);
         for e in &ev {
-            if let Event::Request { req_msg_id, body } = e {
+            if let ServerEvent::Request { req_msg_id, body } = e {
                 server.respond(*req_msg_id, body);
             }
         }
@@ -387,7 +393,7 @@ fn a_restarted_client_continues_its_session() {
     let mut client = peer::client(0, |c| c.session.ack_batch = 1);
     let h = client.send(api(1), SendOptions::default());
     let (events, _, _) = exchange(&mut client, &mut server);
-    assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{events:?}");
+    assert!(events.iter().any(|e| matches!(e, ClientEvent::RpcResult { handle, .. } if *handle == h)), "{events:?}");
     let session_id = client.session_id().unwrap();
     let saved = Persisted::from_bytes(&client.persisted().unwrap().to_bytes()).unwrap();
     assert_eq!(saved.session.map(|s| s.session_id), Some(session_id));
@@ -402,8 +408,8 @@ fn a_restarted_client_continues_its_session() {
     assert_eq!(client.session_id(), Some(session_id), "the same session");
     let h = client.send(api(2), SendOptions::default());
     let (events, server_events, from_server) = exchange(&mut client, &mut server);
-    assert!(events.iter().any(|e| matches!(e, Event::RpcResult { handle, .. } if *handle == h)), "{events:?}");
-    assert!(!server_events.iter().any(|e| matches!(e, Event::NewSession { .. })), "{server_events:?}");
+    assert!(events.iter().any(|e| matches!(e, ClientEvent::RpcResult { handle, .. } if *handle == h)), "{events:?}");
+    assert!(!server_events.iter().any(|e| matches!(e, ServerEvent::NewSession { .. })), "{server_events:?}");
     let sent = messages(&from_server, Direction::ServerToClient);
     assert!(!sent.iter().any(|m| constructor(&m.body) == NewSessionCreated::ID));
     assert!(!sent.iter().any(|m| constructor(&m.body) == BadServerSalt::ID), "the salt was saved too");
@@ -481,7 +487,7 @@ fn a_dropped_link_hands_its_sessions_back() {
     let mut r2 = c.packet(&api(2), true, later);
     second.handle_input(Input::Packet(&mut r2), later);
     events.extend(drain(&mut second, later).1);
-    assert!(events.iter().any(|e| matches!(e, Event::NewSession { .. })), "the idle session expired: {events:?}");
+    assert!(events.iter().any(|e| matches!(e, ServerEvent::NewSession { .. })), "the idle session expired: {events:?}");
 }
 
 /// The race the demo hit (61 of 2,000 requests ran twice): the client's
@@ -595,7 +601,7 @@ fn a_new_session_notice_sent_again_is_acted_on_once() {
         let mut p = srv.packet(&notice, true, NOW);
         client.handle_input(Input::Packet(&mut p), NOW);
         let (_, events) = drain(&mut client, NOW);
-        resets += events.iter().filter(|e| matches!(e, Event::SessionReset { .. })).count();
+        resets += events.iter().filter(|e| matches!(e, ClientEvent::SessionReset { .. })).count();
     }
     assert_eq!(resets, 1, "one new session, one reset");
     // A different session (another unique_id) is reported again.
@@ -603,7 +609,7 @@ fn a_new_session_notice_sent_again_is_acted_on_once() {
     let mut p = srv.packet(&other, true, NOW);
     client.handle_input(Input::Packet(&mut p), NOW);
     let (_, events) = drain(&mut client, NOW);
-    assert_eq!(events.iter().filter(|e| matches!(e, Event::SessionReset { .. })).count(), 1);
+    assert_eq!(events.iter().filter(|e| matches!(e, ClientEvent::SessionReset { .. })).count(), 1);
 }
 
 /// msgs_state_req about ids the server could never promise for (far in the

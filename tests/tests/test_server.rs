@@ -16,7 +16,7 @@ use mtproto_core::connection::{ClientConnection, ClientOptions};
 use mtproto_core::connection::{Persisted, SendOptions, Transporting};
 use mtproto_core::handshake::ClientConfig;
 use mtproto_core::transport::{Obfuscation, TransportKind};
-use mtproto_core::{Event, Input, RequestHandle};
+use mtproto_core::{ClientEvent, Input, RequestHandle};
 use mtproto_tests::server_rsa_key;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -106,22 +106,22 @@ fn round(conn: &mut ClientConnection, addr: SocketAddr, seed: u32, pings: usize,
         |conn, ev| {
             let mut seen = seen.borrow_mut();
             match ev {
-                Event::Ready { .. } if !started.get() => begin(conn),
-                Event::RpcResult { handle, body } => {
+                ClientEvent::Ready { .. } if !started.get() => begin(conn),
+                ClientEvent::RpcResult { handle, body } => {
                     let sent = pending.borrow_mut().remove(&handle).expect("an answer to a request we sent, once");
                     assert!(body == sent, "echo of {} bytes differs ({} bytes back)", sent.len(), body.len());
                     seen.answered += 1;
                 }
-                Event::Pong { .. } => {
+                ClientEvent::Pong { .. } => {
                     seen.pongs += 1;
                     if seen.pongs < pings {
                         conn.ping(now());
                     }
                 }
-                Event::SaltChanged { .. } => seen.salt_changes += 1,
-                Event::SessionReset { .. } => seen.session_resets += 1,
-                Event::RpcError { code, message, .. } => panic!("rpc_error {code} {message}"),
-                Event::RequestFailed { error, .. } => panic!("request failed: {error}"),
+                ClientEvent::SaltChanged { .. } => seen.salt_changes += 1,
+                ClientEvent::SessionReset { .. } => seen.session_resets += 1,
+                ClientEvent::RpcError { code, message, .. } => panic!("rpc_error {code} {message}"),
+                ClientEvent::RequestFailed { error, .. } => panic!("request failed: {error}"),
                 _ => {}
             }
             Flow::Continue
@@ -442,25 +442,25 @@ fn http_listener_handshake_and_echoes() {
         loop {
             match conn.poll_output(now()) {
                 Output::Transmit(p) => http.encode_request(&p, &mut wire),
-                Output::Event(Event::Ready { .. }) if !sent => {
+                Output::Event(ClientEvent::Ready { .. }) if !sent => {
                     for body in &expected {
                         pending.insert(conn.send(body.clone(), SendOptions::default()), body.clone());
                     }
                     conn.ping(now());
                     sent = true;
                 }
-                Output::Event(Event::RpcResult { handle, body }) => {
+                Output::Event(ClientEvent::RpcResult { handle, body }) => {
                     let want = pending.remove(&handle).expect("an answer to a request we sent, once");
                     assert!(body == want, "echo of {} bytes differs ({} back)", want.len(), body.len());
                     answered += 1;
                 }
-                Output::Event(Event::Pong { .. }) => {
+                Output::Event(ClientEvent::Pong { .. }) => {
                     pongs += 1;
                     if pongs < 2 {
                         conn.ping(now());
                     }
                 }
-                Output::Event(Event::Closed { reason }) => panic!("closed: {reason:?}"),
+                Output::Event(ClientEvent::Closed { reason }) => panic!("closed: {reason:?}"),
                 Output::Event(_) => {}
                 Output::Timeout(_) => break,
             }

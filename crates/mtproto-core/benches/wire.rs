@@ -8,7 +8,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions, SessionOptions};
 use mtproto_core::connection::{Persisted, SendOptions, Transporting};
 use mtproto_core::message::{EncryptedSession, Role, container};
-use mtproto_core::{Event, Input, Output};
+use mtproto_core::{ClientEvent, Input, Output, ServerEvent};
 use mtproto_crypto::floor::Floor;
 use mtproto_crypto::{AuthKey, Entropy, SeededEntropy};
 use std::hint::black_box;
@@ -140,7 +140,7 @@ fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> usize {
                     client.handle_input(Input::Packet(&mut p), NOW);
                     moved = true;
                 }
-                Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
+                Output::Event(ServerEvent::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
                 Output::Event(_) => {}
                 Output::Timeout(_) => break,
             }
@@ -151,7 +151,7 @@ fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> usize {
                     server.handle_input(Input::Packet(&mut p), NOW);
                     moved = true;
                 }
-                Output::Event(Event::RpcResult { .. }) => answers += 1,
+                Output::Event(ClientEvent::RpcResult { .. }) => answers += 1,
                 Output::Event(_) => {}
                 Output::Timeout(_) => break,
             }

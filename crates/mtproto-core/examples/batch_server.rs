@@ -12,7 +12,7 @@ mod std_driver;
 use mtproto_core::connection::SendOptions;
 use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
-use mtproto_core::{Event, Input, Output};
+use mtproto_core::{ClientEvent, Input, Output, ServerEvent};
 use mtproto_crypto::OsEntropy;
 use mtproto_crypto::rsa::RsaPrivateKey;
 use std::io::{ErrorKind, Read, Write};
@@ -52,7 +52,7 @@ fn serve(listener: TcpListener, config: ServerConfig, expected: usize) -> std::i
             }
             conn.handle_input(Input::Timeout, now());
             while let Some(event) = conn.poll_event() {
-                if let Event::Request { req_msg_id, body } = event {
+                if let ServerEvent::Request { req_msg_id, body } = event {
                     conn.respond(req_msg_id, &body);
                 }
             }
@@ -77,8 +77,8 @@ fn serve(listener: TcpListener, config: ServerConfig, expected: usize) -> std::i
                             break;
                         }
                     }
-                    Output::Event(Event::Request { req_msg_id, body }) => conn.respond(req_msg_id, &body),
-                    Output::Event(Event::Closed { .. }) => {
+                    Output::Event(ServerEvent::Request { req_msg_id, body }) => conn.respond(req_msg_id, &body),
+                    Output::Event(ServerEvent::Closed { .. }) => {
                         *open = false;
                         break;
                     }
@@ -121,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     &mut stream,
                     &mut Wire::default(),
                     |_, event| match event {
-                        Event::RpcResult { handle, body: answer } => {
+                        ClientEvent::RpcResult { handle, body: answer } => {
                             let i = handles.borrow_mut().remove(&handle).unwrap_or(usize::MAX);
                             if answer == body(i) {
                                 answered += 1;

@@ -54,7 +54,7 @@ use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore, Tr
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::fake_tls::{FakeTlsConfig, ReplayCache};
 use mtproto_core::transport::{Obfuscation, ProxySecret, TransportKind};
-use mtproto_core::{Event, RequestHandle};
+use mtproto_core::{ClientEvent, RequestHandle, ServerEvent};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, Entropy, OsEntropy};
 use std::cell::RefCell;
@@ -197,13 +197,13 @@ impl ServerSide {
     }
 
     /// The server application: answers, the execution log, the injected faults.
-    fn on_event(&self, conn: &mut ServerConnection, ev: Event) {
-        if let Event::Ready { auth_key, .. } = &ev
+    fn on_event(&self, conn: &mut ServerConnection, ev: ServerEvent) {
+        if let ServerEvent::Ready { auth_key, .. } = &ev
             && let Ok(mut k) = self.keys.lock()
         {
             k.insert(auth_key.id(), (**auth_key).clone());
         }
-        let Event::Request { req_msg_id, body } = ev else { return };
+        let ServerEvent::Request { req_msg_id, body } = ev else { return };
         let n = body.get(4..12).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
         conn.respond(req_msg_id, &answer(&body));
         if n == FORGET_MARKER {
@@ -342,18 +342,18 @@ impl Client {
         }
     }
 
-    fn event(&mut self, ev: Event) {
+    fn event(&mut self, ev: ClientEvent) {
         let stats = &mut self.stats;
         match ev {
-            Event::Ready { auth_key, .. } => {
+            ClientEvent::Ready { auth_key, .. } => {
                 self.handshake_time = Some(self.t0.elapsed());
                 println!("handshake done in {:.1?}: auth_key_id {:016x}", self.t0.elapsed(), auth_key.id() as u64);
             }
-            Event::RpcResult { handle, .. } if Some(handle) == self.forget_marker => {
+            ClientEvent::RpcResult { handle, .. } if Some(handle) == self.forget_marker => {
                 self.forget_marker = None;
                 self.forgot = true;
             }
-            Event::RpcResult { handle, body } => match self.in_flight.remove(&handle) {
+            ClientEvent::RpcResult { handle, body } => match self.in_flight.remove(&handle) {
                 Some((n, at, size)) => {
                     stats.rtts.push(at.elapsed());
                     if body != answer(&request_body(n, size)) {
@@ -362,15 +362,15 @@ impl Client {
                 }
                 None => stats.failures.push(format!("answer for unknown {handle:?}")),
             },
-            Event::RpcError { handle, code, message } => {
+            ClientEvent::RpcError { handle, code, message } => {
                 stats.failures.push(format!("{handle:?}: rpc_error {code} {message}"))
             }
-            Event::RequestFailed { handle, error } => {
+            ClientEvent::RequestFailed { handle, error } => {
                 stats.failures.push(format!("{handle:?}: {error}"));
                 self.in_flight.remove(&handle);
             }
-            Event::SaltChanged { .. } => stats.salt_changes += 1,
-            Event::SessionReset { .. } => stats.session_resets += 1,
+            ClientEvent::SaltChanged { .. } => stats.salt_changes += 1,
+            ClientEvent::SessionReset { .. } => stats.session_resets += 1,
             _ => {}
         }
     }

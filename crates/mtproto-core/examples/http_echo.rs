@@ -12,7 +12,7 @@ use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection
 use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response};
-use mtproto_core::{Event, Input, Output};
+use mtproto_core::{ClientEvent, Input, Output, ServerEvent};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, OsEntropy};
 use std::collections::HashMap;
@@ -52,12 +52,12 @@ fn serve(mut stream: TcpStream, mut conn: ServerConnection, keys: Keys) -> std::
                         return Ok(()); // the client stopped asking: drop the link
                     }
                 }
-                Output::Event(Event::Ready { auth_key, .. }) => {
+                Output::Event(ServerEvent::Ready { auth_key, .. }) => {
                     if let Ok(mut k) = keys.lock() {
                         k.insert(auth_key.id(), *auth_key);
                     }
                 }
-                Output::Event(Event::Request { req_msg_id, body }) => conn.respond(req_msg_id, &body),
+                Output::Event(ServerEvent::Request { req_msg_id, body }) => conn.respond(req_msg_id, &body),
                 Output::Event(_) => {}
                 Output::Timeout(at) => break at,
             }
@@ -108,14 +108,14 @@ fn run_client(addr: std::net::SocketAddr, public: ClientConfig, n: u32) -> Resul
         let conn_deadline = loop {
             match conn.poll_output(now()) {
                 Output::Transmit(p) => http.encode_request(&p, &mut wire),
-                Output::Event(Event::Ready { .. }) if !sent => {
+                Output::Event(ClientEvent::Ready { .. }) if !sent => {
                     for i in 0..n {
                         conn.send([0x1234_5678u32.to_le_bytes(), i.to_le_bytes()].concat(), SendOptions::default());
                     }
                     sent = true;
                 }
-                Output::Event(Event::RpcResult { .. }) => answered += 1,
-                Output::Event(Event::Closed { reason }) => return Err(format!("closed: {reason:?}").into()),
+                Output::Event(ClientEvent::RpcResult { .. }) => answered += 1,
+                Output::Event(ClientEvent::Closed { reason }) => return Err(format!("closed: {reason:?}").into()),
                 Output::Event(_) => {}
                 Output::Timeout(at) => break at,
             }

@@ -13,7 +13,7 @@
 #[path = "common/std_driver.rs"]
 mod std_driver;
 
-use mtproto_core::Event;
+use mtproto_core::ClientEvent;
 use mtproto_core::connection::Transporting;
 use mtproto_core::connection::{ClientConnection, ClientOptions};
 use mtproto_core::handshake::ClientConfig;
@@ -118,13 +118,13 @@ fn main() {
         &mut wire,
         |_, ev| {
             match ev {
-                Event::Ready { auth_key, salt, time_offset } => {
+                ClientEvent::Ready { auth_key, salt, time_offset } => {
                     println!("handshake: {:.1?}", started.elapsed());
                     println!("auth_key_id: {:016x}", auth_key.id() as u64);
                     println!("salt: {salt:016x}  time offset: {time_offset} s");
                 }
-                Event::Pong { rtt } => rtts.borrow_mut().push(rtt),
-                Event::TransportError { failure, .. } => println!("{failure}"),
+                ClientEvent::Pong { rtt } => rtts.borrow_mut().push(rtt),
+                ClientEvent::TransportError { failure, .. } => println!("{failure}"),
                 _ => {}
             }
             Flow::Continue

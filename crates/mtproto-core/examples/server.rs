@@ -33,7 +33,7 @@ use mtproto_core::handshake::ServerConfig;
 use mtproto_core::transport::fake_tls::FakeTlsConfig;
 use mtproto_core::transport::http::{HttpLimits, HttpServer, WaitPolicy};
 use mtproto_core::transport::{Obfuscation, ProxySecret, TransportKind};
-use mtproto_core::{Endpoint, Event, Input, Output};
+use mtproto_core::{Endpoint, Input, Output, ServerEvent};
 use mtproto_crypto::obfuscated2::{self, TAG_ABRIDGED, TAG_INTERMEDIATE, TAG_PADDED_INTERMEDIATE};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, OsEntropy};
@@ -363,20 +363,20 @@ struct App<'a> {
 }
 
 impl App<'_> {
-    fn on_event(&mut self, conn: &mut ServerConnection, ev: Event) -> Flow {
+    fn on_event(&mut self, conn: &mut ServerConnection, ev: ServerEvent) -> Flow {
         match ev {
-            Event::Ready { auth_key, .. } => {
+            ServerEvent::Ready { auth_key, .. } => {
                 let new = self.shared.keys.lock().is_ok_and(|mut k| k.insert(&auth_key));
                 self.key = if new { "new (handshake)" } else { "known" };
                 if new {
                     self.shared.totals.handshakes.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Event::Request { req_msg_id, body } => {
+            ServerEvent::Request { req_msg_id, body } => {
                 conn.respond(req_msg_id, &body);
                 self.requests += 1;
             }
-            Event::NewSession { .. } => self.new_sessions += 1,
+            ServerEvent::NewSession { .. } => self.new_sessions += 1,
             _ => {}
         }
         Flow::Continue
@@ -450,7 +450,7 @@ async fn serve(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, lis
 async fn drive_http(
     conn: &mut ServerConnection,
     stream: &mut TcpStream,
-    mut on_event: impl FnMut(&mut ServerConnection, Event) -> Flow,
+    mut on_event: impl FnMut(&mut ServerConnection, ServerEvent) -> Flow,
 ) -> Result<Ended, String> {
     const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
     let mut http = HttpServer::new(HttpLimits::default());
@@ -466,16 +466,15 @@ async fn drive_http(
                         return Ok(lose(conn, stream).await);
                     }
                 }
-                Output::Event(Event::Closed { reason }) => {
+                Output::Event(ServerEvent::Closed { reason }) => {
                     if reason == CloseReason::UnknownAuthKey {
                         http.answer_error(-404);
                     }
                     closed = Some(reason);
                     break now();
                 }
-                Output::Event(Event::LinkLost { .. }) => return Ok(lose(conn, stream).await),
                 // The client's long-poll settings (http_wait) for this link.
-                Output::Event(Event::HttpWait { wait }) => http.set_wait(WaitPolicy::from_tl(&wait)),
+                Output::Event(ServerEvent::HttpWait { wait }) => http.set_wait(WaitPolicy::from_tl(&wait)),
                 Output::Event(ev) => match on_event(conn, ev) {
                     Flow::Continue => {}
                     Flow::Stop => return Ok(Ended::Stopped),

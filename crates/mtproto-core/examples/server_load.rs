@@ -18,7 +18,7 @@
 #[path = "common/tokio_driver.rs"]
 mod tokio_driver;
 
-use mtproto_core::Event;
+use mtproto_core::ClientEvent;
 use mtproto_core::connection::{ClientConnection, ClientOptions};
 use mtproto_core::connection::{Persisted, SendOptions};
 use mtproto_core::handshake::ClientConfig;
@@ -194,8 +194,8 @@ async fn exchange(
         Limits { read_buf: 4096, ..Limits::default() },
         |conn, ev| {
             match ev {
-                Event::RpcResult { .. } => answered += 1,
-                Event::Pong { .. } => {
+                ClientEvent::RpcResult { .. } => answered += 1,
+                ClientEvent::Pong { .. } => {
                     pongs += 1;
                     if pongs < pings {
                         conn.ping(now());
@@ -240,7 +240,7 @@ async fn client(
                 &mut conn,
                 &mut stream,
                 Limits { read_buf: 4096, ..Limits::default() },
-                |_, ev| if matches!(ev, Event::Ready { .. }) { Flow::Stop } else { Flow::Continue },
+                |_, ev| if matches!(ev, ClientEvent::Ready { .. }) { Flow::Stop } else { Flow::Continue },
                 |_| {},
             )
             .await;

@@ -9,10 +9,10 @@
 #[path = "common/tokio_driver.rs"]
 mod tokio_driver;
 
-use mtproto_core::Event;
 use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
 use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
+use mtproto_core::{ClientEvent, ServerEvent};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, OsEntropy};
 use std::collections::HashMap;
@@ -40,12 +40,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let Ok(mut conn) = ServerConnection::new(cfg, now()) else { return };
                 let on_event = |conn: &mut ServerConnection, ev| {
                     match ev {
-                        Event::Ready { auth_key, .. } => {
+                        ServerEvent::Ready { auth_key, .. } => {
                             if let Ok(mut k) = keys.lock() {
                                 k.insert(auth_key.id(), *auth_key);
                             }
                         }
-                        Event::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
+                        ServerEvent::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
                         _ => {}
                     }
                     Flow::Continue
@@ -77,7 +77,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         links += 1;
         let on_event = |conn: &mut ClientConnection, ev| match ev {
-            Event::Ready { auth_key, .. } => {
+            ClientEvent::Ready { auth_key, .. } => {
                 println!("handshake done, auth_key_id {:016x}", auth_key.id() as u64);
                 for i in 0u32..10 {
                     conn.send(
@@ -87,7 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Flow::Continue
             }
-            Event::RpcResult { handle, body } => {
+            ClientEvent::RpcResult { handle, body } => {
                 println!("{handle:?} answered with {body:02x?}");
                 answered += 1;
                 if answered == 10 {

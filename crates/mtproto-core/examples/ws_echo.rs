@@ -29,7 +29,7 @@ use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection
 use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::{Obfuscation, TransportKind};
-use mtproto_core::{Event, RequestHandle};
+use mtproto_core::{ClientEvent, RequestHandle, ServerEvent};
 use mtproto_crypto::rsa::{RsaPrivateKey, RsaPublicKey};
 use mtproto_crypto::{AuthKey, OsEntropy};
 use std::collections::HashMap;
@@ -145,12 +145,12 @@ async fn serve(listener: TcpListener, config: ServerConfig) {
             let Ok(mut conn) = ServerConnection::new(cfg, now()) else { return };
             let on_event = |conn: &mut ServerConnection, ev| {
                 match ev {
-                    Event::Ready { auth_key, .. } => {
+                    ServerEvent::Ready { auth_key, .. } => {
                         if let Ok(mut k) = keys.lock() {
                             k.insert(auth_key.id(), *auth_key);
                         }
                     }
-                    Event::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
+                    ServerEvent::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
                     _ => {}
                 }
                 Flow::Continue
@@ -180,19 +180,19 @@ async fn run_client(addr: SocketAddr, key: RsaPublicKey, args: &Args) -> Result<
     let (mut answered, mut failure, mut messages) = (0u32, None::<String>, 0u64);
     let on_event = |conn: &mut ClientConnection, ev| {
         match ev {
-            Event::Ready { .. } if pending.is_empty() && answered == 0 => {
+            ClientEvent::Ready { .. } if pending.is_empty() && answered == 0 => {
                 for i in 0..n {
                     let b = body(i);
                     pending.insert(conn.send(b.clone(), SendOptions::default()), b);
                 }
             }
-            Event::RpcResult { handle, body } => match pending.remove(&handle) {
+            ClientEvent::RpcResult { handle, body } => match pending.remove(&handle) {
                 Some(sent) if *body == *sent => answered += 1,
                 Some(sent) => failure = Some(format!("echo of {} bytes differs ({} back)", sent.len(), body.len())),
                 None => failure = Some(format!("an answer to no request of ours: {handle:?}")),
             },
-            Event::RpcError { code, message, .. } => failure = Some(format!("rpc_error {code} {message}")),
-            Event::RequestFailed { error, .. } => failure = Some(format!("request failed: {error}")),
+            ClientEvent::RpcError { code, message, .. } => failure = Some(format!("rpc_error {code} {message}")),
+            ClientEvent::RequestFailed { error, .. } => failure = Some(format!("request failed: {error}")),
             _ => {}
         }
         if failure.is_some() || answered == n { Flow::Stop } else { Flow::Continue }

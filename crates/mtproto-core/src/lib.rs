@@ -15,8 +15,9 @@
 //!                                                          ▼
 //!   loop { match poll_output(now) {
 //!       Output::Transmit(bytes) => write them to the socket, in order,
-//!       Output::Event(event)    => Ready, RpcResult, RequestFailed, LinkLost,
-//!                                  Request (server), Closed, ...,
+//!       Output::Event(event)    => client (ClientEvent): Ready, RpcResult,
+//!                                  RequestFailed, LinkLost, Closed, ...;
+//!                                  server (ServerEvent): Ready, Request, Closed, ...,
 //!       Output::Timeout(at)     => wait for the socket or until `at`; break,
 //!   } }
 //! ```
@@ -58,7 +59,8 @@ pub mod connection;
 pub mod handshake;
 
 pub use connection::{
-    ClientConnection, ClientOptions, Endpoint, Event, Input, Output, RequestHandle, ServerConnection, ServerOptions,
+    ClientConnection, ClientEvent, ClientOptions, Endpoint, EndpointEvent, Input, Output, RequestHandle,
+    ServerConnection, ServerEvent, ServerOptions,
 };
 pub mod message;
 pub mod tl;

@@ -76,7 +76,7 @@ fn pack_and_unpack_allocate_nothing_in_steady_state() {
 fn whole_path_allocations(gzip: bool) -> usize {
     use mtproto_core::connection::{ClientOptions, Persisted, ServerOptions, Transporting};
     use mtproto_core::transport::TransportKind;
-    use mtproto_core::{ClientConnection, Event, Input, Output, ServerConnection};
+    use mtproto_core::{ClientConnection, ClientEvent, Input, Output, ServerConnection, ServerEvent};
     use std::sync::Arc;
     let now = Duration::from_secs(1_780_000_000);
     let key = AuthKey::from_bytes(core::array::from_fn(|i| (i as u8).wrapping_mul(7)));
@@ -106,7 +106,7 @@ fn whole_path_allocations(gzip: bool) -> usize {
                         server.handle_input(Input::Bytes(&bytes), now);
                         client.recycle(bytes);
                     }
-                    Output::Event(Event::RpcResult { body, .. }) => {
+                    Output::Event(ClientEvent::RpcResult { body, .. }) => {
                         assert_eq!(body.len(), 1024);
                         answered = true;
                         client.recycle(body);
@@ -121,7 +121,7 @@ fn whole_path_allocations(gzip: bool) -> usize {
                         client.handle_input(Input::Bytes(&bytes), now);
                         server.recycle(bytes);
                     }
-                    Output::Event(Event::Request { req_msg_id, body }) => {
+                    Output::Event(ServerEvent::Request { req_msg_id, body }) => {
                         server.respond(req_msg_id, &body);
                         server.recycle(body);
                     }

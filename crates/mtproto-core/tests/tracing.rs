@@ -11,7 +11,7 @@ use core::fmt::Write as _;
 use core::time::Duration;
 use mtproto_core::connection::{ClientOptions, ServerOptions, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
-use mtproto_core::{ClientConnection, Event, Input, Output, ServerConnection};
+use mtproto_core::{ClientConnection, ClientEvent, Input, Output, ServerConnection, ServerEvent};
 use mtproto_crypto::rsa::RsaPrivateKey;
 use mtproto_crypto::{AuthKey, SeededEntropy};
 use std::collections::HashMap;
@@ -84,7 +84,7 @@ fn rsa_key() -> RsaPrivateKey {
 
 /// Moves everything each side has for the other until both are quiet;
 /// the server echoes every request. Returns the client's events.
-fn exchange(client: &mut ClientConnection, server: &mut ServerConnection, now: Duration) -> Vec<Event> {
+fn exchange(client: &mut ClientConnection, server: &mut ServerConnection, now: Duration) -> Vec<ClientEvent> {
     let mut seen = Vec::new();
     for _ in 0..20 {
         let mut moved = false;
@@ -104,7 +104,7 @@ fn exchange(client: &mut ClientConnection, server: &mut ServerConnection, now: D
                     moved = true;
                     client.handle_input(Input::Packet(&mut p), now);
                 }
-                Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
+                Output::Event(ServerEvent::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
                 Output::Event(_) => {}
                 Output::Timeout(_) => break,
             }
@@ -152,12 +152,12 @@ fn spans_and_events_carry_ids_and_never_secrets() {
         let mut auth_key = None;
         for e in exchange(&mut client, &mut server, NOW) {
             match e {
-                Event::Ready { auth_key: k, salt, .. } => {
+                ClientEvent::Ready { auth_key: k, salt, .. } => {
                     keys.lock().unwrap().insert(k.id(), (*k).clone());
                     auth_key = Some(*k);
                     salts.push(salt);
                 }
-                Event::SaltChanged { salt } => salts.push(salt),
+                ClientEvent::SaltChanged { salt } => salts.push(salt),
                 _ => {}
             }
         }
@@ -167,11 +167,11 @@ fn spans_and_events_carry_ids_and_never_secrets() {
         client.send(body.clone(), Default::default());
         let mut now = NOW + Duration::from_secs(1);
         let mut answered = 0;
-        let mut collect = |events: Vec<Event>, salts: &mut Vec<i64>| {
+        let mut collect = |events: Vec<ClientEvent>, salts: &mut Vec<i64>| {
             for e in events {
                 match e {
-                    Event::RpcResult { .. } => answered += 1,
-                    Event::SaltChanged { salt } => salts.push(salt),
+                    ClientEvent::RpcResult { .. } => answered += 1,
+                    ClientEvent::SaltChanged { salt } => salts.push(salt),
                     _ => {}
                 }
             }

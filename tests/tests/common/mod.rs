@@ -8,7 +8,7 @@ pub mod std_driver;
 
 pub mod server_process;
 
-use mtproto_core::Event;
+use mtproto_core::ServerEvent;
 use mtproto_core::connection::{MemorySessionStore, ServerConnection, ServerOptions, SessionStore};
 use mtproto_core::handshake::ServerConfig;
 use mtproto_crypto::AuthKey;
@@ -96,11 +96,11 @@ pub fn start_with(cap: usize, tune: fn(&mut ServerOptions), options: Options) ->
                         &mut Wire::default(),
                         |conn, ev| {
                             match ev {
-                                Event::Ready { auth_key, .. } => {
+                                ServerEvent::Ready { auth_key, .. } => {
                                     keys.lock().unwrap().insert(auth_key.id(), *auth_key);
                                 }
-                                Event::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
-                                Event::NewSession { .. } => {
+                                ServerEvent::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
+                                ServerEvent::NewSession { .. } => {
                                     new_sessions.fetch_add(1, Ordering::SeqCst);
                                 }
                                 _ => {}

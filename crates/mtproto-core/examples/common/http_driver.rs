@@ -16,7 +16,7 @@
 
 use crate::std_driver::{Ended, Flow, Wire, now};
 use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response, WaitPolicy};
-use mtproto_core::{ClientConnection, Event, Input, Output, ServerConnection};
+use mtproto_core::{ClientConnection, ClientEvent, Input, Output, ServerConnection, ServerEvent};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -53,7 +53,7 @@ pub fn serve(
     conn: &mut ServerConnection,
     stream: &mut TcpStream,
     wire: &mut Wire,
-    mut on_event: impl FnMut(&mut ServerConnection, Event),
+    mut on_event: impl FnMut(&mut ServerConnection, ServerEvent),
 ) {
     let mut http = HttpServer::new(HttpLimits::default());
     let mut buf = vec![0u8; 64 * 1024];
@@ -67,9 +67,9 @@ pub fn serve(
                         return lose(conn, stream);
                     }
                 }
-                Output::Event(Event::Closed { .. } | Event::LinkLost { .. }) => return lose(conn, stream),
+                Output::Event(ServerEvent::Closed { .. }) => return lose(conn, stream),
                 // The client's long-poll settings (http_wait) for this link.
-                Output::Event(Event::HttpWait { wait }) => http.set_wait(WaitPolicy::from_tl(&wait)),
+                Output::Event(ServerEvent::HttpWait { wait }) => http.set_wait(WaitPolicy::from_tl(&wait)),
                 Output::Event(ev) => on_event(conn, ev),
                 Output::Timeout(at) => break at,
             }
@@ -122,7 +122,7 @@ pub fn drive(
     stream: &mut TcpStream,
     host: &str,
     wire: &mut Wire,
-    mut app: impl FnMut(&mut ClientConnection, Event) -> Flow,
+    mut app: impl FnMut(&mut ClientConnection, ClientEvent) -> Flow,
     mut tick: impl FnMut(&mut ClientConnection) -> Flow,
 ) -> std::io::Result<Ended> {
     let mut http = HttpClient::new(host, HttpLimits::default()).map_err(std::io::Error::other)?;
@@ -137,11 +137,11 @@ pub fn drive(
                     waiting.push_back(p);
                     Flow::Continue
                 }
-                Output::Event(Event::Closed { reason }) => {
+                Output::Event(ClientEvent::Closed { reason }) => {
                     let _ = stream.shutdown(Shutdown::Both);
                     return Err(std::io::Error::other(format!("connection closed: {reason}")));
                 }
-                Output::Event(Event::LinkLost { .. }) => {
+                Output::Event(ClientEvent::LinkLost { .. }) => {
                     let _ = stream.shutdown(Shutdown::Both);
                     return Ok(Ended::LinkLost);
                 }
@@ -233,7 +233,7 @@ pub fn drive_reconnecting(
     conn: &mut ClientConnection,
     addr: SocketAddr,
     wire: &mut Wire,
-    mut app: impl FnMut(&mut ClientConnection, Event) -> Flow,
+    mut app: impl FnMut(&mut ClientConnection, ClientEvent) -> Flow,
     mut tick: impl FnMut(&mut ClientConnection) -> Flow,
 ) -> std::io::Result<()> {
     let host = addr.to_string();

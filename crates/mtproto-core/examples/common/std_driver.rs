@@ -4,7 +4,7 @@
 //! the whole embedding.
 #![allow(dead_code)]
 
-use mtproto_core::{ClientConnection, Endpoint, Event, Input, Output};
+use mtproto_core::{ClientConnection, ClientEvent, Endpoint, EndpointEvent, Input, Output};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -57,7 +57,7 @@ pub fn drive<C: Endpoint>(
     conn: &mut C,
     stream: &mut TcpStream,
     wire: &mut Wire,
-    mut app: impl FnMut(&mut C, Event) -> Flow,
+    mut app: impl FnMut(&mut C, C::Event) -> Flow,
     mut tick: impl FnMut(&mut C) -> Flow,
 ) -> std::io::Result<Ended> {
     let mut buf = vec![0u8; 64 * 1024];
@@ -75,14 +75,16 @@ pub fn drive<C: Endpoint>(
                     wire.sent += bytes.len() as u64;
                     Flow::Continue
                 }
-                Output::Event(Event::Closed { reason }) => {
-                    return Err(std::io::Error::other(format!("connection closed: {reason}")));
+                Output::Event(ev) => {
+                    if let Some(reason) = ev.close_reason() {
+                        return Err(std::io::Error::other(format!("connection closed: {reason}")));
+                    }
+                    if ev.link_loss().is_some() {
+                        let _ = stream.shutdown(Shutdown::Both);
+                        return Ok(Ended::LinkLost);
+                    }
+                    app(conn, ev)
                 }
-                Output::Event(Event::LinkLost { .. }) => {
-                    let _ = stream.shutdown(Shutdown::Both);
-                    return Ok(Ended::LinkLost);
-                }
-                Output::Event(ev) => app(conn, ev),
                 Output::Timeout(deadline) if ticked => break deadline,
                 Output::Timeout(_) => {
                     ticked = true;
@@ -127,7 +129,7 @@ pub fn drive_reconnecting(
     conn: &mut ClientConnection,
     addr: SocketAddr,
     wire: &mut Wire,
-    mut app: impl FnMut(&mut ClientConnection, Event) -> Flow,
+    mut app: impl FnMut(&mut ClientConnection, ClientEvent) -> Flow,
     mut tick: impl FnMut(&mut ClientConnection) -> Flow,
 ) -> std::io::Result<()> {
     let mut stream = TcpStream::connect(addr)?;

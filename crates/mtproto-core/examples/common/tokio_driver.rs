@@ -6,7 +6,7 @@
 #![allow(dead_code)]
 
 use mtproto_core::connection::CloseReason;
-use mtproto_core::{Endpoint, Event, Input, Output};
+use mtproto_core::{Endpoint, EndpointEvent, Input, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -63,7 +63,7 @@ pub async fn drive<C: Endpoint>(
     conn: &mut C,
     stream: &mut TcpStream,
     limits: Limits,
-    mut on_event: impl FnMut(&mut C, Event) -> Flow,
+    mut on_event: impl FnMut(&mut C, C::Event) -> Flow,
     mut on_read: impl FnMut(&[u8]),
 ) -> Ended {
     let mut buf = vec![0u8; limits.read_buf.max(1)];
@@ -77,19 +77,22 @@ pub async fn drive<C: Endpoint>(
                         Ok(Err(_)) | Err(_) => return lose(conn, stream).await,
                     }
                 }
-                Output::Event(Event::Closed { reason }) => {
-                    let _ = stream.shutdown().await;
-                    return Ended::Closed(reason);
+                Output::Event(ev) => {
+                    if let Some(reason) = ev.close_reason() {
+                        let reason = reason.clone();
+                        let _ = stream.shutdown().await;
+                        return Ended::Closed(reason);
+                    }
+                    if ev.link_loss().is_some() {
+                        let _ = stream.shutdown().await;
+                        return Ended::LinkLost;
+                    }
+                    match on_event(conn, ev) {
+                        Flow::Continue => {}
+                        Flow::Stop => return Ended::Stopped,
+                        Flow::Cut => return lose(conn, stream).await,
+                    }
                 }
-                Output::Event(Event::LinkLost { .. }) => {
-                    let _ = stream.shutdown().await;
-                    return Ended::LinkLost;
-                }
-                Output::Event(ev) => match on_event(conn, ev) {
-                    Flow::Continue => {}
-                    Flow::Stop => return Ended::Stopped,
-                    Flow::Cut => return lose(conn, stream).await,
-                },
                 Output::Timeout(at) => break at,
             }
         };

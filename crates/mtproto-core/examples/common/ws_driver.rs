@@ -16,7 +16,7 @@
 
 use crate::tokio_driver::{Ended, Flow, now};
 use futures_util::{SinkExt, StreamExt};
-use mtproto_core::{Endpoint, Event, Input, Output};
+use mtproto_core::{Endpoint, EndpointEvent, Input, Output};
 use std::fmt;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -233,7 +233,7 @@ pub async fn drive<C: Endpoint, S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut C,
     ws: &mut WebSocketStream<S>,
     limits: WsLimits,
-    mut on_event: impl FnMut(&mut C, Event) -> Flow,
+    mut on_event: impl FnMut(&mut C, C::Event) -> Flow,
     mut on_read: impl FnMut(&[u8]),
 ) -> Ended {
     let max = limits.max_message.max(1);
@@ -250,24 +250,27 @@ pub async fn drive<C: Endpoint, S: AsyncRead + AsyncWrite + Unpin>(
                         return lose(conn, ws).await;
                     }
                 }
-                Output::Event(Event::Closed { reason }) => {
-                    // Its last bytes (a transport error code) go first.
-                    let _ = send(ws, &mut out, &mut shaper, limits, true).await;
-                    let _ = tokio::time::timeout(limits.write_timeout, ws.close(None)).await;
-                    return Ended::Closed(reason);
-                }
-                Output::Event(Event::LinkLost { .. }) => {
-                    let _ = tokio::time::timeout(limits.write_timeout, ws.close(None)).await;
-                    return Ended::LinkLost;
-                }
-                Output::Event(ev) => match on_event(conn, ev) {
-                    Flow::Continue => {}
-                    Flow::Stop => {
+                Output::Event(ev) => {
+                    if let Some(reason) = ev.close_reason() {
+                        let reason = reason.clone();
+                        // Its last bytes (a transport error code) go first.
                         let _ = send(ws, &mut out, &mut shaper, limits, true).await;
-                        return Ended::Stopped;
+                        let _ = tokio::time::timeout(limits.write_timeout, ws.close(None)).await;
+                        return Ended::Closed(reason);
                     }
-                    Flow::Cut => return lose(conn, ws).await,
-                },
+                    if ev.link_loss().is_some() {
+                        let _ = tokio::time::timeout(limits.write_timeout, ws.close(None)).await;
+                        return Ended::LinkLost;
+                    }
+                    match on_event(conn, ev) {
+                        Flow::Continue => {}
+                        Flow::Stop => {
+                            let _ = send(ws, &mut out, &mut shaper, limits, true).await;
+                            return Ended::Stopped;
+                        }
+                        Flow::Cut => return lose(conn, ws).await,
+                    }
+                }
                 Output::Timeout(at) => break at,
             }
         };

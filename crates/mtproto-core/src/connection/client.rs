@@ -3,7 +3,7 @@
 use super::Stats;
 use super::config::Persisted;
 use super::engine::Connection;
-use super::events::{Event, Input, Output, RequestHandle, SendOptions};
+use super::events::{ClientEvent, Input, Output, RequestHandle, SendOptions};
 use super::options::SessionOptions;
 use crate::handshake::ClientConfig;
 use core::time::Duration;
@@ -85,7 +85,7 @@ impl ClientOptions {
 /// A client: its MTProto session (key, session_id, msg_id clock, seq_no,
 /// salts, acks owed, requests and their delivery state) and the link it
 /// currently runs on. The session outlives links: after
-/// [`Event::LinkLost`] (or [`Input::LinkLost`]) open a new transport
+/// [`ClientEvent::LinkLost`] (or [`Input::LinkLost`]) open a new transport
 /// connection and call [`ClientConnection::attach_link`].
 #[derive(Debug)]
 pub struct ClientConnection(Connection);
@@ -127,7 +127,7 @@ impl ClientConnection {
     }
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
-    pub fn poll_output(&mut self, now: Duration) -> Output {
+    pub fn poll_output(&mut self, now: Duration) -> Output<ClientEvent> {
         self.0.poll_output(now)
     }
 
@@ -146,7 +146,7 @@ impl ClientConnection {
     }
 
     /// The next event, without transmits or timers.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.0.poll_event()
     }
 
@@ -157,14 +157,14 @@ impl ClientConnection {
     /// ```
     /// use core::time::Duration;
     /// use mtproto_core::connection::{Delivery, Persisted, RequestError};
-    /// use mtproto_core::{ClientConnection, ClientOptions, Event};
+    /// use mtproto_core::{ClientConnection, ClientEvent, ClientOptions};
     /// use mtproto_crypto::AuthKey;
     /// let now = Duration::from_secs(1_780_000_000);
     /// let mut client = ClientConnection::new(ClientOptions::resume(Persisted::new(AuthKey::from_bytes([1; 256]), 0, 0)), now)?;
     /// client.close();
     /// let handle = client.send(vec![0; 8], Default::default());
     /// let failed = std::iter::from_fn(|| client.poll_event())
-    ///     .find_map(|e| if let Event::RequestFailed { handle: h, error } = e { Some((h, error)) } else { None });
+    ///     .find_map(|e| if let ClientEvent::RequestFailed { handle: h, error } = e { Some((h, error)) } else { None });
     /// assert_eq!(failed, Some((handle, RequestError::Closed { delivery: Delivery::NotSent })));
     /// # Ok::<(), mtproto_crypto::CryptoError>(())
     /// ```
@@ -188,7 +188,7 @@ impl ClientConnection {
     /// Sends `http_wait` (HTTP transport): the long-poll settings for the
     /// server's answers, in milliseconds. Telegram's default is
     /// `http_wait(0, 0, 25000)`: packets at once, an idle request answered
-    /// empty after 25 s. The server reports it as [`Event::HttpWait`].
+    /// empty after 25 s. The server reports it as [`ServerEvent::HttpWait`](super::ServerEvent::HttpWait).
     pub fn http_wait(&mut self, max_delay: i32, wait_after: i32, max_wait: i32) {
         self.0.http_wait(max_delay, wait_after, max_wait);
     }
@@ -257,4 +257,4 @@ impl ClientConnection {
     }
 }
 
-super::endpoint_by_forwarding!(ClientConnection);
+super::endpoint_by_forwarding!(ClientConnection, ClientEvent);

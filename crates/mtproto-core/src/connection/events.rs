@@ -26,13 +26,14 @@ pub enum Input<'a> {
     LinkLost,
 }
 
-/// Output of [`super::ClientConnection::poll_output`] and [`super::ServerConnection::poll_output`].
+/// Output of [`super::ClientConnection::poll_output`] (`Output<ClientEvent>`)
+/// and [`super::ServerConnection::poll_output`] (`Output<ServerEvent>`).
 #[derive(Debug)]
-pub enum Output {
+pub enum Output<E> {
     /// Bytes to write to the socket, in order.
     Transmit(Vec<u8>),
-    /// Something happened.
-    Event(Event),
+    /// Something happened: a [`ClientEvent`] or a [`ServerEvent`].
+    Event(E),
     /// Nothing more now; call again after new input or at this time (unix time).
     Timeout(Duration),
 }
@@ -331,30 +332,30 @@ pub struct SendOptions {
     pub after: Option<RequestHandle>,
 }
 
-/// Events, for both roles.
+/// What happens to a client: answers, failures with what is known of their
+/// delivery, updates, link loss, session resets.
 ///
 /// # Examples
 ///
-/// What a client driver does with the events it polls (a server's driver
-/// answers `Request` with `respond`):
+/// What a client driver does with the events it polls:
 ///
 /// ```
 /// use mtproto_core::connection::{Delivery, RequestError};
-/// use mtproto_core::Event;
-/// fn on_event(event: Event) -> Option<String> {
+/// use mtproto_core::ClientEvent;
+/// fn on_event(event: ClientEvent) -> Option<String> {
 ///     match event {
-///         Event::Ready { auth_key, .. } => Some(format!("key {:016x} ready: save it", auth_key.id() as u64)),
-///         Event::RpcResult { handle, body } => Some(format!("{handle:?}: {} bytes", body.len())),
-///         Event::RequestFailed { handle, error } if error.delivery() == Delivery::NotSent => {
+///         ClientEvent::Ready { auth_key, .. } => Some(format!("key {:016x} ready: save it", auth_key.id() as u64)),
+///         ClientEvent::RpcResult { handle, body } => Some(format!("{handle:?}: {} bytes", body.len())),
+///         ClientEvent::RequestFailed { handle, error } if error.delivery() == Delivery::NotSent => {
 ///             Some(format!("{handle:?} never ran ({error}): safe to retry"))
 ///         }
-///         Event::RequestFailed { handle, error } => Some(format!("{handle:?}: {error}")),
-///         Event::LinkLost { cause } => Some(format!("link lost ({cause:?}): reconnect, then attach_link")),
-///         Event::Closed { reason } => Some(format!("closed: {reason}")),
+///         ClientEvent::RequestFailed { handle, error } => Some(format!("{handle:?}: {error}")),
+///         ClientEvent::LinkLost { cause } => Some(format!("link lost ({cause:?}): reconnect, then attach_link")),
+///         ClientEvent::Closed { reason } => Some(format!("closed: {reason}")),
 ///         _ => None,
 ///     }
 /// }
-/// let failed = Event::RequestFailed {
+/// let failed = ClientEvent::RequestFailed {
 ///     handle: mtproto_core::RequestHandle(1),
 ///     error: RequestError::QueueFull { limit: 1 << 20 },
 /// };
@@ -362,7 +363,7 @@ pub struct SendOptions {
 /// ```
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Event {
+pub enum ClientEvent {
     /// The session is usable; save these to resume later.
     Ready {
         /// The key (boxed: it is 256 bytes plus its ids).
@@ -401,25 +402,6 @@ pub enum Event {
         /// The object.
         body: Vec<u8>,
     },
-    /// Server role: a client's request, to be answered with [`super::ServerConnection::respond`].
-    Request {
-        /// The request's msg_id (pass it to `respond`).
-        req_msg_id: i64,
-        /// The request body (gzip unwrapped).
-        body: Vec<u8>,
-    },
-    /// Server role: the client sent `http_wait` (its long-poll settings, in
-    /// milliseconds): an HTTP driver applies them to its codec
-    /// (`transport::http::WaitPolicy::from_tl`, `HttpServer::set_wait`).
-    HttpWait {
-        /// The settings the client asked for.
-        wait: crate::tl::schema::HttpWait,
-    },
-    /// Server role: a client started a new session (new_session_created was sent).
-    NewSession {
-        /// The client's session id.
-        session_id: i64,
-    },
     /// The server started a new session.
     SessionReset {
         /// What the caller should do.
@@ -450,7 +432,7 @@ pub enum Event {
         /// What it means and what to do.
         failure: TransportFailure,
     },
-    /// Client: the link is gone (the session is kept); open a new transport
+    /// The link is gone (the session is kept); open a new transport
     /// connection and call [`super::ClientConnection::attach_link`].
     LinkLost {
         /// Why.
@@ -466,4 +448,156 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+}
+
+/// What happens on one server link: the key it got, client requests to
+/// answer, new sessions, long-poll settings.
+///
+/// # Examples
+///
+/// What a server driver does with the events it polls:
+///
+/// ```
+/// use mtproto_core::{ServerConnection, ServerEvent};
+/// fn on_event(link: &mut ServerConnection, event: ServerEvent) -> bool {
+///     match event {
+///         // Keep the key where `key_lookup` finds it for the client's next links.
+///         ServerEvent::Ready { auth_key, .. } => drop(auth_key),
+///         // Run the request (here: echo it) and answer it.
+///         ServerEvent::Request { req_msg_id, body } => link.respond(req_msg_id, &body),
+///         ServerEvent::Closed { .. } => return false,
+///         _ => {}
+///     }
+///     true
+/// }
+/// # let _ = on_event;
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// The link has a key: one the handshake just created (store it, so
+    /// that `key_lookup` finds it on the client's next links) or one that
+    /// `key_lookup` found.
+    Ready {
+        /// The key (boxed: it is 256 bytes plus its ids).
+        auth_key: Box<AuthKey>,
+        /// The salt the link starts with.
+        salt: i64,
+    },
+    /// A client's request, to be answered with [`super::ServerConnection::respond`].
+    Request {
+        /// The request's msg_id (pass it to `respond`).
+        req_msg_id: i64,
+        /// The request body (gzip unwrapped).
+        body: Vec<u8>,
+    },
+    /// The client sent `http_wait` (its long-poll settings, in
+    /// milliseconds): an HTTP driver applies them to its codec
+    /// (`transport::http::WaitPolicy::from_tl`, `HttpServer::set_wait`).
+    HttpWait {
+        /// The settings the client asked for.
+        wait: crate::tl::schema::HttpWait,
+    },
+    /// A client started a new session (new_session_created was sent).
+    NewSession {
+        /// The client's session id.
+        session_id: i64,
+    },
+    /// An authenticated packet was dropped whole, unprocessed (and unacknowledged).
+    InboundDropped {
+        /// Why.
+        reason: DropReason,
+    },
+    /// The link is closed (its sessions were saved to the session store);
+    /// nothing more will happen on it.
+    Closed {
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// What a driver serving either role needs to know of an event: whether it
+/// ends the link ([`super::Endpoint::Event`]).
+pub trait EndpointEvent: fmt::Debug {
+    /// Why the connection closed, when this event says it did (nothing more
+    /// will happen).
+    fn close_reason(&self) -> Option<&CloseReason>;
+    /// Why the link went, when this event says the Connection gave it up
+    /// (a client: reconnect and attach a new link; a server link closes
+    /// instead).
+    fn link_loss(&self) -> Option<&LinkLoss>;
+}
+
+impl EndpointEvent for ClientEvent {
+    fn close_reason(&self) -> Option<&CloseReason> {
+        match self {
+            Self::Closed { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn link_loss(&self) -> Option<&LinkLoss> {
+        match self {
+            Self::LinkLost { cause } => Some(cause),
+            _ => None,
+        }
+    }
+}
+
+impl EndpointEvent for ServerEvent {
+    fn close_reason(&self) -> Option<&CloseReason> {
+        match self {
+            Self::Closed { reason } => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn link_loss(&self) -> Option<&LinkLoss> {
+        None
+    }
+}
+
+/// An event as the role-agnostic engine queues it; each role's wrapper takes
+/// only its own.
+#[derive(Debug)]
+pub(crate) enum Emitted {
+    Client(ClientEvent),
+    Server(ServerEvent),
+}
+
+impl From<ClientEvent> for Emitted {
+    fn from(event: ClientEvent) -> Self {
+        Self::Client(event)
+    }
+}
+
+impl From<ServerEvent> for Emitted {
+    fn from(event: ServerEvent) -> Self {
+        Self::Server(event)
+    }
+}
+
+/// A role's event type, taken out of the engine's queue.
+pub(crate) trait RoleEvent: Sized {
+    /// The event, when it is this role's (the engine emits only the
+    /// connection's own role's events, so the other kind never comes).
+    fn take(emitted: Emitted) -> Option<Self>;
+}
+
+impl RoleEvent for ClientEvent {
+    fn take(emitted: Emitted) -> Option<Self> {
+        match emitted {
+            Emitted::Client(event) => Some(event),
+            Emitted::Server(_) => None,
+        }
+    }
+}
+
+impl RoleEvent for ServerEvent {
+    fn take(emitted: Emitted) -> Option<Self> {
+        match emitted {
+            Emitted::Server(event) => Some(event),
+            Emitted::Client(_) => None,
+        }
+    }
 }

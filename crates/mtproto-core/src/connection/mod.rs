@@ -16,7 +16,7 @@
 //! ```
 //! use core::time::Duration;
 //! use mtproto_core::connection::{ClientOptions, Persisted, ServerOptions, Transporting};
-//! use mtproto_core::{ClientConnection, Event, Input, Output, ServerConnection};
+//! use mtproto_core::{ClientConnection, ClientEvent, Input, Output, ServerConnection, ServerEvent};
 //! use mtproto_crypto::AuthKey;
 //! use std::sync::Arc;
 //!
@@ -37,7 +37,7 @@
 //!     loop {
 //!         match client.poll_output(now) {
 //!             Output::Transmit(mut packet) => server.handle_input(Input::Packet(&mut packet), now),
-//!             Output::Event(Event::RpcResult { handle: h, body }) if h == handle => answer = Some(body),
+//!             Output::Event(ClientEvent::RpcResult { handle: h, body }) if h == handle => answer = Some(body),
 //!             Output::Event(_) => {}
 //!             Output::Timeout(_) => break,
 //!         }
@@ -45,7 +45,7 @@
 //!     loop {
 //!         match server.poll_output(now) {
 //!             Output::Transmit(mut packet) => client.handle_input(Input::Packet(&mut packet), now),
-//!             Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
+//!             Output::Event(ServerEvent::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
 //!             Output::Event(_) => {}
 //!             Output::Timeout(_) => break,
 //!         }
@@ -72,8 +72,8 @@ mod trace;
 pub use client::{ClientConnection, ClientOptions};
 pub use config::{ContinuedSession, KeyLookup, Persisted, Transporting};
 pub use events::{
-    CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
-    ResetAction, SendOptions, TransportFailure,
+    ClientEvent, CloseReason, ConfigError, Delivery, DropReason, EndpointEvent, Input, LinkLoss, Output, RequestError,
+    RequestHandle, ResetAction, SendOptions, ServerEvent, TransportFailure,
 };
 pub use options::SessionOptions;
 pub use replay::ReplayWindow;
@@ -84,13 +84,15 @@ pub use store::{
 
 /// Implements [`Endpoint`] for a role type wrapping the engine (`.0`).
 macro_rules! endpoint_by_forwarding {
-    ($role:ty) => {
+    ($role:ty, $event:ty) => {
         impl super::Endpoint for $role {
+            type Event = $event;
+
             fn handle_input(&mut self, input: super::Input<'_>, now: core::time::Duration) {
                 self.0.handle_input(input, now);
             }
 
-            fn poll_output(&mut self, now: core::time::Duration) -> super::Output {
+            fn poll_output(&mut self, now: core::time::Duration) -> super::Output<$event> {
                 self.0.poll_output(now)
             }
 
@@ -113,10 +115,12 @@ use endpoint_by_forwarding;
 /// What both roles share: one input path and one output path, so a driver
 /// (a socket loop, a simulation, a fuzzer) can serve either.
 pub trait Endpoint {
+    /// The role's event type: [`ClientEvent`] or [`ServerEvent`].
+    type Event: EndpointEvent;
     /// Feeds one input (bytes, a packet, a timeout, link loss).
     fn handle_input(&mut self, input: Input<'_>, now: core::time::Duration);
     /// The next output; after every input, call until it returns [`Output::Timeout`].
-    fn poll_output(&mut self, now: core::time::Duration) -> Output;
+    fn poll_output(&mut self, now: core::time::Duration) -> Output<Self::Event>;
     /// Whether it is closed for good.
     fn is_closed(&self) -> bool;
     /// The client session id: the client's own, or the one of the last

@@ -4,7 +4,7 @@
 use super::Stats;
 use super::config::KeyLookup;
 use super::engine::Connection;
-use super::events::{Event, Input, Output};
+use super::events::{Input, Output, ServerEvent};
 use super::lazy_entropy::{LazyEntropy, SharedEntropy};
 use super::options::SessionOptions;
 use super::store::{MemorySessionStore, SessionStore};
@@ -208,7 +208,7 @@ impl ServerConnection {
     }
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
-    pub fn poll_output(&mut self, now: Duration) -> Output {
+    pub fn poll_output(&mut self, now: Duration) -> Output<ServerEvent> {
         self.0.poll_output(now)
     }
 
@@ -227,11 +227,11 @@ impl ServerConnection {
     }
 
     /// The next event, without transmits or timers.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<ServerEvent> {
         self.0.poll_event()
     }
 
-    /// Answers the client request `req_msg_id` ([`Event::Request`]) with
+    /// Answers the client request `req_msg_id` ([`ServerEvent::Request`]) with
     /// `body` as its rpc_result. After the link went, the answer is kept in
     /// the session and sent on the client's next link.
     pub fn respond(&mut self, req_msg_id: i64, body: &[u8]) {
@@ -308,4 +308,4 @@ impl ServerConnection {
     }
 }
 
-super::endpoint_by_forwarding!(ServerConnection);
+super::endpoint_by_forwarding!(ServerConnection, ServerEvent);

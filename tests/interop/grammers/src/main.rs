@@ -16,7 +16,7 @@ use grammers_mtproto::transport::{Abridged, Full, Intermediate, Obfuscated, Tran
 use mtproto_core::connection::Transporting;
 use mtproto_core::connection::{ServerConnection, ServerOptions};
 use mtproto_core::transport::TransportKind;
-use mtproto_core::{Event, Input, Output};
+use mtproto_core::{Input, Output, ServerEvent};
 use mtproto_crypto::AuthKey;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,8 +49,8 @@ fn serve(server: &mut ServerConnection) -> Result<Vec<Vec<u8>>, String> {
     loop {
         match server.poll_output(now()) {
             Output::Transmit(bytes) => sent.push(bytes.to_vec()),
-            Output::Event(Event::Request { req_msg_id, body }) => server.respond(req_msg_id, &answer(&body)),
-            Output::Event(Event::Closed { reason }) => return Err(format!("server closed: {reason}")),
+            Output::Event(ServerEvent::Request { req_msg_id, body }) => server.respond(req_msg_id, &answer(&body)),
+            Output::Event(ServerEvent::Closed { reason }) => return Err(format!("server closed: {reason}")),
             Output::Event(_) => {}
             Output::Timeout(_) => return Ok(sent),
         }

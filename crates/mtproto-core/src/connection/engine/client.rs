@@ -11,18 +11,18 @@ impl Connection {
         self.next_handle += 1;
         if matches!(self.phase, Phase::Closed) {
             let error = RequestError::Closed { delivery: Delivery::NotSent };
-            self.events.push_back(Event::RequestFailed { handle, error });
+            self.client_event(ClientEvent::RequestFailed { handle, error });
             return handle;
         }
         if !body.len().is_multiple_of(4) {
             let error = RequestError::NotTl { len: body.len() };
-            self.events.push_back(Event::RequestFailed { handle, error });
+            self.client_event(ClientEvent::RequestFailed { handle, error });
             return handle;
         }
         if self.queued_bytes + body.len() > self.config.max_queued_bytes {
             trace!(warn, limit = self.config.max_queued_bytes, "queue full: request refused");
             let error = RequestError::QueueFull { limit: self.config.max_queued_bytes };
-            self.events.push_back(Event::RequestFailed { handle, error });
+            self.client_event(ClientEvent::RequestFailed { handle, error });
             return handle;
         }
         let accounted = body.len();
@@ -61,11 +61,11 @@ impl Connection {
             self.push_service(RpcDropAnswer { req_msg_id: msg_id }.to_bytes(), true);
         }
         if self.handles.remove(&handle).is_some() {
-            self.events.push_back(Event::RequestFailed { handle, error: RequestError::Cancelled { delivery } });
+            self.client_event(ClientEvent::RequestFailed { handle, error: RequestError::Cancelled { delivery } });
         }
     }
 
-    /// Client: sends a ping now (ping_delay_disconnect); an [`Event::Pong`]
+    /// Client: sends a ping now (ping_delay_disconnect); an [`ClientEvent::Pong`]
     /// with the round trip follows. Does nothing while a ping is outstanding.
     pub fn ping(&mut self, now: Duration) {
         if self.ping.is_some() || !matches!(self.phase, Phase::Ready) {
@@ -143,7 +143,7 @@ impl Connection {
         {
             s.set_salt(salt);
             trace!(debug, "salt changed");
-            self.events.push_back(Event::SaltChanged { salt });
+            self.client_event(ClientEvent::SaltChanged { salt });
         }
     }
 
@@ -165,22 +165,22 @@ impl Connection {
                 self.release(&sent.out);
                 reuse_of(&mut self.reuse).pool.give(sent.out.body);
                 let Some(result) = self.unwrap_gzip(r.result) else {
-                    self.events.push_back(Event::RequestFailed { handle, error: RequestError::BadAnswer });
+                    self.client_event(ClientEvent::RequestFailed { handle, error: RequestError::BadAnswer });
                     return;
                 };
                 if constructor(&result) == RpcError::ID {
                     match RpcError::from_bytes(&result) {
-                        Ok(e) => self.events.push_back(Event::RpcError {
+                        Ok(e) => self.client_event(ClientEvent::RpcError {
                             handle,
                             code: e.error_code,
                             message: e.error_message,
                         }),
                         Err(_) => {
-                            self.events.push_back(Event::RequestFailed { handle, error: RequestError::BadAnswer })
+                            self.client_event(ClientEvent::RequestFailed { handle, error: RequestError::BadAnswer })
                         }
                     }
                 } else {
-                    self.events.push_back(Event::RpcResult { handle, body: result });
+                    self.client_event(ClientEvent::RpcResult { handle, body: result });
                 }
             }
             MsgsAck::ID => {
@@ -251,8 +251,9 @@ impl Connection {
                 for chunk in older.chunks(8192) {
                     self.push_service(MsgsStateReq { msg_ids: chunk.to_vec() }.to_bytes(), true);
                 }
-                self.events
-                    .push_back(Event::SessionReset { action: crate::connection::ResetAction::FetchMissedUpdates });
+                self.client_event(ClientEvent::SessionReset {
+                    action: crate::connection::ResetAction::FetchMissedUpdates,
+                });
             }
             Pong::ID => {
                 let Ok(p) = Pong::from_bytes(body) else {
@@ -264,7 +265,7 @@ impl Connection {
                 {
                     self.ping = None;
                     self.pong_deadline = None;
-                    self.events.push_back(Event::Pong { rtt: now.saturating_sub(at) });
+                    self.client_event(ClientEvent::Pong { rtt: now.saturating_sub(at) });
                 }
             }
             FutureSalts::ID => {
@@ -309,7 +310,7 @@ impl Connection {
             MsgsAllInfo::ID => {}
             DestroySessionOk::ID | DestroySessionNone::ID => {}
             // gzip_packed was unwrapped by `dispatch`.
-            _ => self.events.push_back(Event::Update { body: body.to_vec() }),
+            _ => self.client_event(ClientEvent::Update { body: body.to_vec() }),
         }
     }
 

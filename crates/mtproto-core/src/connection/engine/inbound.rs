@@ -173,7 +173,10 @@ impl Connection {
         }
         trace!(warn, declared, left = self.inflate_left, "inflate budget exceeded: packet dropped");
         let reason = DropReason::InflateBudget { declared, left: self.inflate_left };
-        self.events.push_back(Event::InboundDropped { reason });
+        match self.role {
+            Role::Client => self.client_event(ClientEvent::InboundDropped { reason }),
+            Role::Server => self.server_event(ServerEvent::InboundDropped { reason }),
+        }
         true
     }
 

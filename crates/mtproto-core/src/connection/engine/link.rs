@@ -23,7 +23,7 @@ impl Connection {
     /// saved and the connection closes.
     /// `cause` is `None` when the driver reported the loss
     /// ([`Input::LinkLost`]); otherwise the Connection noticed it and
-    /// reports it ([`Event::LinkLost`]) so the driver drops the socket.
+    /// reports it ([`ClientEvent::LinkLost`]) so the driver drops the socket.
     pub(super) fn link_lost(&mut self, cause: Option<LinkLoss>) {
         if self.role == Role::Server {
             self.close_with(match cause {
@@ -56,7 +56,7 @@ impl Connection {
             self.handshake_deadline = None;
         }
         if let Some(cause) = cause {
-            self.events.push_back(Event::LinkLost { cause });
+            self.client_event(ClientEvent::LinkLost { cause });
         }
     }
 
@@ -113,7 +113,7 @@ impl Connection {
         self.detached
     }
 
-    pub(super) fn take_transmit(&mut self) -> Option<Output> {
+    pub(super) fn take_transmit<E>(&mut self) -> Option<Output<E>> {
         if let Some(p) = self.pending_transmits.pop_front() {
             return Some(Output::Transmit(p));
         }
@@ -213,7 +213,7 @@ impl Connection {
     pub(super) fn transport_error(&mut self, code: i32) {
         let failure = TransportFailure::from_code(code, self.temporary_key);
         trace!(warn, code, failure = ?failure, "transport error code");
-        self.events.push_back(Event::TransportError { code, failure });
+        self.client_event(ClientEvent::TransportError { code, failure });
         if self.role != Role::Client {
             return;
         }

@@ -10,8 +10,8 @@ mod server;
 
 use super::config::{ConnectionConfig, Transporting};
 use super::events::{
-    CloseReason, ConfigError, Delivery, DropReason, Event, Input, LinkLoss, Output, RequestError, RequestHandle,
-    SendOptions, TransportFailure,
+    ClientEvent, CloseReason, ConfigError, Delivery, DropReason, Emitted, Input, LinkLoss, Output, RequestError,
+    RequestHandle, RoleEvent, SendOptions, ServerEvent, TransportFailure,
 };
 use super::idmap::IdMap;
 use super::replay::{BoundedIdMap, BoundedIdSet, ReplayWindow};
@@ -214,7 +214,7 @@ pub(crate) struct Connection {
     transport: Option<Transport>,
     phase: Phase,
     entropy: Box<dyn Entropy + Send>,
-    events: VecDeque<Event>,
+    events: VecDeque<Emitted>,
     wire: Vec<u8>,
     pending_transmits: VecDeque<Vec<u8>>,
     closed_emitted: bool,
@@ -276,7 +276,7 @@ pub(crate) struct Connection {
     /// still accepted.
     previous_sessions: VecDeque<i64>,
     /// Server: Ready for a known key, emitted on its first accepted message.
-    ready_pending: Option<Box<Event>>,
+    ready_pending: Option<Box<Emitted>>,
     /// Links lost so far (client: resumed with `attach_link`).
     links_lost: u64,
     /// Client: the key came from a temporary-key handshake.
@@ -551,7 +551,7 @@ impl Connection {
         open.sort_unstable();
         for handle in open {
             let delivery = self.delivery(handle);
-            self.events.push_back(Event::RequestFailed { handle, error: RequestError::Closed { delivery } });
+            self.client_event(ClientEvent::RequestFailed { handle, error: RequestError::Closed { delivery } });
         }
         self.handles.clear();
         self.queue.clear();
@@ -559,7 +559,10 @@ impl Connection {
         self.queued_bytes = 0;
         self.closed_emitted = true;
         trace!(info, reason = ?reason, "closed");
-        self.events.push_back(Event::Closed { reason });
+        match self.role {
+            Role::Client => self.client_event(ClientEvent::Closed { reason }),
+            Role::Server => self.server_event(ServerEvent::Closed { reason }),
+        }
     }
 
     /// Closes the connection; pending requests fail.
@@ -568,7 +571,7 @@ impl Connection {
     }
 
     /// The next output. After every input, call until it returns [`Output::Timeout`].
-    pub fn poll_output(&mut self, now: Duration) -> Output {
+    pub fn poll_output<E: RoleEvent>(&mut self, now: Duration) -> Output<E> {
         let _entered = self.trace.enter();
         // Bytes of the transport's own (fake-TLS hellos), while a link is up.
         if let (false, Some(t)) = (self.detached, &mut self.transport) {
@@ -580,7 +583,7 @@ impl Connection {
         if let Some(out) = self.take_transmit() {
             return out;
         }
-        if let Some(ev) = self.events.pop_front() {
+        if let Some(ev) = self.poll_event() {
             return Output::Event(ev);
         }
         if matches!(self.phase, Phase::Ready) && !self.detached {
@@ -589,7 +592,7 @@ impl Connection {
         if let Some(out) = self.take_transmit() {
             return out;
         }
-        if let Some(ev) = self.events.pop_front() {
+        if let Some(ev) = self.poll_event() {
             return Output::Event(ev);
         }
         Output::Timeout(self.next_deadline(now))
@@ -611,8 +614,26 @@ impl Connection {
     /// flushes several connections at once drains each one's events with
     /// this, answers requests, calls [`Connection::flush_together`], then
     /// takes the bytes with [`Connection::poll_output`] as usual.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+    pub fn poll_event<E: RoleEvent>(&mut self) -> Option<E> {
+        while let Some(emitted) = self.events.pop_front() {
+            if let Some(event) = E::take(emitted) {
+                return Some(event);
+            }
+            debug_assert!(false, "an event of the other role was queued");
+        }
+        None
+    }
+
+    /// Queues a client event (client policy only emits these).
+    pub(super) fn client_event(&mut self, event: ClientEvent) {
+        debug_assert_eq!(self.role, Role::Client);
+        self.events.push_back(event.into());
+    }
+
+    /// Queues a server event (server policy only emits these).
+    pub(super) fn server_event(&mut self, event: ServerEvent) {
+        debug_assert_eq!(self.role, Role::Server);
+        self.events.push_back(event.into());
     }
 
     fn next_deadline(&self, now: Duration) -> Duration {
@@ -684,7 +705,7 @@ impl Connection {
                         Frame::QuickAck(token) => {
                             let asked = self.quick_acks.as_mut().and_then(|q| q.remove(&(token | 0x8000_0000)));
                             for handle in asked.unwrap_or_default() {
-                                self.events.push_back(Event::QuickAck { handle });
+                                self.client_event(ClientEvent::QuickAck { handle });
                             }
                         }
                         Frame::TransportError(code) => self.transport_error(code),
@@ -776,7 +797,10 @@ impl Connection {
         }
         self.phase = Phase::Ready;
         self.handshake_deadline = None;
-        let ready = Event::Ready { auth_key: Box::new(key.clone()), salt, time_offset };
+        let ready: Emitted = match self.role {
+            Role::Client => ClientEvent::Ready { auth_key: Box::new(key.clone()), salt, time_offset }.into(),
+            Role::Server => ServerEvent::Ready { auth_key: Box::new(key.clone()), salt }.into(),
+        };
         if self.role == Role::Server {
             // The idle deadline runs from here; only accepted messages move it.
             self.last_authenticated = Some(now);

@@ -37,7 +37,7 @@ impl Connection {
         self.handles.remove(&handle);
         self.release(&s.out);
         reuse_of(&mut self.reuse).pool.give(s.out.body);
-        self.events.push_back(Event::RequestFailed { handle, error });
+        self.client_event(ClientEvent::RequestFailed { handle, error });
     }
 
     /// Takes a request's bytes off `queued_bytes` (exactly what `send` added).

@@ -435,7 +435,7 @@ impl Connection {
         let server_salt = self.current_salt(now);
         trace!(info, first_msg_id = %Hex(first_msg_id), "new session created");
         self.push_service(NewSessionCreated { first_msg_id, unique_id, server_salt }.to_bytes(), true);
-        self.events.push_back(Event::NewSession { session_id });
+        self.server_event(ServerEvent::NewSession { session_id });
     }
 
     /// Server: the checks every client message gets, top-level or inside a
@@ -560,7 +560,7 @@ impl Connection {
             }
             schema::HttpWait::ID => {
                 if let Ok(wait) = schema::HttpWait::from_bytes(body) {
-                    self.events.push_back(Event::HttpWait { wait });
+                    self.server_event(ServerEvent::HttpWait { wait });
                 }
             }
             MsgsStateInfo::ID | MsgsAllInfo::ID | MsgDetailedInfo::ID | MsgNewDetailedInfo::ID => {}
@@ -571,7 +571,7 @@ impl Connection {
                 let body = reuse_of(&mut self.reuse).pool.copy_of(body);
                 let session_id = self.current_session_id().unwrap_or(0);
                 self.running.get_or_insert_with(|| Box::new(BoundedIdMap::new(MAX_KEPT))).insert(msg_id, session_id);
-                self.events.push_back(Event::Request { req_msg_id: msg_id, body });
+                self.server_event(ServerEvent::Request { req_msg_id: msg_id, body });
             }
         }
     }
