@@ -642,3 +642,82 @@ fn state_requests_about_impossible_ids_promise_nothing() {
     link.handle_input(Input::Packet(&mut next), NOW);
     assert_eq!(requests(&drain(&mut link, NOW).1).len(), 1);
 }
+
+/// An answer a link sends in a session it has left (the client moved to
+/// another session on it) and the answers another live link of that session
+/// frames at the same moment, on two threads: no msg_id is used twice. The
+/// answer outside the link's session used to read the session's counters,
+/// frame, and publish them in two lock steps, so the other link could number
+/// from the same counters in between (the client then drops one message as
+/// a replay).
+#[test]
+fn concurrent_links_of_one_session_never_reuse_a_msg_id() {
+    const ROUNDS: usize = 20;
+    const PER_ROUND: u32 = 200;
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let (mut a, mut b) = (peer::server(with_store), peer::server(with_store));
+    let mut first = FakeClient::new(0x5e60);
+    first.learn_salt(&mut a, NOW);
+    let mut second = FakeClient::new(0x5e61);
+    second.session.set_salt(first.session.salt());
+    let mut sent = Vec::new();
+    for round in 0..ROUNDS {
+        // Link a gets requests of the first session, then the client moves
+        // to its second session on a; link b gets more of the first.
+        let mut on_a = Vec::new();
+        let mut on_b = Vec::new();
+        for i in 0..PER_ROUND {
+            let tag = (round as u32) << 16 | i;
+            let mut p = first.packet(&api(tag), true, NOW);
+            a.handle_input(Input::Packet(&mut p), NOW);
+            on_a.extend(requests(&drain(&mut a, NOW).1));
+            let mut p = first.packet(&api(tag | 0x8000), true, NOW);
+            b.handle_input(Input::Packet(&mut p), NOW);
+            on_b.extend(requests(&drain(&mut b, NOW).1));
+        }
+        let mut p = second.packet(&api(0xffff), true, NOW);
+        a.handle_input(Input::Packet(&mut p), NOW);
+        sent.extend(drain(&mut a, NOW).0);
+        assert_eq!((on_a.len(), on_b.len()), (PER_ROUND as usize, PER_ROUND as usize));
+        let start = std::sync::Barrier::new(2);
+        let (from_a, from_b) = std::thread::scope(|s| {
+            let (start, a, b) = (&start, &mut a, &mut b);
+            let ta = s.spawn(move || {
+                start.wait();
+                let mut out = Vec::new();
+                for (req, body) in &on_a {
+                    a.respond(*req, body);
+                    out.extend(drain(&mut *a, NOW).0);
+                }
+                out
+            });
+            let tb = s.spawn(move || {
+                start.wait();
+                let mut out = Vec::new();
+                for (req, body) in &on_b {
+                    b.respond(*req, body);
+                    out.extend(drain(&mut *b, NOW).0);
+                }
+                out
+            });
+            (ta.join().expect("link a"), tb.join().expect("link b"))
+        });
+        sent.extend(from_a);
+        sent.extend(from_b);
+    }
+    let in_first: Vec<Received> =
+        messages(&sent, Direction::ServerToClient).into_iter().filter(|m| m.session_id == 0x5e60).collect();
+    let answers = in_first.iter().filter(|m| constructor(&m.body) == schema::RPC_RESULT).count();
+    assert_eq!(answers, 2 * ROUNDS * PER_ROUND as usize, "every request of the first session answered in it");
+    let mut ids: Vec<i64> = in_first.iter().map(|m| m.msg_id).collect();
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "{} msg_ids of the first session used twice", before - ids.len());
+    let mut seqs: Vec<i32> = in_first.iter().filter(|m| m.seq_no % 2 == 1).map(|m| m.seq_no).collect();
+    seqs.sort_unstable();
+    let content = seqs.len();
+    seqs.dedup();
+    assert_eq!(seqs.len(), content, "a content-related seq_no of the first session used twice");
+}

@@ -358,26 +358,26 @@ impl Connection {
         now: Duration,
     ) {
         let other = self.carried.peek(session_id).cloned();
-        let (seq, last_msg_id) = other.as_ref().map_or((0, 0), |o| {
-            let st = o.lock();
-            (st.seq_count, st.last_msg_id)
-        });
         let Some(s) = self.session.as_mut() else { return };
+        // The session's counters are read, used and published under one
+        // lock, so another link of the session numbering at the same moment
+        // cannot take the same msg_id or seq_no.
+        let mut shared = other.as_ref().map(|o| o.lock());
+        let (seq, last_msg_id) = shared.as_ref().map_or((0, 0), |st| (st.seq_count, st.last_msg_id));
         let (current, current_seq) = (s.session_id(), s.seq_count());
         s.switch_to(session_id, seq);
         s.clock_mut().continue_after(last_msg_id);
         let msg_id = s.next_msg_id(now, true);
         let seq_no = s.next_seq_no(content_related);
-        let seq_after = s.seq_count();
+        if let Some(st) = shared.as_mut() {
+            st.seq_count = st.seq_count.max(s.seq_count());
+            st.last_msg_id = st.last_msg_id.max(msg_id);
+        }
+        drop(shared);
         let mut packet = Vec::with_capacity(body.len() + 96);
         s.frame_with(msg_id, seq_no, body, &mut packet);
         s.seal(&mut packet);
         s.switch_to(current, current_seq);
-        if let Some(o) = other {
-            let mut st = o.lock();
-            st.seq_count = st.seq_count.max(seq_after);
-            st.last_msg_id = st.last_msg_id.max(msg_id);
-        }
         self.transmit(packet, false);
     }
 
