@@ -162,6 +162,74 @@ fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> usize {
     }
 }
 
+/// Feeds the client's packets to `link` and drains the link, answering its
+/// requests: what a server does for the first message of a client on a new
+/// link. Returns the link's transmits.
+fn first_message(packets: Vec<Vec<u8>>, link: &mut ServerConnection) -> Vec<Vec<u8>> {
+    for mut p in packets {
+        link.handle_input(Input::Packet(&mut p), NOW);
+    }
+    let mut out = Vec::new();
+    loop {
+        match link.poll_output(NOW) {
+            Output::Transmit(p) => out.push(p),
+            Output::Event(ServerEvent::Request { req_msg_id, body }) => link.respond(req_msg_id, &body),
+            Output::Event(_) => {}
+            Output::Timeout(_) => return out,
+        }
+    }
+}
+
+/// Continuing a session on a new link (no handshake): the server's side of
+/// the client's first message there (the session attached from the store,
+/// its replay window and counters carried over, the request run and
+/// answered), beside one floor pass over the same 64-byte request.
+fn session_resume(c: &mut Criterion) {
+    use mtproto_core::connection::{MemorySessionStore, Server, SessionStore};
+    let k = key();
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(1024));
+    let session = SessionOptions { transport: Transporting::Unframed, ..SessionOptions::default() };
+    let mut options = ServerOptions { session: session.clone(), session_store: store, ..ServerOptions::default() };
+    options.key_lookup = Some(Arc::new(move |_| Some(k.clone())));
+    let server = Server::with_entropy(options, Box::new(SeededEntropy::new(3)));
+    let cc = ClientOptions { ping_interval: None, session, ..ClientOptions::resume(Persisted::new(key(), 0, 0)) };
+    let mut client = ClientConnection::with_entropy(cc, NOW, Box::new(SeededEntropy::new(4)));
+    let mut link = server.link(NOW);
+    client.send(vec![0; 16], SendOptions::default());
+    pump(&mut client, &mut link);
+    let mut g = c.benchmark_group("session_resume");
+    let mut fl = vec![0u8; 64 + 64];
+    g.bench_function("floor", |b| b.iter(|| floor(&mut fl)));
+    let body = vec![0x17u8; 64];
+    g.bench_function("first_message_on_a_new_link", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            for _ in 0..iters {
+                // The link goes (its session back to the store); the client
+                // attaches a new one and sends.
+                link.handle_input(Input::LinkLost, NOW);
+                client.handle_input(Input::LinkLost, NOW);
+                link = server.link(NOW);
+                client.attach_link(NOW);
+                client.send(body.clone(), SendOptions { no_gzip: true, ..SendOptions::default() });
+                let mut packets = Vec::new();
+                while let Output::Transmit(p) = client.poll_output(NOW) {
+                    packets.push(p);
+                }
+                let started = std::time::Instant::now();
+                let out = black_box(first_message(packets, &mut link));
+                spent += started.elapsed();
+                for mut p in out {
+                    client.handle_input(Input::Packet(&mut p), NOW);
+                }
+                assert_eq!(pump(&mut client, &mut link), 1, "answered on the new link");
+            }
+            spent
+        })
+    });
+    g.finish();
+}
+
 fn connection(c: &mut Criterion) {
     for size in [64usize, 1024] {
         let (mut client, mut server) = pair();
@@ -394,6 +462,6 @@ fn fake_tls(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(1));
-    targets = message_layer, connection, handshakes, fake_tls
+    targets = message_layer, connection, session_resume, handshakes, fake_tls
 }
 criterion_main!(benches);
