@@ -321,6 +321,67 @@ fn two_live_links_share_one_session_and_one_salt_schedule() {
     assert_eq!(requests(&drain(&mut a, NOW).1).len(), 1, "the salt b gave is good on a");
 }
 
+/// Wakes of `link` from `now` until `end`, feeding each deadline as a
+/// timeout. Returns the wakes, what the link sent, and its next deadline
+/// (at or after `end`).
+fn wake_until(link: &mut ServerConnection, mut now: Duration, end: Duration) -> (usize, Vec<Vec<u8>>, Duration) {
+    let mut wakes = 0;
+    let mut sent = Vec::new();
+    loop {
+        let deadline = loop {
+            match link.poll_output(now) {
+                mtproto_core::Output::Transmit(p) => sent.push(p),
+                mtproto_core::Output::Event(_) => {}
+                mtproto_core::Output::Timeout(at) => break at,
+            }
+        };
+        if deadline >= end {
+            return (wakes, sent, deadline);
+        }
+        now = deadline;
+        wakes += 1;
+        link.handle_input(Input::Timeout, now);
+    }
+}
+
+/// A link whose session another live link also carries looks for answers
+/// that link may leave behind, but backs off while the client is silent:
+/// an idle minute used to cost 1,200 wakes (every 50 ms for as long as the
+/// second link lived, for good over HTTP). The answer a departing link
+/// leaves still reaches the silent client within 1.6 s.
+#[test]
+fn a_link_sharing_its_session_backs_off_while_the_client_is_silent() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let (mut a, mut b) = (peer::server(with_store), peer::server(with_store));
+    let mut c = FakeClient::new(0x5e62);
+    c.learn_salt(&mut a, NOW);
+    let mut r1 = c.packet(&api(1), true, NOW);
+    a.handle_input(Input::Packet(&mut r1), NOW);
+    let (req, body) = requests(&drain(&mut a, NOW).1)[0].clone();
+    let mut r2 = c.packet(&api(2), true, NOW);
+    b.handle_input(Input::Packet(&mut r2), NOW);
+    for (r, body) in requests(&drain(&mut b, NOW).1) {
+        b.respond(r, &body);
+    }
+    let idle_end = NOW + Duration::from_secs(60);
+    let (wakes, _, next) = wake_until(&mut b, NOW, idle_end);
+    eprintln!("a link sharing its session, idle for a minute: {wakes} wakes");
+    assert!(wakes < 100, "{wakes} wakes in an idle minute");
+    // Then link a goes with the request unanswered; its answer, given
+    // after, is left to the session, and link b sends it at its next look.
+    a.handle_input(Input::LinkLost, idle_end);
+    a.respond(req, &body);
+    b.handle_input(Input::Timeout, next);
+    let (_, sent, _) = wake_until(&mut b, next, next + Duration::from_millis(1));
+    let answered = messages(&sent, Direction::ServerToClient)
+        .iter()
+        .any(|m| constructor(&m.body) == schema::RPC_RESULT && m.body[4..12] == req.to_le_bytes());
+    assert!(answered, "the answer a departed link left reaches the client at the link's next look");
+    eprintln!("the answer a departed link left went out {:?} after it was given", next - idle_end);
+    assert!(next - idle_end <= Duration::from_millis(1600), "after {:?}", next - idle_end);
+}
+
 /// The application answers a request after its link is gone: the answer
 /// goes to the session and out on the client's next link.
 #[test]
@@ -643,6 +704,18 @@ fn state_requests_about_impossible_ids_promise_nothing() {
     assert_eq!(requests(&drain(&mut link, NOW).1).len(), 1);
 }
 
+/// Answers `requests` on `link` one by one, once `start` lets every thread
+/// go, draining after each; returns what the link sent.
+fn answer_all(link: &mut ServerConnection, requests: &[(i64, Vec<u8>)], start: &std::sync::Barrier) -> Vec<Vec<u8>> {
+    start.wait();
+    let mut out = Vec::new();
+    for (req, body) in requests {
+        link.respond(*req, body);
+        out.extend(drain(&mut *link, NOW).0);
+    }
+    out
+}
+
 /// An answer a link sends in a session it has left (the client moved to
 /// another session on it) and the answers another live link of that session
 /// frames at the same moment, on two threads: no msg_id is used twice. The
@@ -682,25 +755,8 @@ fn concurrent_links_of_one_session_never_reuse_a_msg_id() {
         assert_eq!((on_a.len(), on_b.len()), (PER_ROUND as usize, PER_ROUND as usize));
         let start = std::sync::Barrier::new(2);
         let (from_a, from_b) = std::thread::scope(|s| {
-            let (start, a, b) = (&start, &mut a, &mut b);
-            let ta = s.spawn(move || {
-                start.wait();
-                let mut out = Vec::new();
-                for (req, body) in &on_a {
-                    a.respond(*req, body);
-                    out.extend(drain(&mut *a, NOW).0);
-                }
-                out
-            });
-            let tb = s.spawn(move || {
-                start.wait();
-                let mut out = Vec::new();
-                for (req, body) in &on_b {
-                    b.respond(*req, body);
-                    out.extend(drain(&mut *b, NOW).0);
-                }
-                out
-            });
+            let ta = s.spawn(|| answer_all(&mut a, &on_a, &start));
+            let tb = s.spawn(|| answer_all(&mut b, &on_b, &start));
             (ta.join().expect("link a"), tb.join().expect("link b"))
         });
         sent.extend(from_a);

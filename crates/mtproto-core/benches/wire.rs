@@ -109,35 +109,49 @@ fn message_layer(c: &mut Criterion) {
 }
 
 fn pair() -> (ClientConnection, ServerConnection) {
+    pair_over(Transporting::Unframed)
+}
+
+/// A client and a server over `transport`, one exchange done (salt and
+/// session settled); gzip off: the benchmark measures the session
+/// machinery, not deflate.
+fn pair_over(transport: Transporting) -> (ClientConnection, ServerConnection) {
     let k = key();
-    // gzip off: the benchmark measures the session machinery, not deflate.
+    let framed = !matches!(transport, Transporting::Unframed);
     let session =
-        SessionOptions { transport: Transporting::Unframed, gzip_threshold: usize::MAX, ..SessionOptions::default() };
+        SessionOptions { transport: transport.clone(), gzip_threshold: usize::MAX, ..SessionOptions::default() };
     let mut sc = ServerOptions { session: session.clone(), ..ServerOptions::default() };
     sc.key_lookup = Some(Arc::new(move |_| Some(k.clone())));
     let cc = ClientOptions {
         ping_interval: None,
-        session: SessionOptions { transport: Transporting::Unframed, ..SessionOptions::default() },
+        session: SessionOptions { transport, ..SessionOptions::default() },
         ..ClientOptions::resume(Persisted::new(key(), 0, 0))
     };
     let mut client = ClientConnection::with_entropy(cc, NOW, Box::new(SeededEntropy::new(1)));
     let mut server = ServerConnection::with_entropy(sc, NOW, Box::new(SeededEntropy::new(2)));
-    // One exchange to settle salt and session.
     client.send(vec![0; 16], SendOptions::default());
-    pump(&mut client, &mut server);
+    pump_over(&mut client, &mut server, framed);
     (client, server)
 }
 
 /// Moves every packet both ways until both are idle; the server echoes.
 /// Returns the number of answers the client received.
 fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> usize {
+    pump_over(client, server, false)
+}
+
+/// [`pump`], the transmits fed as socket bytes when `framed`.
+fn pump_over(client: &mut ClientConnection, server: &mut ServerConnection, framed: bool) -> usize {
+    let feed = |to: &mut dyn FnMut(Input<'_>), mut p: Vec<u8>| {
+        if framed { to(Input::Bytes(&p)) } else { to(Input::Packet(&mut p)) }
+    };
     let mut answers = 0;
     loop {
         let mut moved = false;
         loop {
             match server.poll_output(NOW) {
-                Output::Transmit(mut p) => {
-                    client.handle_input(Input::Packet(&mut p), NOW);
+                Output::Transmit(p) => {
+                    feed(&mut |i| client.handle_input(i, NOW), p);
                     moved = true;
                 }
                 Output::Event(ServerEvent::Request { req_msg_id, body }) => server.respond(req_msg_id, &body),
@@ -147,8 +161,8 @@ fn pump(client: &mut ClientConnection, server: &mut ServerConnection) -> usize {
         }
         loop {
             match client.poll_output(NOW) {
-                Output::Transmit(mut p) => {
-                    server.handle_input(Input::Packet(&mut p), NOW);
+                Output::Transmit(p) => {
+                    feed(&mut |i| server.handle_input(i, NOW), p);
                     moved = true;
                 }
                 Output::Event(ClientEvent::RpcResult { .. }) => answers += 1,
@@ -250,6 +264,17 @@ fn connection(c: &mut Criterion) {
             b.iter(|| {
                 client.send(body.clone(), SendOptions { no_gzip: true, ..SendOptions::default() });
                 assert_eq!(pump(&mut client, &mut server), 1);
+            })
+        });
+        // The same over the intermediate transport, socket bytes in and out:
+        // what framing adds (the header, the copy of each sealed packet into
+        // its frame, the decoder's buffering).
+        let intermediate = Transporting::Framed(mtproto_core::transport::TransportKind::Intermediate, None);
+        let (mut framed_client, mut framed_server) = pair_over(intermediate);
+        g.bench_function("request_response_intermediate", |b| {
+            b.iter(|| {
+                framed_client.send(body.clone(), SendOptions { no_gzip: true, ..SendOptions::default() });
+                assert_eq!(pump_over(&mut framed_client, &mut framed_server, true), 1);
             })
         });
         g.finish();

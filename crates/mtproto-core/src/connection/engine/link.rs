@@ -211,12 +211,13 @@ impl Connection {
     /// pending requests failing with what is known of them; -429 (flood)
     /// drops the link and keeps the session, with a doubling backoff hint.
     pub(super) fn transport_error(&mut self, code: i32) {
-        let failure = TransportFailure::from_code(code, self.temporary_key);
-        trace!(warn, code, failure = ?failure, "transport error code");
-        self.client_event(ClientEvent::TransportError { code, failure });
+        // Only a client's decoder makes these (a 4-byte frame from a server).
         if self.role != Role::Client {
             return;
         }
+        let failure = TransportFailure::from_code(code, self.temporary_key);
+        trace!(warn, code, failure = ?failure, "transport error code");
+        self.client_event(ClientEvent::TransportError { code, failure });
         match failure {
             TransportFailure::AuthKeyUnknown { .. } | TransportFailure::BadDcId => {
                 self.close_with(CloseReason::TransportFailure(failure));

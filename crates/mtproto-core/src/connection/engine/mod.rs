@@ -64,8 +64,12 @@ const MAX_CARRIED_SESSIONS: usize = 9;
 /// Server: while another link also carries this link's current session,
 /// how often the link looks for answers that link left behind when it went
 /// (so they reach the client on the live link without waiting for its next
-/// message).
+/// message): every 50 ms while the client is active, then as long as it has
+/// been silent, at most every 1.6 s (an idle minute: about 40 wakes, not 1,200).
 const REDELIVER_POLL: Duration = Duration::from_millis(50);
+/// The longest wait between two such looks (how late, at most, an answer a
+/// departed link left reaches a silent client).
+const REDELIVER_POLL_MAX: Duration = Duration::from_millis(1600);
 
 #[derive(Debug, Clone)]
 struct Outgoing {
@@ -656,7 +660,8 @@ impl Connection {
         if self.role == Role::Server {
             consider(self.last_authenticated.map(|t| t + self.config.server_idle_timeout));
             if self.current.as_ref().is_some_and(|s| s.links() > 1) {
-                consider(Some(now + REDELIVER_POLL));
+                let silent = self.last_authenticated.map_or(Duration::ZERO, |t| now.saturating_sub(t));
+                consider(Some(now + silent.clamp(REDELIVER_POLL, REDELIVER_POLL_MAX)));
             }
         }
         consider(self.next_ping);
