@@ -348,7 +348,8 @@ fn wake_until(link: &mut ServerConnection, mut now: Duration, end: Duration) -> 
 /// that link may leave behind, but backs off while the client is silent:
 /// an idle minute used to cost 1,200 wakes (every 50 ms for as long as the
 /// second link lived, for good over HTTP). The answer a departing link
-/// leaves still reaches the silent client within 1.6 s.
+/// leaves, even one given after the link went and after the live link's
+/// next look, still reaches the silent client within 1.6 s.
 #[test]
 fn a_link_sharing_its_session_backs_off_while_the_client_is_silent() {
     let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
@@ -368,18 +369,26 @@ fn a_link_sharing_its_session_backs_off_while_the_client_is_silent() {
     let (wakes, _, next) = wake_until(&mut b, NOW, idle_end);
     eprintln!("a link sharing its session, idle for a minute: {wakes} wakes");
     assert!(wakes < 100, "{wakes} wakes in an idle minute");
-    // Then link a goes with the request unanswered; its answer, given
-    // after, is left to the session, and link b sends it at its next look.
+    // Then link a goes with the request still running; b looks once more
+    // and finds nothing; the answer, given only after that, is left to the
+    // session, and b sends it at its next look. (b used to stop looking
+    // once a was gone: the answer waited for the client's next message.)
     a.handle_input(Input::LinkLost, idle_end);
-    a.respond(req, &body);
     b.handle_input(Input::Timeout, next);
-    let (_, sent, _) = wake_until(&mut b, next, next + Duration::from_millis(1));
-    let answered = messages(&sent, Direction::ServerToClient)
-        .iter()
-        .any(|m| constructor(&m.body) == schema::RPC_RESULT && m.body[4..12] == req.to_le_bytes());
-    assert!(answered, "the answer a departed link left reaches the client at the link's next look");
-    eprintln!("the answer a departed link left went out {:?} after it was given", next - idle_end);
-    assert!(next - idle_end <= Duration::from_millis(1600), "after {:?}", next - idle_end);
+    let answers = |sent: &[Vec<u8>]| {
+        messages(sent, Direction::ServerToClient)
+            .iter()
+            .any(|m| constructor(&m.body) == schema::RPC_RESULT && m.body[4..12] == req.to_le_bytes())
+    };
+    let (_, sent, after) = wake_until(&mut b, next, next + Duration::from_millis(1));
+    assert!(!answers(&sent), "not answered yet");
+    let given = next + Duration::from_millis(1);
+    a.respond(req, &body);
+    b.handle_input(Input::Timeout, after);
+    let (_, sent, _) = wake_until(&mut b, after, after + Duration::from_millis(1));
+    assert!(answers(&sent), "the answer a departed link left reaches the client at the link's next look");
+    eprintln!("the answer a departed link left went out at most {:?} after it was given", after - given);
+    assert!(after - given <= Duration::from_millis(1600), "after {:?}", after - given);
 }
 
 /// The application answers a request after its link is gone: the answer
@@ -776,4 +785,49 @@ fn concurrent_links_of_one_session_never_reuse_a_msg_id() {
     let content = seqs.len();
     seqs.dedup();
     assert_eq!(seqs.len(), content, "a content-related seq_no of the first session used twice");
+}
+
+/// A message refused on one link in a session another link carries (here a
+/// wrong salt: bad_server_salt) is answered in that session numbered above
+/// everything the other link sent in it. The link used that session's
+/// counters only when it carried the session itself, and otherwise started
+/// from zero: its msg_id fell below the other link's, and the client drops
+/// such a message (found by review).
+#[test]
+fn a_refusal_in_a_session_another_link_carries_is_numbered_above_it() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
+    let (mut a, mut b) = (peer::server(with_store), peer::server(with_store));
+    let mut first = FakeClient::new(0x5e63);
+    first.learn_salt(&mut b, NOW);
+    let salt = first.session.salt();
+    let mut second = FakeClient::new(0x5e64);
+    second.session.set_salt(salt);
+    let mut from_b = Vec::new();
+    for i in 0..50 {
+        let mut p = first.packet(&api(i), true, NOW);
+        b.handle_input(Input::Packet(&mut p), NOW);
+        for (req, body) in requests(&drain(&mut b, NOW).1) {
+            b.respond(req, &body);
+        }
+        from_b.extend(drain(&mut b, NOW).0);
+    }
+    let highest = messages(&from_b, Direction::ServerToClient)
+        .iter()
+        .filter(|m| m.session_id == 0x5e63)
+        .map(|m| m.msg_id)
+        .max()
+        .expect("b answered in the first session");
+    let mut p = second.packet(&api(100), true, NOW);
+    a.handle_input(Input::Packet(&mut p), NOW);
+    drain(&mut a, NOW);
+    first.session.set_salt(salt ^ 0x5a);
+    let mut p = first.packet(&api(101), true, NOW);
+    a.handle_input(Input::Packet(&mut p), NOW);
+    let refusal = messages(&drain(&mut a, NOW).0, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == BadServerSalt::ID)
+        .expect("bad_server_salt");
+    assert_eq!(refusal.session_id, 0x5e63, "answered in the session of the refused message");
+    assert!(refusal.msg_id > highest, "msg_id {:#x} not above the other link's {:#x}", refusal.msg_id, highest);
 }

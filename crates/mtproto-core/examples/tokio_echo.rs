@@ -9,17 +9,15 @@
 #[path = "common/tokio_driver.rs"]
 mod tokio_driver;
 
-use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions};
-use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore};
+use mtproto_core::ClientEvent;
+use mtproto_core::connection::{ClientConnection, ClientOptions, SendOptions, ServerConnection};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
-use mtproto_core::{ClientEvent, ServerEvent};
+use mtproto_crypto::OsEntropy;
 use mtproto_crypto::rsa::RsaPrivateKey;
-use mtproto_crypto::{AuthKey, OsEntropy};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_driver::{Ended, Flow, Limits, drive, now};
+use tokio_driver::{Ended, Flow, Keys, Limits, drive, echo, echo_server, now};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,30 +25,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let public = key.public_key().clone();
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server_config = ServerConfig::new(vec![key])?;
-    let keys: Arc<Mutex<HashMap<i64, AuthKey>>> = Arc::default();
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(1000));
+    let keys = Keys::default();
+    let server = echo_server(ServerConfig::new(vec![key])?, &keys)?;
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
-            let mut cfg = ServerOptions::new(server_config.clone());
-            let (keys, lookup) = (Arc::clone(&keys), Arc::clone(&keys));
-            cfg.key_lookup = Some(Arc::new(move |id| lookup.lock().ok()?.get(&id).cloned()));
-            cfg.session_store = Arc::clone(&store);
+            let (mut link, keys) = (server.link(now()), Arc::clone(&keys));
             tokio::spawn(async move {
-                let Ok(mut conn) = ServerConnection::new(cfg, now()) else { return };
-                let on_event = |conn: &mut ServerConnection, ev| {
-                    match ev {
-                        ServerEvent::Ready { auth_key, .. } => {
-                            if let Ok(mut k) = keys.lock() {
-                                k.insert(auth_key.id(), *auth_key);
-                            }
-                        }
-                        ServerEvent::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
-                        _ => {}
-                    }
-                    Flow::Continue
-                };
-                drive(&mut conn, &mut stream, Limits::default(), on_event, |_| {}).await;
+                let on_event = |conn: &mut ServerConnection, ev| echo(&keys, conn, ev);
+                drive(&mut link, &mut stream, Limits::default(), on_event, |_| {}).await;
             });
         }
     });

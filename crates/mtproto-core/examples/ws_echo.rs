@@ -25,19 +25,18 @@ mod tokio_driver;
 #[path = "common/ws_driver.rs"]
 mod ws_driver;
 
-use mtproto_core::connection::{ClientConnection, ClientOptions, ServerConnection, ServerOptions, Transporting};
-use mtproto_core::connection::{MemorySessionStore, SendOptions, SessionStore};
+use mtproto_core::connection::{ClientConnection, ClientOptions, SendOptions, ServerConnection, Transporting};
 use mtproto_core::handshake::{ClientConfig, ServerConfig};
 use mtproto_core::transport::{Obfuscation, TransportKind};
-use mtproto_core::{ClientEvent, RequestHandle, ServerEvent};
+use mtproto_core::{ClientEvent, RequestHandle};
+use mtproto_crypto::OsEntropy;
 use mtproto_crypto::rsa::{RsaPrivateKey, RsaPublicKey};
-use mtproto_crypto::{AuthKey, OsEntropy};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_driver::{Ended, Flow, now};
+use tokio_driver::{Ended, Flow, Keys, echo, echo_server, now};
 use ws_driver::{WsLimits, accept, connect, drive};
 
 const USAGE: &str = "\
@@ -131,31 +130,16 @@ fn body(i: u32) -> Vec<u8> {
 /// Our server: every accepted TCP connection is upgraded (path and
 /// subprotocol checked), then echoes every request.
 async fn serve(listener: TcpListener, config: ServerConfig) {
-    let keys: Arc<Mutex<HashMap<i64, AuthKey>>> = Arc::default();
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(1000));
+    let keys = Keys::default();
+    let Ok(server) = echo_server(config, &keys) else { return };
     while let Ok((stream, _)) = listener.accept().await {
-        let mut cfg = ServerOptions::new(config.clone());
-        let (keys, lookup) = (Arc::clone(&keys), Arc::clone(&keys));
-        cfg.key_lookup = Some(Arc::new(move |id| lookup.lock().ok()?.get(&id).cloned()));
-        cfg.session_store = Arc::clone(&store);
+        let (mut link, keys) = (server.link(now()), Arc::clone(&keys));
         tokio::spawn(async move {
             let _ = stream.set_nodelay(true);
             let limits = WsLimits { max_message: 4096, ..WsLimits::default() };
             let Ok(mut ws) = accept(stream, &limits).await else { return };
-            let Ok(mut conn) = ServerConnection::new(cfg, now()) else { return };
-            let on_event = |conn: &mut ServerConnection, ev| {
-                match ev {
-                    ServerEvent::Ready { auth_key, .. } => {
-                        if let Ok(mut k) = keys.lock() {
-                            k.insert(auth_key.id(), *auth_key);
-                        }
-                    }
-                    ServerEvent::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
-                    _ => {}
-                }
-                Flow::Continue
-            };
-            drive(&mut conn, &mut ws, limits, on_event, |_| {}).await;
+            let on_event = |conn: &mut ServerConnection, ev| echo(&keys, conn, ev);
+            drive(&mut link, &mut ws, limits, on_event, |_| {}).await;
         });
     }
 }

@@ -14,7 +14,7 @@
 //! takes its clock, [`Flow`], [`Ended`] and [`Wire`].
 #![allow(dead_code)]
 
-use crate::std_driver::{Ended, Flow, Wire, now};
+use crate::std_driver::{Ended, Flow, Wire, connect_again, now};
 use mtproto_core::transport::http::{HttpClient, HttpLimits, HttpServer, Response, WaitPolicy};
 use mtproto_core::{ClientConnection, ClientEvent, Input, Output, ServerConnection, ServerEvent};
 use std::collections::VecDeque;
@@ -242,17 +242,7 @@ pub fn drive_reconnecting(
         if drive(conn, &mut stream, &host, wire, &mut app, &mut tick)? == Ended::Stopped {
             return Ok(());
         }
-        let mut backoff = Duration::from_millis(5);
-        stream = 'retry: {
-            for _ in 0..30 {
-                std::thread::sleep(backoff);
-                if let Ok(s) = TcpStream::connect(addr) {
-                    break 'retry s;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-            return Err(std::io::Error::new(ErrorKind::ConnectionRefused, "the server did not come back"));
-        };
+        stream = connect_again(addr)?;
         wire.links_resumed += 1;
         conn.attach_link(now());
     }

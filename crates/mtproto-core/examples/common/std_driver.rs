@@ -121,6 +121,23 @@ pub fn drive<C: Endpoint>(
     Ok(ended)
 }
 
+/// A new TCP connection to `addr` after a lost link: backoff from 5 ms,
+/// doubling to 1 s, at most 30 attempts in a row.
+///
+/// # Errors
+/// `ConnectionRefused` when the server did not come back.
+pub fn connect_again(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let mut backoff = Duration::from_millis(5);
+    for _ in 0..30 {
+        std::thread::sleep(backoff);
+        if let Ok(s) = TcpStream::connect(addr) {
+            return Ok(s);
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+    Err(std::io::Error::new(ErrorKind::ConnectionRefused, "the server did not come back"))
+}
+
 /// Client: drives `conn` over TCP links to `addr` until the application
 /// says stop: whenever a link is lost it connects again (backoff from 5 ms,
 /// doubling to 1 s, at most 30 attempts in a row) and attaches the new link,
@@ -137,17 +154,7 @@ pub fn drive_reconnecting(
         if drive(conn, &mut stream, wire, &mut app, &mut tick)? == Ended::Stopped {
             return Ok(());
         }
-        let mut backoff = Duration::from_millis(5);
-        stream = 'retry: {
-            for _ in 0..30 {
-                std::thread::sleep(backoff);
-                if let Ok(s) = TcpStream::connect(addr) {
-                    break 'retry s;
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(1));
-            }
-            return Err(std::io::Error::new(ErrorKind::ConnectionRefused, "the server did not come back"));
-        };
+        stream = connect_again(addr)?;
         wire.links_resumed += 1;
         conn.attach_link(now());
     }

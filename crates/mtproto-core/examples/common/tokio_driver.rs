@@ -5,8 +5,12 @@
 //! the peer). Shared by the tokio examples.
 #![allow(dead_code)]
 
-use mtproto_core::connection::CloseReason;
-use mtproto_core::{Endpoint, EndpointEvent, Input, Output};
+use mtproto_core::connection::{CloseReason, MemorySessionStore, Server, ServerConnection, ServerOptions};
+use mtproto_core::handshake::ServerConfig;
+use mtproto_core::{Endpoint, EndpointEvent, Input, Output, ServerEvent};
+use mtproto_crypto::AuthKey;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,6 +18,39 @@ use tokio::net::TcpStream;
 /// The current unix time, the only clock the Connection ever sees.
 pub fn now() -> Duration {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+}
+
+/// The keys an example server's handshakes made, where its `key_lookup`
+/// finds them for the client's next links.
+pub type Keys = Arc<Mutex<HashMap<i64, AuthKey>>>;
+
+/// An echo server: handshakes with `config`, keys kept in `keys`, sessions
+/// in one store (so a client's session continues on its next link). Make
+/// each accepted connection's link with `Server::link`.
+///
+/// # Errors
+/// The OS's randomness is unavailable.
+pub fn echo_server(config: ServerConfig, keys: &Keys) -> Result<Server, mtproto_crypto::CryptoError> {
+    let mut options = ServerOptions::new(config);
+    let lookup = Arc::clone(keys);
+    options.key_lookup = Some(Arc::new(move |id| lookup.lock().ok()?.get(&id).cloned()));
+    options.session_store = Arc::new(MemorySessionStore::new(1000));
+    Server::new(options)
+}
+
+/// An echo server's events: a new key is kept, every request answered
+/// with its own body.
+pub fn echo(keys: &Keys, conn: &mut ServerConnection, event: ServerEvent) -> Flow {
+    match event {
+        ServerEvent::Ready { auth_key, .. } => {
+            if let Ok(mut k) = keys.lock() {
+                k.insert(auth_key.id(), *auth_key);
+            }
+        }
+        ServerEvent::Request { req_msg_id, body } => conn.respond(req_msg_id, &body),
+        _ => {}
+    }
+    Flow::Continue
 }
 
 /// What the application wants after an event.

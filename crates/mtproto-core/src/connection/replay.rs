@@ -162,6 +162,11 @@ impl<V> BoundedIdMap<V> {
         self.map.contains_key(&id)
     }
 
+    /// The values recorded.
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.map.values()
+    }
+
     /// Forgets `id`, returning its value. (Its place in the order stays
     /// until it ages out; an id never comes back, so that is harmless.)
     pub fn remove(&mut self, id: i64) -> Option<V> {

@@ -28,11 +28,6 @@ impl CarriedSessions {
         Some(s)
     }
 
-    /// Session `id`, if carried, without changing the order.
-    pub fn peek(&self, id: i64) -> Option<&Arc<SharedSession>> {
-        self.sessions.iter().find(|s| s.session_id() == id)
-    }
-
     /// Carries `session`; beyond the capacity the least recently used one
     /// is returned, to be detached.
     pub fn put(&mut self, session: Arc<SharedSession>) -> Option<Arc<SharedSession>> {

@@ -74,6 +74,9 @@ pub(crate) struct SessionState {
     redeliver_bytes: usize,
     /// Links carrying the session now.
     links: u32,
+    /// Requests of this session still running on links that have gone:
+    /// their answers will be left here, so a live link keeps looking.
+    pub late_answers: u32,
     /// The store forgot it: links carrying it let it go, no message is
     /// accepted in it any more, and its next message starts a new session.
     pub forgotten: bool,
@@ -114,6 +117,7 @@ impl SharedSession {
             redeliver: VecDeque::new(),
             redeliver_bytes: 0,
             links: 1,
+            late_answers: 0,
             forgotten: false,
             parked_at: Duration::ZERO,
         };
@@ -140,6 +144,13 @@ impl SharedSession {
     /// How many links carry the session now.
     pub fn links(&self) -> u32 {
         self.lock().links
+    }
+
+    /// Whether answers may still be left in it for a live link to send:
+    /// another link carries it, or a departed link still runs requests of it.
+    pub(crate) fn answers_may_be_left(&self) -> bool {
+        let st = self.lock();
+        st.links > 1 || st.late_answers > 0
     }
 
     /// One more link carries it; true when it was parked.

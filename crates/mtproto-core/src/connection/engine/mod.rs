@@ -313,6 +313,13 @@ impl Drop for Connection {
         if self.role == Role::Server && !self.closed_emitted && matches!(self.phase, Phase::Ready) {
             self.save_sessions();
         }
+        // Requests still running on a gone link will never be answered now.
+        if self.role == Role::Server {
+            let unanswered: Vec<i64> = self.running.as_ref().map(|r| r.values().copied().collect()).unwrap_or_default();
+            for session_id in unanswered {
+                self.late_answer_settled(session_id);
+            }
+        }
     }
 }
 
@@ -659,7 +666,7 @@ impl Connection {
         consider(self.ack_since.map(|t| t + self.config.ack_delay));
         if self.role == Role::Server {
             consider(self.last_authenticated.map(|t| t + self.config.server_idle_timeout));
-            if self.current.as_ref().is_some_and(|s| s.links() > 1) {
+            if self.current.as_ref().is_some_and(|s| s.answers_may_be_left()) {
                 let silent = self.last_authenticated.map_or(Duration::ZERO, |t| now.saturating_sub(t));
                 consider(Some(now + silent.clamp(REDELIVER_POLL, REDELIVER_POLL_MAX)));
             }

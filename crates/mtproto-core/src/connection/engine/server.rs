@@ -10,6 +10,16 @@ impl Connection {
     /// sent again on the next link that carries the session.
     pub(super) fn save_sessions(&mut self) {
         let now = self.last_authenticated.unwrap_or_default();
+        // Requests still running: their answers will be left in their
+        // sessions ([`Connection::late_answer_settled`] counts them off).
+        let mut running: Vec<i64> = self.running.as_ref().map(|r| r.values().copied().collect()).unwrap_or_default();
+        running.sort_unstable();
+        for same in running.chunk_by(|a, b| a == b) {
+            if let Some(shared) = self.known_session(same[0], now) {
+                let mut st = shared.lock();
+                st.late_answers = st.late_answers.saturating_add(u32::try_from(same.len()).unwrap_or(u32::MAX));
+            }
+        }
         let carried: Vec<Arc<SharedSession>> = self.carried.drain().collect();
         for session in carried {
             self.hand_over(&session, now);
@@ -144,6 +154,9 @@ impl Connection {
         let session_id = self.running.as_mut().and_then(|r| r.remove(req_msg_id));
         if self.dropped.as_mut().is_some_and(|d| d.remove(req_msg_id)) {
             // The client dropped this answer while the request ran.
+            if let (Some(id), true) = (session_id, matches!(self.phase, Phase::Closed)) {
+                self.late_answer_settled(id);
+            }
             return;
         }
         let mut out = reuse_of(&mut self.reuse).pool.take_with(body.len() + 12);
@@ -157,6 +170,7 @@ impl Connection {
             // next link that carries it.
             if let Some(id) = session_id {
                 self.redeliver_later(id, out);
+                self.late_answer_settled(id);
             }
             return;
         }
@@ -178,6 +192,17 @@ impl Connection {
         let (key_id, now) = (s.auth_key().id(), self.last_authenticated.unwrap_or_default());
         if let Some(shared) = store.peek(key_id, session_id, now) {
             shared.lock().redeliver_later(body);
+        }
+    }
+
+    /// Server, a gone link: one of its requests of session `session_id` was
+    /// answered (the answer left in the session) or will never be.
+    pub(super) fn late_answer_settled(&mut self, session_id: i64) {
+        let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) else { return };
+        let (key_id, now) = (s.auth_key().id(), self.last_authenticated.unwrap_or_default());
+        if let Some(shared) = store.peek(key_id, session_id, now) {
+            let mut st = shared.lock();
+            st.late_answers = st.late_answers.saturating_sub(1);
         }
     }
 
@@ -357,7 +382,9 @@ impl Connection {
         content_related: bool,
         now: Duration,
     ) {
-        let other = self.carried.peek(session_id).cloned();
+        // The session's shared counters, also when this link no longer
+        // carries it (another link may number in it).
+        let other = self.known_session(session_id, now);
         let Some(s) = self.session.as_mut() else { return };
         // The session's counters are read, used and published under one
         // lock, so another link of the session numbering at the same moment
