@@ -24,6 +24,13 @@ fn messages(packets: &[Vec<u8>], dir: Direction) -> Vec<Received> {
     packets.iter().flat_map(|p| open(p, dir)).collect()
 }
 
+/// Server links (unframed, knowing the shared key) of one server: every
+/// link the returned function makes shares one session store.
+fn links_of_one_store() -> impl Fn() -> ServerConnection {
+    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
+    move || peer::server(|c| c.session_store = Arc::clone(&store))
+}
+
 fn requests(events: &[ServerEvent]) -> Vec<(i64, Vec<u8>)> {
     events
         .iter()
@@ -35,9 +42,8 @@ fn requests(events: &[ServerEvent]) -> Vec<(i64, Vec<u8>)> {
 
 #[test]
 fn server_continues_a_session_on_a_new_link() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut first = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut first = new_link();
     let mut c = FakeClient::new(0x5e55);
     c.learn_salt(&mut first, NOW);
     let r1 = c.packet(&api(1), true, NOW);
@@ -59,7 +65,7 @@ fn server_continues_a_session_on_a_new_link() {
     first.handle_input(Input::LinkLost, NOW);
     assert!(first.is_closed());
 
-    let mut second = peer::server(with_store);
+    let mut second = new_link();
     let mut r2 = c.packet(&api(2), true, NOW);
     second.handle_input(Input::Packet(&mut r2), NOW);
     second.handle_input(Input::Packet(&mut r1.clone()), NOW); // a replay across links
@@ -79,16 +85,15 @@ fn server_continues_a_session_on_a_new_link() {
 /// the client must still learn that the session is new.
 #[test]
 fn an_unacknowledged_new_session_notice_is_sent_again() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut first = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut first = new_link();
     let mut c = FakeClient::new(0x5e57);
     c.learn_salt(&mut first, NOW);
     let mut r1 = c.packet(&api(1), true, NOW);
     first.handle_input(Input::Packet(&mut r1), NOW);
     drain(&mut first, NOW);
     first.handle_input(Input::LinkLost, NOW);
-    let mut second = peer::server(with_store);
+    let mut second = new_link();
     let mut r2 = c.packet(&api(2), true, NOW);
     second.handle_input(Input::Packet(&mut r2), NOW);
     let (out, events) = drain(&mut second, NOW);
@@ -102,9 +107,8 @@ fn an_unacknowledged_new_session_notice_is_sent_again() {
 
 #[test]
 fn an_acknowledged_answer_is_not_sent_again() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut first = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut first = new_link();
     let mut c = FakeClient::new(0x5e56);
     c.learn_salt(&mut first, NOW);
     let mut r1 = c.packet(&api(1), true, NOW);
@@ -119,7 +123,7 @@ fn an_acknowledged_answer_is_not_sent_again() {
     let mut ack = c.packet(&MsgsAck { msg_ids: vec![answer.msg_id] }.to_bytes(), false, NOW);
     first.handle_input(Input::Packet(&mut ack), NOW);
     first.handle_input(Input::LinkLost, NOW);
-    let mut second = peer::server(with_store);
+    let mut second = new_link();
     let mut r2 = c.packet(&api(2), true, NOW);
     second.handle_input(Input::Packet(&mut r2), NOW);
     let (out, _) = drain(&mut second, NOW);
@@ -260,16 +264,15 @@ fn a_request_is_asked_about_before_it_times_out() {
 /// second link and run the request again).
 #[test]
 fn a_replay_on_a_second_live_link_does_not_run_again() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut first = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut first = new_link();
     let mut c = FakeClient::new(0x5e58);
     c.learn_salt(&mut first, NOW);
     let captured = c.packet(&api(1), true, NOW);
     first.handle_input(Input::Packet(&mut captured.clone()), NOW);
     assert_eq!(requests(&drain(&mut first, NOW).1).len(), 1);
 
-    let mut second = peer::server(with_store);
+    let mut second = new_link();
     second.handle_input(Input::Packet(&mut captured.clone()), NOW);
     let (out, events) = drain(&mut second, NOW);
     assert!(requests(&events).is_empty(), "the replay ran again: {events:?}");
@@ -285,10 +288,9 @@ fn a_replay_on_a_second_live_link_does_not_run_again() {
 /// the key's (a salt rotated on one link is the salt on the other).
 #[test]
 fn two_live_links_share_one_session_and_one_salt_schedule() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut a = peer::server(with_store);
-    let mut b = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut a = new_link();
+    let mut b = new_link();
     let mut c = FakeClient::new(0x5e59);
     c.learn_salt(&mut a, NOW);
     let mut r1 = c.packet(&api(1), true, NOW);
@@ -352,9 +354,8 @@ fn wake_until(link: &mut ServerConnection, mut now: Duration, end: Duration) -> 
 /// next look, still reaches the silent client within 1.6 s.
 #[test]
 fn a_link_sharing_its_session_backs_off_while_the_client_is_silent() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let (mut a, mut b) = (peer::server(with_store), peer::server(with_store));
+    let new_link = links_of_one_store();
+    let (mut a, mut b) = (new_link(), new_link());
     let mut c = FakeClient::new(0x5e62);
     c.learn_salt(&mut a, NOW);
     let mut r1 = c.packet(&api(1), true, NOW);
@@ -395,9 +396,8 @@ fn a_link_sharing_its_session_backs_off_while_the_client_is_silent() {
 /// goes to the session and out on the client's next link.
 #[test]
 fn an_answer_given_after_the_link_went_is_sent_on_the_next_link() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut first = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut first = new_link();
     let mut c = FakeClient::new(0x5e5a);
     c.learn_salt(&mut first, NOW);
     let mut r1 = c.packet(&api(1), true, NOW);
@@ -406,7 +406,7 @@ fn an_answer_given_after_the_link_went_is_sent_on_the_next_link() {
     first.handle_input(Input::LinkLost, NOW);
     first.respond(req1, &api(101));
 
-    let mut second = peer::server(with_store);
+    let mut second = new_link();
     let mut r2 = c.packet(&api(2), true, NOW);
     second.handle_input(Input::Packet(&mut r2), NOW);
     let (out, _) = drain(&mut second, NOW);
@@ -456,9 +456,8 @@ fn exchange(
 /// bad_server_salt, and the next request is answered.
 #[test]
 fn a_restarted_client_continues_its_session() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut server = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut server = new_link();
     // Acks go out at once, so nothing is left unacknowledged at the restart.
     let mut client = peer::client(0, |c| c.session.ack_batch = 1);
     let h = client.send(api(1), SendOptions::default());
@@ -470,7 +469,7 @@ fn a_restarted_client_continues_its_session() {
     drop(client);
     server.handle_input(Input::LinkLost, NOW);
 
-    let mut server = peer::server(with_store);
+    let mut server = new_link();
     let mut client = peer::client(0, |c| {
         c.resume = Some(saved);
         c.session.ack_batch = 1;
@@ -490,9 +489,8 @@ fn a_restarted_client_continues_its_session() {
 /// msg_id, so the original, replayed once its time is right, is refused.
 #[test]
 fn a_message_refused_on_one_link_never_runs_on_another() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut a = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut a = new_link();
     let mut c = FakeClient::new(0x5e5b);
     c.learn_salt(&mut a, NOW);
     let mut r0 = c.packet(&api(0), true, NOW);
@@ -509,7 +507,7 @@ fn a_message_refused_on_one_link_never_runs_on_another() {
     a.handle_input(Input::Packet(&mut resent), later);
     assert_eq!(requests(&drain(&mut a, later).1).len(), 1);
     // The original, replayed on a second link once its time is right.
-    let mut b = peer::server(with_store);
+    let mut b = new_link();
     b.handle_input(Input::Packet(&mut early.clone()), later);
     assert!(requests(&drain(&mut b, later).1).is_empty(), "a refused message ran on another link");
 }
@@ -568,9 +566,8 @@ fn a_dropped_link_hands_its_sessions_back() {
 /// on the commit before the fix: the old copy ran).
 #[test]
 fn a_request_said_not_received_never_runs_from_a_slower_link() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut old = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut old = new_link();
     let mut c = FakeClient::new(0x5e5a);
     c.learn_salt(&mut old, NOW);
     let mut first = c.packet(&api(0), true, NOW);
@@ -580,7 +577,7 @@ fn a_request_said_not_received_never_runs_from_a_slower_link() {
     let mut late = c.packet(&api(1), true, NOW);
     let late_id = open(&late, Direction::ClientToServer)[0].msg_id;
 
-    let mut new = peer::server(with_store);
+    let mut new = new_link();
     let mut ask = c.packet(&MsgsStateReq { msg_ids: vec![late_id] }.to_bytes(), true, NOW);
     new.handle_input(Input::Packet(&mut ask), NOW);
     let (out, _) = drain(&mut new, NOW);
@@ -610,10 +607,9 @@ fn a_request_said_not_received_never_runs_from_a_slower_link() {
 /// it answered was lost. Found by the tracing test.)
 #[test]
 fn links_of_one_session_never_reuse_a_server_msg_id_or_seq_no() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let mut a = peer::server(with_store);
-    let mut b = peer::server(with_store);
+    let new_link = links_of_one_store();
+    let mut a = new_link();
+    let mut b = new_link();
     let mut c = FakeClient::new(0x5e5b);
     c.learn_salt(&mut a, NOW);
     let mut sent = Vec::new();
@@ -629,7 +625,7 @@ fn links_of_one_session_never_reuse_a_server_msg_id_or_seq_no() {
     }
     // A third link after the first went, at the same instant.
     a.handle_input(Input::LinkLost, NOW);
-    let mut third = peer::server(with_store);
+    let mut third = new_link();
     let mut p = c.packet(&api(9), true, NOW);
     third.handle_input(Input::Packet(&mut p), NOW);
     let (out, events) = drain(&mut third, NOW);
@@ -736,9 +732,8 @@ fn answer_all(link: &mut ServerConnection, requests: &[(i64, Vec<u8>)], start: &
 fn concurrent_links_of_one_session_never_reuse_a_msg_id() {
     const ROUNDS: usize = 20;
     const PER_ROUND: u32 = 200;
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let (mut a, mut b) = (peer::server(with_store), peer::server(with_store));
+    let new_link = links_of_one_store();
+    let (mut a, mut b) = (new_link(), new_link());
     let mut first = FakeClient::new(0x5e60);
     first.learn_salt(&mut a, NOW);
     let mut second = FakeClient::new(0x5e61);
@@ -795,9 +790,8 @@ fn concurrent_links_of_one_session_never_reuse_a_msg_id() {
 /// such a message (found by review).
 #[test]
 fn a_refusal_in_a_session_another_link_carries_is_numbered_above_it() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemorySessionStore::new(16));
-    let with_store = |c: &mut mtproto_core::ServerOptions| c.session_store = Arc::clone(&store);
-    let (mut a, mut b) = (peer::server(with_store), peer::server(with_store));
+    let new_link = links_of_one_store();
+    let (mut a, mut b) = (new_link(), new_link());
     let mut first = FakeClient::new(0x5e63);
     first.learn_salt(&mut b, NOW);
     let salt = first.session.salt();
