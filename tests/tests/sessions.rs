@@ -31,6 +31,15 @@ fn links_of_one_store() -> impl Fn() -> ServerConnection {
     move || peer::server(|c| c.session_store = Arc::clone(&store))
 }
 
+/// The msgs_state_info among a server's packets.
+fn state_info(packets: &[Vec<u8>]) -> MsgsStateInfo {
+    messages(packets, Direction::ServerToClient)
+        .into_iter()
+        .find(|m| constructor(&m.body) == MsgsStateInfo::ID)
+        .map(|m| MsgsStateInfo::from_bytes(&m.body).unwrap())
+        .expect("a msgs_state_info")
+}
+
 fn requests(events: &[ServerEvent]) -> Vec<(i64, Vec<u8>)> {
     events
         .iter()
@@ -581,11 +590,7 @@ fn a_request_said_not_received_never_runs_from_a_slower_link() {
     let mut ask = c.packet(&MsgsStateReq { msg_ids: vec![late_id] }.to_bytes(), true, NOW);
     new.handle_input(Input::Packet(&mut ask), NOW);
     let (out, _) = drain(&mut new, NOW);
-    let info = messages(&out, Direction::ServerToClient)
-        .into_iter()
-        .find(|m| constructor(&m.body) == MsgsStateInfo::ID)
-        .map(|m| MsgsStateInfo::from_bytes(&m.body).unwrap())
-        .unwrap();
+    let info = state_info(&out);
     assert!(matches!(info.info[..], [2 | 3]), "not received: {:?}", info.info);
     // The client re-sends it (a new msg_id) on the new link: it runs there.
     let mut again = c.packet(&api(1), true, NOW);
@@ -694,11 +699,7 @@ fn state_requests_about_impossible_ids_promise_nothing() {
     let mut ask = c.packet(&MsgsStateReq { msg_ids: vec![far, far - 1] }.to_bytes(), true, NOW);
     link.handle_input(Input::Packet(&mut ask), NOW);
     let (out, _) = drain(&mut link, NOW);
-    let info = messages(&out, Direction::ServerToClient)
-        .into_iter()
-        .find(|m| constructor(&m.body) == MsgsStateInfo::ID)
-        .map(|m| MsgsStateInfo::from_bytes(&m.body).unwrap())
-        .unwrap();
+    let info = state_info(&out);
     assert_eq!(info.info, vec![1, 1]);
     link.forget_session();
     let floor = store.key(mtproto_tests::shared_key().id(), NOW).floor();

@@ -315,10 +315,7 @@ impl Drop for Connection {
         }
         // Requests still running on a gone link will never be answered now.
         if self.role == Role::Server {
-            let unanswered: Vec<i64> = self.running.as_ref().map(|r| r.values().copied().collect()).unwrap_or_default();
-            for session_id in unanswered {
-                self.late_answer_settled(session_id);
-            }
+            self.count_running_as_late(false);
         }
     }
 }
@@ -870,29 +867,4 @@ fn is_session_notice(body: &[u8]) -> bool {
 /// stay kept until that answer, not merely until an ack.
 fn is_answered_service(body: &[u8]) -> bool {
     matches!(constructor(body), Ping::ID | PingDelayDisconnect::ID | GetFutureSalts::ID)
-}
-
-#[cfg(test)]
-mod size_report {
-    use super::*;
-
-    /// Where an idle link's bytes go (run with --nocapture to see them).
-    #[test]
-    fn sizes_of_a_link() {
-        let sizes = [
-            ("Connection", core::mem::size_of::<Connection>()),
-            ("ConnectionConfig", core::mem::size_of::<ConnectionConfig>()),
-            ("Option<Transport>", core::mem::size_of::<Option<Transport>>()),
-            ("Option<EncryptedSession>", core::mem::size_of::<Option<EncryptedSession>>()),
-            ("ReplayWindow", core::mem::size_of::<ReplayWindow>()),
-            ("Phase", core::mem::size_of::<Phase>()),
-            ("CarriedSessions", core::mem::size_of::<CarriedSessions>()),
-            ("BoundedIdMap<i64>", core::mem::size_of::<BoundedIdMap<i64>>()),
-            ("LinkTrace", core::mem::size_of::<LinkTrace>()),
-        ];
-        for (name, size) in sizes {
-            eprintln!("{name}: {size}");
-        }
-        assert!(sizes[0].1 > 0);
-    }
 }

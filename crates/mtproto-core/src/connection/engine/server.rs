@@ -11,15 +11,8 @@ impl Connection {
     pub(super) fn save_sessions(&mut self) {
         let now = self.last_authenticated.unwrap_or_default();
         // Requests still running: their answers will be left in their
-        // sessions ([`Connection::late_answer_settled`] counts them off).
-        let mut running: Vec<i64> = self.running.as_ref().map(|r| r.values().copied().collect()).unwrap_or_default();
-        running.sort_unstable();
-        for same in running.chunk_by(|a, b| a == b) {
-            if let Some(shared) = self.known_session(same[0], now) {
-                let mut st = shared.lock();
-                st.late_answers = st.late_answers.saturating_add(u32::try_from(same.len()).unwrap_or(u32::MAX));
-            }
-        }
+        // sessions ([`Connection::leave_late_answer`] counts each off).
+        self.count_running_as_late(true);
         let carried: Vec<Arc<SharedSession>> = self.carried.drain().collect();
         for session in carried {
             self.hand_over(&session, now);
@@ -155,7 +148,7 @@ impl Connection {
         if self.dropped.as_mut().is_some_and(|d| d.remove(req_msg_id)) {
             // The client dropped this answer while the request ran.
             if let (Some(id), true) = (session_id, matches!(self.phase, Phase::Closed)) {
-                self.late_answer_settled(id);
+                self.leave_late_answer(id, None);
             }
             return;
         }
@@ -169,8 +162,7 @@ impl Connection {
             // The link is gone: the answer goes to its session, for the
             // next link that carries it.
             if let Some(id) = session_id {
-                self.redeliver_later(id, out);
-                self.late_answer_settled(id);
+                self.leave_late_answer(id, Some(out));
             }
             return;
         }
@@ -185,24 +177,37 @@ impl Connection {
         self.queue.push_back(answer);
     }
 
-    /// Server, link closed: `body` is sent on the next link that carries
-    /// client session `session_id` (if the store still keeps it).
-    pub(super) fn redeliver_later(&mut self, session_id: i64, body: Vec<u8>) {
-        let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) else { return };
-        let (key_id, now) = (s.auth_key().id(), self.last_authenticated.unwrap_or_default());
-        if let Some(shared) = store.peek(key_id, session_id, now) {
-            shared.lock().redeliver_later(body);
-        }
+    /// Server: client session `session_id` as the store keeps it (for a
+    /// link that no longer carries it).
+    fn stored_session(&self, session_id: i64) -> Option<Arc<SharedSession>> {
+        let (store, s) = (self.store.as_ref()?, self.session.as_ref()?);
+        store.peek(s.auth_key().id(), session_id, self.last_authenticated.unwrap_or_default())
     }
 
-    /// Server, a gone link: one of its requests of session `session_id` was
-    /// answered (the answer left in the session) or will never be.
-    pub(super) fn late_answer_settled(&mut self, session_id: i64) {
-        let (Some(store), Some(s)) = (self.store.as_ref(), self.session.as_ref()) else { return };
-        let (key_id, now) = (s.auth_key().id(), self.last_authenticated.unwrap_or_default());
-        if let Some(shared) = store.peek(key_id, session_id, now) {
+    /// Server, link closed: a request of session `session_id` it was still
+    /// running ended, with `answer` (kept in the session, sent on the next
+    /// link that carries it) or without one; either way one late answer
+    /// fewer is due.
+    fn leave_late_answer(&mut self, session_id: i64, answer: Option<Vec<u8>>) {
+        let Some(shared) = self.stored_session(session_id) else { return };
+        let mut st = shared.lock();
+        if let Some(body) = answer {
+            st.redeliver_later(body);
+        }
+        st.late_answers = st.late_answers.saturating_sub(1);
+    }
+
+    /// Server: counts the requests this link still runs in their sessions'
+    /// late answers (`more`: the link goes, their answers will be left
+    /// there), or counts them off (the link is dropped: they never will be).
+    pub(super) fn count_running_as_late(&mut self, more: bool) {
+        let mut running: Vec<i64> = self.running.as_ref().map(|r| r.values().copied().collect()).unwrap_or_default();
+        running.sort_unstable();
+        for same in running.chunk_by(|a, b| a == b) {
+            let Some(shared) = self.stored_session(same[0]) else { continue };
+            let n = u32::try_from(same.len()).unwrap_or(u32::MAX);
             let mut st = shared.lock();
-            st.late_answers = st.late_answers.saturating_sub(1);
+            st.late_answers = if more { st.late_answers.saturating_add(n) } else { st.late_answers.saturating_sub(n) };
         }
     }
 
